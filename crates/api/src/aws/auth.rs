@@ -1,0 +1,98 @@
+//! Who is calling, and in which region: SigV4 is checked here with the secret from the store,
+//! and the credential scope's region selects the region namespace.
+
+use keypaird_auth::sigv4::{self, SigV4Error, SignedRequest};
+use keypaird_inventory::{ids, Account, Store};
+use time::OffsetDateTime;
+
+use super::error::{AwsError, Code};
+use crate::ApiRequest;
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every request's signature is verified against the account's secret.
+    Verify,
+    /// moto-style: any access key is accepted unverified and names its own account.
+    AnyCredentials,
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: Account,
+    pub region: String,
+}
+
+pub async fn authenticate(
+    store: &dyn Store,
+    mode: AuthMode,
+    request: &ApiRequest,
+    now: OffsetDateTime,
+) -> Result<Caller, AwsError> {
+    let signed = SignedRequest {
+        method: request.method.as_str(),
+        path: &request.path,
+        query: &request.query,
+        headers: &request.headers,
+        body: &request.body,
+    };
+    let auth = sigv4::parse(&signed).map_err(from_sigv4)?;
+    if !is_plausible_region(&auth.region) {
+        return Err(AwsError::new(
+            Code::IncompleteSignature,
+            format!(
+                "Credential region '{}' is not a valid region name.",
+                auth.region.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    let account = match mode {
+        AuthMode::AnyCredentials => {
+            if !ids::is_valid_access_key_id(&auth.access_key_id) {
+                return Err(AwsError::auth_failure());
+            }
+            store
+                .credential_for_any_key(&auth.access_key_id, &ids::account_id())
+                .await
+                .map_err(keypaird_inventory::InventoryError::from)?
+                .account
+        }
+        AuthMode::Verify => {
+            let credential = store
+                .find_credential(&auth.access_key_id)
+                .await
+                .map_err(keypaird_inventory::InventoryError::from)?
+                .ok_or_else(AwsError::auth_failure)?;
+            // Accounts made by --any-credentials have no secret and cannot sign.
+            let secret = credential
+                .secret_access_key
+                .as_deref()
+                .ok_or_else(AwsError::auth_failure)?;
+            sigv4::verify(&signed, &auth, secret, now).map_err(from_sigv4)?;
+            credential.account
+        }
+    };
+    Ok(Caller {
+        account,
+        region: auth.region,
+    })
+}
+
+fn is_plausible_region(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn from_sigv4(err: SigV4Error) -> AwsError {
+    match err {
+        SigV4Error::Missing => AwsError::new(
+            Code::MissingAuthenticationToken,
+            "Request is missing Authentication Token",
+        ),
+        SigV4Error::Incomplete(detail) => AwsError::new(Code::IncompleteSignature, detail),
+        SigV4Error::Expired => AwsError::new(Code::RequestExpired, "Request has expired."),
+        SigV4Error::Mismatch(detail) => AwsError::signature_mismatch(&detail),
+    }
+}

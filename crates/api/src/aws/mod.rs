@@ -1,0 +1,158 @@
+//! The AWS EC2 dialect (API version 2016-11-15): query-protocol requests, SigV4, XML replies.
+//! Files follow Garage's per-protocol split: `auth` (who is calling), `shape` (parameter names),
+//! `actions` (what each action does), `xml` (replies) and `error` (the one error table).
+
+pub mod actions;
+pub mod auth;
+pub mod error;
+pub mod shape;
+pub mod xml;
+
+use http::StatusCode;
+use keypaird_inventory::{Inventory, Provider, Scope};
+use keypaird_keys::PpkVersion;
+use time::OffsetDateTime;
+
+use crate::params::{Params, ParamsError};
+use crate::{ApiRequest, ApiResponse, RequestLog};
+use actions::ActionContext;
+pub use auth::AuthMode;
+use error::{AwsError, Code};
+
+pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
+
+/// Everything the dialect needs from the server, fixed at start-up.
+#[derive(Clone)]
+pub struct AwsDialect {
+    pub inventory: Inventory,
+    pub auth_mode: AuthMode,
+    pub ppk_version: PpkVersion,
+}
+
+impl AwsDialect {
+    pub async fn handle(&self, request: &ApiRequest) -> ApiResponse {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut log = RequestLog {
+            dialect: "aws",
+            ..RequestLog::default()
+        };
+        let outcome = self.handle_inner(request, &request_id, &mut log).await;
+        match outcome {
+            Ok(body) => ApiResponse {
+                status: StatusCode::OK,
+                content_type: CONTENT_TYPE,
+                body,
+                log,
+            },
+            Err(error) => error_response(&error, &request_id, log),
+        }
+    }
+
+    async fn handle_inner(
+        &self,
+        request: &ApiRequest,
+        request_id: &str,
+        log: &mut RequestLog,
+    ) -> Result<String, AwsError> {
+        // Parameters are read first (dialect detection and presigned auth need them), but a
+        // syntax error is only reported once the caller is known, as EC2 does.
+        let params = read_params(request);
+        if let Ok(params) = &params {
+            log.action = params.get("Action").map(|a| a.chars().take(64).collect());
+        }
+        let caller = auth::authenticate(
+            self.inventory.store().as_ref(),
+            self.auth_mode,
+            request,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        log.account_id = Some(caller.account.id.clone());
+        log.region = Some(caller.region.clone());
+        let params = params?;
+        let action = match params.get("Action") {
+            Some(action) if !action.is_empty() => action,
+            _ => {
+                return Err(AwsError::new(
+                    Code::MissingAction,
+                    "The request must contain the parameter Action",
+                ))
+            }
+        };
+        let ctx = ActionContext {
+            inventory: &self.inventory,
+            quota: caller.account.key_pair_quota(Provider::Aws),
+            scope: Scope {
+                account_id: caller.account.id,
+                provider: Provider::Aws,
+                region: caller.region,
+            },
+            ppk_version: self.ppk_version,
+            request_id,
+        };
+        match action {
+            "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,
+            "ImportKeyPair" => actions::import_key_pair(&ctx, &params).await,
+            "DescribeKeyPairs" => actions::describe_key_pairs(&ctx, &params).await,
+            "DeleteKeyPair" => actions::delete_key_pair(&ctx, &params).await,
+            "CreateTags" => actions::create_tags(&ctx, &params).await,
+            "DeleteTags" => actions::delete_tags(&ctx, &params).await,
+            "DescribeTags" => actions::describe_tags(&ctx, &params).await,
+            other => Err(AwsError::invalid_action(other)),
+        }
+    }
+}
+
+/// Query parameters, plus the body's when it is a form. A body in any other format is refused:
+/// silently ignoring it would turn into a confusing MissingParameter.
+fn read_params(request: &ApiRequest) -> Result<Params, AwsError> {
+    let body = if request.body.is_empty() {
+        None
+    } else {
+        let content_type = request
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?"));
+        match content_type {
+            None => Some(&request.body[..]),
+            Some(ct) if is_form(ct) => Some(&request.body[..]),
+            Some(ct) => {
+                return Err(AwsError::new(
+                    Code::InvalidParameterValue,
+                    format!(
+                        "Unsupported Content-Type '{}': send parameters as application/x-www-form-urlencoded.",
+                        ct.chars().take(100).collect::<String>()
+                    ),
+                ))
+            }
+        }
+    };
+    Params::parse(&request.query, body).map_err(|err| match err {
+        ParamsError::Malformed => AwsError::malformed_query(),
+        ParamsError::Repeated(name) => AwsError::new(
+            Code::InvalidParameterValue,
+            format!("The parameter {name} is given more than once."),
+        ),
+    })
+}
+
+fn is_form(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// Renders any error in the EC2 envelope; used by the server for errors found before dispatch
+/// (body too large) too.
+pub fn error_response(error: &AwsError, request_id: &str, mut log: RequestLog) -> ApiResponse {
+    let (code, status) = error.code.wire();
+    log.error_code = Some(code);
+    log.dialect = "aws";
+    ApiResponse {
+        status,
+        content_type: CONTENT_TYPE,
+        body: xml::error_body(error, request_id),
+        log,
+    }
+}

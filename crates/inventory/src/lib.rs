@@ -1,0 +1,17 @@
+//! The key pair inventory: domain types, rules and the service the wire dialects call.
+//! It knows nothing of XML, JSON, HTTP or signatures.
+
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod pattern;
+pub mod pool;
+pub mod rules;
+pub mod service;
+pub mod store;
+
+pub use error::{InventoryError, NameProblem, TagProblem};
+pub use model::*;
+pub use pool::RsaKeyPool;
+pub use service::{CreatedKeyPair, ImportedKeyPair, Inventory, NewKeyPair};
+pub use store::{Store, StoreError};

@@ -1,0 +1,167 @@
+//! The inventory's nouns. Plain data: no I/O, no wire formats.
+
+use time::OffsetDateTime;
+
+/// Which cloud API a key pair was made through. The two providers keep separate namespaces
+/// because their name rules, fingerprints and quotas differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Aws,
+    Aliyun,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Aws => "aws",
+            Provider::Aliyun => "aliyun",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "aws" => Some(Provider::Aws),
+            "aliyun" => Some(Provider::Aliyun),
+            _ => None,
+        }
+    }
+
+    /// The cloud's own default quota of key pairs per account and region.
+    pub fn default_key_pair_quota(self) -> u32 {
+        match self {
+            Provider::Aws => 5000,
+            Provider::Aliyun => 500,
+        }
+    }
+}
+
+/// Every key pair belongs to exactly one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account_id: String,
+    pub provider: Provider,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// 12 decimal digits, like an AWS account number. Primary key.
+    pub id: String,
+    /// Unique, human-chosen.
+    pub name: String,
+    /// Overrides the provider default for every region and both dialects when set.
+    pub key_pair_quota: Option<u32>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Account {
+    pub fn key_pair_quota(&self, provider: Provider) -> u32 {
+        self.key_pair_quota
+            .unwrap_or_else(|| provider.default_key_pair_quota())
+    }
+}
+
+/// What `accounts create` asks the store to write.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub name: String,
+    pub key_pair_quota: Option<u32>,
+    pub access_key_id: String,
+    /// `None` only for accounts made by `--any-credentials`, whose signatures are never checked.
+    pub secret_access_key: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An access key together with the account it signs for.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: Option<String>,
+    pub account: Account,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub account: Account,
+    pub access_key_ids: Vec<String>,
+}
+
+/// Algorithms a stored public key can have. AWS allows rsa and ed25519; Alibaba also imports
+/// dsa and ecdsa.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    Rsa,
+    Ed25519,
+    Dsa,
+    Ecdsa,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Dsa => "dsa",
+            KeyType::Ecdsa => "ecdsa",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rsa" => Some(KeyType::Rsa),
+            "ed25519" => Some(KeyType::Ed25519),
+            "dsa" => Some(KeyType::Dsa),
+            "ecdsa" => Some(KeyType::Ecdsa),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A stored key pair: public half only. Private material never reaches this type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    /// `key-` + 17 hex (AWS) or `ssh-` + lowercase alphanumerics (Alibaba). Unique everywhere.
+    pub id: String,
+    pub scope: Scope,
+    pub name: String,
+    pub key_type: KeyType,
+    pub fingerprint: String,
+    /// One OpenSSH line for created keys; the imported text, trimmed, for imported ones.
+    pub public_key: String,
+    /// Millisecond precision, UTC.
+    pub created_at: OffsetDateTime,
+    /// Alibaba resource group; empty when none.
+    pub resource_group_id: String,
+    /// In the order they were first set.
+    pub tags: Vec<Tag>,
+}
+
+/// Which key pair an operation names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPairRef {
+    Name(String),
+    Id(String),
+}
+
+/// Which key pairs a lookup returns. Every variant is one indexed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPairSelector {
+    /// Everything in the scope, newest first.
+    All,
+    Names(Vec<String>),
+    Ids(Vec<String>),
+}
+
+/// A tag to remove: by key alone, or only where the value also matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRemoval {
+    pub key: String,
+    pub value: Option<String>,
+}

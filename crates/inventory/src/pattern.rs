@@ -1,0 +1,146 @@
+//! EC2 filter values are glob patterns: `*` matches any run (also empty), `?` exactly one
+//! character, and a backslash makes the next character literal. Matching is case-sensitive.
+
+/// A compiled filter value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wildcard {
+    tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    AnyOne,
+    AnyRun,
+}
+
+impl Wildcard {
+    pub fn new(pattern: &str) -> Self {
+        let mut tokens = Vec::with_capacity(pattern.len());
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            let token = match c {
+                '\\' => Token::Literal(chars.next().unwrap_or('\\')),
+                '*' => Token::AnyRun,
+                '?' => Token::AnyOne,
+                other => Token::Literal(other),
+            };
+            // Consecutive stars mean the same as one; collapsing keeps matching linear.
+            if token == Token::AnyRun && tokens.last() == Some(&Token::AnyRun) {
+                continue;
+            }
+            tokens.push(token);
+        }
+        Wildcard { tokens }
+    }
+
+    /// The literal text when the pattern has no wildcard, so callers can use an index.
+    pub fn as_literal(&self) -> Option<String> {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Greedy matching with one backtrack point: O(pattern × text) in the worst case, never
+    /// exponential, whatever a client sends.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let (mut t, mut p) = (0usize, 0usize);
+        let mut backtrack: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match self.tokens.get(p) {
+                Some(Token::AnyRun) => {
+                    backtrack = Some((p, t));
+                    p += 1;
+                }
+                Some(Token::AnyOne) => {
+                    p += 1;
+                    t += 1;
+                }
+                Some(Token::Literal(c)) if *c == text[t] => {
+                    p += 1;
+                    t += 1;
+                }
+                _ => match backtrack {
+                    Some((star_p, star_t)) => {
+                        p = star_p + 1;
+                        t = star_t + 1;
+                        backtrack = Some((star_p, star_t + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        self.tokens[p..].iter().all(|t| *t == Token::AnyRun)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wildcard;
+
+    fn m(p: &str, t: &str) -> bool {
+        Wildcard::new(p).matches(t)
+    }
+
+    #[test]
+    fn literals_are_exact_and_case_sensitive() {
+        assert!(m("abc", "abc"));
+        assert!(!m("abc", "ABC"));
+        assert!(!m("abc", "abcd"));
+        assert!(!m("abc", "ab"));
+        assert!(m("", ""));
+        assert!(!m("", "a"));
+    }
+
+    #[test]
+    fn star_matches_any_run_including_empty() {
+        assert!(m("*", ""));
+        assert!(m("*", "anything"));
+        assert!(m("web-*", "web-"));
+        assert!(m("web-*", "web-prod"));
+        assert!(!m("web-*", "db-web-prod"));
+        assert!(m("*prod", "web-prod"));
+        assert!(m("*-*-*", "a-b-c"));
+        assert!(!m("*-*-*", "a-b"));
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(!m("a*b*c", "aXXbYY"));
+    }
+
+    #[test]
+    fn question_mark_matches_exactly_one() {
+        assert!(m("k?y", "key"));
+        assert!(!m("k?y", "ky"));
+        assert!(!m("k?y", "keey"));
+        assert!(m("???", "äöü"));
+    }
+
+    #[test]
+    fn backslash_escapes_wildcards() {
+        assert!(m(r"a\*b", "a*b"));
+        assert!(!m(r"a\*b", "aXb"));
+        assert!(m(r"a\?b", "a?b"));
+        assert!(!m(r"a\?b", "aXb"));
+        assert!(m(r"a\\b", r"a\b"));
+        assert!(m(r"trailing\", r"trailing\"));
+    }
+
+    #[test]
+    fn literal_extraction() {
+        assert_eq!(Wildcard::new("abc").as_literal().as_deref(), Some("abc"));
+        assert_eq!(Wildcard::new(r"a\*c").as_literal().as_deref(), Some("a*c"));
+        assert_eq!(Wildcard::new("a*c").as_literal(), None);
+        assert_eq!(Wildcard::new("a?c").as_literal(), None);
+    }
+
+    #[test]
+    fn pathological_pattern_is_fast() {
+        let text = "a".repeat(5000);
+        let pattern = format!("{}b", "*a".repeat(200));
+        assert!(!m(&pattern, &text));
+    }
+}

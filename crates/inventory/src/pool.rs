@@ -1,0 +1,100 @@
+//! A warm pool of RSA keys. RSA-2048 generation costs ~50 ms of CPU, so CreateKeyPair would be
+//! bounded by ~35 keys/s on two cores; keys made ahead of time by one background thread turn a
+//! burst of creates into millisecond replies. The pool lives only in memory: its keys are
+//! zeroized on drop and never written anywhere.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use keypaird_keys::{GeneratedKey, KeyError};
+
+#[derive(Clone)]
+pub struct RsaKeyPool {
+    inner: Option<Arc<PoolInner>>,
+}
+
+struct PoolInner {
+    ready: Mutex<Receiver<GeneratedKey>>,
+    refill: SyncSender<GeneratedKey>,
+    /// Keys sent and not yet taken. The channel keeps no count of its own; a take may briefly
+    /// run ahead of the producer's increment, hence signed.
+    ready_keys: Arc<AtomicIsize>,
+}
+
+impl RsaKeyPool {
+    /// A pool holding up to `capacity` keys, filled by one background thread.
+    /// One thread, not one per core, so a refill never takes the whole machine from requests.
+    /// `capacity == 0` disables the pool: every create generates its own key.
+    pub fn new(capacity: usize) -> Self {
+        if capacity == 0 {
+            return RsaKeyPool { inner: None };
+        }
+        let (sender, receiver) = sync_channel(capacity);
+        let producer = sender.clone();
+        let ready_keys = Arc::new(AtomicIsize::new(0));
+        let produced = ready_keys.clone();
+        thread::Builder::new()
+            .name("rsa-key-pool".into())
+            .spawn(move || loop {
+                match GeneratedKey::generate_rsa2048() {
+                    // Blocks while the pool is full; ends when the pool is dropped.
+                    Ok(key) => {
+                        if producer.send(key).is_err() {
+                            return;
+                        }
+                        produced.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "RSA key generation failed in the pool");
+                        thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+            })
+            .expect("spawning the RSA key pool thread");
+        RsaKeyPool {
+            inner: Some(Arc::new(PoolInner {
+                ready: Mutex::new(receiver),
+                refill: sender,
+                ready_keys,
+            })),
+        }
+    }
+
+    /// A key from the pool when one is ready, otherwise a fresh one generated on a blocking
+    /// thread so the async runtime keeps serving.
+    pub async fn take(&self) -> Result<GeneratedKey, KeyError> {
+        if let Some(key) = self.try_take() {
+            return Ok(key);
+        }
+        tokio::task::spawn_blocking(GeneratedKey::generate_rsa2048)
+            .await
+            .unwrap_or_else(|join| panic!("RSA generation thread failed: {join}"))
+    }
+
+    fn try_take(&self) -> Option<GeneratedKey> {
+        let inner = self.inner.as_ref()?;
+        let receiver = inner.ready.lock().unwrap_or_else(|p| p.into_inner());
+        let key = receiver.try_recv().ok()?;
+        inner.ready_keys.fetch_sub(1, Ordering::Relaxed);
+        Some(key)
+    }
+
+    /// Returns a key that was never shown to anyone (its create failed) so it is not wasted.
+    pub fn give_back(&self, key: GeneratedKey) {
+        if let Some(inner) = &self.inner {
+            // A full pool simply drops (and zeroizes) the key.
+            if inner.refill.try_send(key).is_ok() {
+                inner.ready_keys.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many keys are ready now, for the readiness log line and benchmarks.
+    pub fn ready(&self) -> usize {
+        self.inner.as_ref().map_or(0, |inner| {
+            inner.ready_keys.load(Ordering::Relaxed).max(0) as usize
+        })
+    }
+}

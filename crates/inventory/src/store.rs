@@ -1,0 +1,131 @@
+//! The persistence seam. Every backend (SQLite now, PostgreSQL later) implements [`Store`], and
+//! the same conformance suite runs against each.
+//!
+//! Invariants a backend must keep (the service relies on them and never re-checks):
+//! - `(scope, name)` is unique, enforced by a unique index, not by read-then-write.
+//! - `insert_key_pair` counts and inserts in one transaction, so racing writers on any number of
+//!   nodes never exceed the quota.
+//! - A key pair and its tags are written and deleted together: no key pair without the tags it
+//!   was created with, no tag without its key pair.
+//! - An acknowledged write is durable.
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
+    Tag, TagRemoval,
+};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("a key pair with this name already exists in the scope")]
+    DuplicateKeyPair,
+    #[error("the key pair quota of {quota} is reached")]
+    QuotaExceeded { quota: u32 },
+    #[error("key pair {0} not found")]
+    KeyPairNotFound(String),
+    #[error("resource {resource_id} would hold more than {limit} tags")]
+    TagLimitExceeded { resource_id: String, limit: usize },
+    #[error("an account named {0} already exists")]
+    AccountExists(String),
+    #[error("the access key {0} already exists")]
+    AccessKeyExists(String),
+    /// The backend cannot be reached now; retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt store.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts and access keys ----
+
+    /// Creates an account with its first access key. Fails with `AccountExists` or
+    /// `AccessKeyExists` without writing anything.
+    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError>;
+
+    /// Creates `account` only when the store holds no account at all, atomically. Returns whether
+    /// it was created. Used for the `default` account on first start.
+    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError>;
+
+    /// All accounts with their access key IDs (never secrets), ordered by name.
+    async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError>;
+
+    /// The credential for an access key ID, if it exists. One indexed lookup.
+    async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError>;
+
+    /// For `--any-credentials`: the credential for this access key ID, creating an account named
+    /// after it (with no secret) on first use. Safe under concurrent first uses.
+    async fn credential_for_any_key(
+        &self,
+        access_key_id: &str,
+        new_account_id: &str,
+    ) -> Result<Credential, StoreError>;
+
+    // ---- key pairs ----
+
+    /// Inserts a key pair with its tags, unless the scope already holds `quota` key pairs
+    /// (`QuotaExceeded`) or one with the same name (`DuplicateKeyPair`).
+    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError>;
+
+    /// Key pairs of the scope with their tags, newest first (ties broken by id). Names or IDs that
+    /// do not exist are simply absent from the result.
+    async fn find_key_pairs(
+        &self,
+        scope: &Scope,
+        selector: &KeyPairSelector,
+    ) -> Result<Vec<KeyPair>, StoreError>;
+
+    /// Deletes one key pair and its tags; returns what was deleted, or `None` if nothing matched.
+    async fn delete_key_pair(
+        &self,
+        scope: &Scope,
+        key_pair: &KeyPairRef,
+    ) -> Result<Option<KeyPair>, StoreError>;
+
+    /// Deletes key pairs by name (Alibaba's batch delete); unknown names are ignored. Returns how
+    /// many were deleted.
+    async fn delete_key_pairs_by_name(
+        &self,
+        scope: &Scope,
+        names: &[String],
+    ) -> Result<u64, StoreError>;
+
+    /// Sets tags (overwriting the value of an existing key) on every listed key pair, all or
+    /// nothing: `KeyPairNotFound` if any ID is missing from the scope, `TagLimitExceeded` if any
+    /// key pair would end with more than `limit` tags.
+    async fn add_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        tags: &[Tag],
+        limit: usize,
+    ) -> Result<(), StoreError>;
+
+    /// Removes tags from every listed key pair; an empty `removals` removes all tags. Key pairs
+    /// that do not exist are ignored.
+    async fn remove_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        removals: &[TagRemoval],
+    ) -> Result<(), StoreError>;
+
+    /// Sets the Alibaba resource group of a key pair. `KeyPairNotFound` if the ID is missing.
+    async fn set_resource_group(
+        &self,
+        scope: &Scope,
+        key_pair_id: &str,
+        resource_group_id: &str,
+    ) -> Result<(), StoreError>;
+
+    // ---- operations ----
+
+    /// Empties the inventory (key pairs and tags of every account); accounts and keys stay.
+    async fn reset_inventory(&self) -> Result<(), StoreError>;
+
+    /// Cheap round trip to the backend, for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

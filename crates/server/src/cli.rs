@@ -1,0 +1,106 @@
+//! The command line. Flags win over environment variables, which win over the config file,
+//! which wins over the built-in defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keypaird",
+    version,
+    about = "A self-hosted SSH key pair service that speaks the AWS EC2 key-pair API.",
+    long_about = "keypaird keeps SSH key pairs and answers the key-pair actions of AWS EC2 on the wire,\nso the aws CLI, boto3 and Terraform work against it unchanged."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Manage accounts and their access keys, directly on the store (no server needed).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Where the inventory lives: sqlite://PATH (sqlite:///abs/path.db for an absolute path).
+    /// [default: sqlite://./keypaird-data/keypaird.db]
+    #[arg(long, env = "KEYPAIRD_STORE", value_name = "URL")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the banner prints the real one).
+    /// [default: 127.0.0.1:8787]
+    #[arg(long, env = "KEYPAIRD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    /// A TOML file with any of: listen, store, any_credentials, allow_reset, ppk_version,
+    /// rsa_pool_size, max_body_bytes.
+    #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Accept any access key without checking the signature; the access key ID names the
+    /// account, created on first use. For test suites written against moto. Never in production.
+    #[arg(long)]
+    pub any_credentials: bool,
+
+    /// Add POST /moto-api/reset, which empties the inventory (accounts stay).
+    #[arg(long)]
+    pub allow_reset: bool,
+
+    /// PuTTY key file version for KeyFormat=ppk: 2 (read by every PuTTY and WinSCP) or 3.
+    /// [default: 2]
+    #[arg(long, value_name = "2|3")]
+    pub ppk_version: Option<u8>,
+
+    /// RSA keys generated ahead of time and kept in memory for fast CreateKeyPair; 0 disables.
+    /// [default: 32]
+    #[arg(long, value_name = "N")]
+    pub rsa_pool_size: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account with one access key and print its credentials.
+    Create(CreateAccountArgs),
+    /// List accounts and their access key IDs (never secrets).
+    List(ListAccountsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccountArgs {
+    /// The account's name, unique in the store.
+    pub name: String,
+
+    /// Use this access key ID (3 to 128 characters of A-Z, a-z, 0-9) instead of a generated one.
+    #[arg(long, value_name = "ID", requires = "secret_access_key")]
+    pub access_key_id: Option<String>,
+
+    /// The secret for --access-key-id.
+    #[arg(long, value_name = "SECRET", requires = "access_key_id")]
+    pub secret_access_key: Option<String>,
+
+    /// Key pairs allowed per region and dialect for this account, instead of each cloud's
+    /// default (5000 for AWS).
+    #[arg(long, value_name = "N")]
+    pub key_pair_quota: Option<u32>,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListAccountsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+}

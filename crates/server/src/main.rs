@@ -1,0 +1,147 @@
+//! keypaird: glue between the command line, the store, the inventory and the HTTP server.
+//! The work happens in the library crates; `anyhow` lives only here.
+
+mod accounts;
+mod cli;
+mod config;
+mod router;
+mod store_url;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use keypaird_api::aws::{AuthMode, AwsDialect};
+use keypaird_inventory::{ids, Inventory, NewAccount, RsaKeyPool};
+use tracing_subscriber::EnvFilter;
+
+use cli::{AccountsCommand, Cli, Command};
+use config::ServeConfig;
+use store_url::StoreUrl;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("KEYPAIRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .compact()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("keypaird: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,
+            Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
+            Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("keypaird: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let store = StoreUrl::parse(&config.store)?.open()?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let endpoint = format!("http://{address}");
+
+    let default_account = NewAccount {
+        id: ids::account_id(),
+        name: "default".to_owned(),
+        key_pair_quota: None,
+        access_key_id: ids::access_key_id(),
+        secret_access_key: Some(ids::secret_access_key()),
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    let created_default = store
+        .create_first_account(default_account.clone())
+        .await
+        .context("cannot prepare the default account")?;
+
+    let inventory = Inventory::new(store, RsaKeyPool::new(config.rsa_pool_size));
+    let state = Arc::new(router::AppState {
+        inventory: inventory.clone(),
+        aws: AwsDialect {
+            inventory,
+            auth_mode: if config.any_credentials {
+                AuthMode::AnyCredentials
+            } else {
+                AuthMode::Verify
+            },
+            ppk_version: config.ppk_version,
+        },
+        max_body_bytes: config.max_body_bytes,
+    });
+    let app = router::router(state, config.allow_reset);
+
+    print_banner(&config, &endpoint, created_default.then_some(&default_account));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("keypaird stopped");
+    Ok(())
+}
+
+/// Printed to stdout so scripts can read it; tests read the `listening on` line for the port.
+fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAccount>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "keypaird listening on {endpoint}");
+    let _ = writeln!(out, "store: {}", config.store);
+    if let Some(account) = new_default {
+        let _ = writeln!(
+            out,
+            "\nCreated the account 'default'. Its secret is shown only this once:\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n\nThen try:\n\n  aws --endpoint-url {endpoint} ec2 describe-key-pairs\n",
+            account.access_key_id,
+            account.secret_access_key.as_deref().unwrap_or_default(),
+        );
+    } else {
+        let _ = writeln!(out, "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs");
+    }
+    if config.any_credentials {
+        let _ = writeln!(
+            out,
+            "WARNING: --any-credentials is on: signatures are NOT checked and any access key is accepted. For tests only."
+        );
+    }
+    if config.allow_reset {
+        let _ = writeln!(out, "POST {endpoint}/moto-api/reset empties the inventory (--allow-reset).");
+    }
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

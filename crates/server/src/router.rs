@@ -1,0 +1,121 @@
+//! The HTTP surface: one port, probes, the optional moto reset, and everything else handed to
+//! the dialect the request speaks. Bodies are read here under a size limit so no dialect ever
+//! sees an unbounded body.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use keypaird_api::aws::{error::AwsError, AwsDialect};
+use keypaird_api::{detect_dialect, ApiRequest, ApiResponse, Dialect, RequestLog};
+use keypaird_inventory::Inventory;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inventory: Inventory,
+    pub aws: AwsDialect,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: Arc<AppState>, allow_reset: bool) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if allow_reset {
+        router = router.route("/moto-api/reset", post(reset));
+    }
+    router.fallback(dialect_request).with_state(state)
+}
+
+/// Liveness only: the process answers. Store trouble shows in /readyz.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.inventory.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "store not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+    }
+}
+
+async fn reset(State(state): State<Arc<AppState>>) -> Response {
+    match state.inventory.store().reset_inventory().await {
+        Ok(()) => {
+            tracing::info!("inventory reset through /moto-api/reset");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"status\": \"ok\"}",
+            )
+                .into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reset failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "reset failed\n").into_response()
+        }
+    }
+}
+
+async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let api_request = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts.headers,
+        body: bytes::Bytes::new(),
+    };
+    let reply = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => {
+            let api_request = ApiRequest {
+                body: bytes,
+                ..api_request
+            };
+            match detect_dialect(&api_request) {
+                Dialect::Aws => state.aws.handle(&api_request).await,
+            }
+        }
+        // Too large, or the client went away mid-body: either way the client's fault.
+        Err(_) => keypaird_api::aws::error_response(
+            &AwsError::too_large(state.max_body_bytes),
+            &uuid::Uuid::new_v4().to_string(),
+            RequestLog::default(),
+        ),
+    };
+    log_request(&reply, started);
+    into_http(reply)
+}
+
+fn log_request(reply: &ApiResponse, started: Instant) {
+    let log = &reply.log;
+    tracing::info!(
+        dialect = log.dialect,
+        action = log.action.as_deref().unwrap_or("-"),
+        account = log.account_id.as_deref().unwrap_or("-"),
+        region = log.region.as_deref().unwrap_or("-"),
+        status = reply.status.as_u16(),
+        error = log.error_code.unwrap_or("-"),
+        latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        "request"
+    );
+}
+
+fn into_http(reply: ApiResponse) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(reply.content_type),
+    );
+    response
+}
