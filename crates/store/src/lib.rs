@@ -1,0 +1,15 @@
+//! Persistence for keypaird. The inventory crate owns the [`Store`](keypaird_inventory::Store)
+//! trait and its invariants; this crate holds the backends that keep them and the conformance
+//! suite that proves they do. SQLite is the embedded default: one file, no server, and the same
+//! file can be shared by the daemon and the `keypaird accounts` CLI.
+//!
+//! A backend is only trusted once it passes [`conformance`]: the service never re-checks
+//! uniqueness, quotas or tag limits, so a backend that gets them subtly wrong corrupts tenants'
+//! inventories without any error surfacing.
+
+mod sqlite;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,355 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! rusqlite blocks, so every operation runs on tokio's blocking pool and async callers only
+//! ever await. Writes go through a single connection: SQLite admits one writer at a time
+//! anyway, and queueing writers on an async mutex keeps them from each occupying a blocking
+//! thread while they wait. Reads use a few connections of their own so that a lookup never
+//! waits behind a write's fsync; WAL lets them read the last committed state meanwhile.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction: it takes the database's write lock before
+//! reading anything, so the checks it makes (name free, quota not reached, key not yet known)
+//! still hold when it writes. That is what keeps the invariants when a second process (the
+//! `accounts` CLI, or another daemon) writes the same file; the busy timeout makes it wait for
+//! the lock instead of failing at once.
+//!
+//! Durability: `synchronous=FULL` fsyncs the WAL at every commit, so an acknowledged write
+//! survives kill -9 and power loss, not just a process crash.
+
+mod accounts;
+mod failure;
+mod key_pairs;
+mod migrations;
+mod rows;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keypaird_inventory::{
+    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
+    Store, StoreError, Tag, TagRemoval,
+};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+
+use failure::{classify, io_unavailable, Failure, Outcome};
+
+/// How long a connection waits for another process's lock before reporting `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Concurrent readers. Two cores serve the daemon; more readers would only queue on the CPU.
+const READERS: usize = 4;
+
+/// Lookups build statements for several list lengths; keep them all prepared.
+const STATEMENT_CACHE: usize = 64;
+
+/// A [`Store`] kept in one SQLite file.
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    writer: Arc<AsyncMutex<Connection>>,
+    /// Idle reader connections. At most [`READERS`] exist at once because a reader is only
+    /// taken while holding a permit; a connection lost to a panic is reopened on demand.
+    idle_readers: StdMutex<Vec<Connection>>,
+    reader_permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Blocks: call it at startup, before serving, or from a blocking context.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
+        }
+        let mut writer = open_connection(path)?;
+        migrations::migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteStore {
+            shared: Arc::new(Shared {
+                path: path.to_owned(),
+                writer: Arc::new(AsyncMutex::new(writer)),
+                idle_readers: StdMutex::new(readers),
+                reader_permits: Arc::new(Semaphore::new(READERS)),
+            }),
+        })
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Runs `op` in a `BEGIN IMMEDIATE` transaction on the writer connection and commits if it
+    /// succeeds; any error rolls everything back.
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Outcome<T> + Send + 'static,
+    {
+        let mut writer = self.shared.writer.clone().lock_owned().await;
+        run_blocking(move || {
+            // A rollback that failed on drop (say, an I/O error) leaves the connection inside
+            // a transaction; end it rather than fail every later write.
+            if !writer.is_autocommit() {
+                writer.execute_batch("ROLLBACK")?;
+            }
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = op(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `op` in a read transaction, so that every query it makes sees one snapshot.
+    async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Outcome<T> + Send + 'static,
+    {
+        let permit = self
+            .shared
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
+        let shared = self.shared.clone();
+        run_blocking(move || {
+            let _permit = permit;
+            let idle = shared.take_idle_reader();
+            let mut reader = match idle {
+                Some(reader) => reader,
+                None => open_reader(&shared.path).map_err(Failure::Refused)?,
+            };
+            let result = (|| {
+                let tx = reader.transaction()?;
+                let out = op(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            if reader.is_autocommit() {
+                shared.return_idle_reader(reader);
+            }
+            result
+        })
+        .await
+    }
+}
+
+impl Shared {
+    fn take_idle_reader(&self) -> Option<Connection> {
+        self.idle_readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+    }
+
+    fn return_idle_reader(&self, reader: Connection) {
+        self.idle_readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(reader);
+    }
+}
+
+async fn run_blocking<T, F>(op: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Outcome<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(op).await {
+        Ok(result) => result.map_err(StoreError::from),
+        Err(err) => Err(StoreError::Internal(format!("store task failed: {err}"))),
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(classify)?;
+    configure(&conn).map_err(StoreError::from)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = open_connection(path)?;
+    // Readers are never meant to write; make a slip fail loudly instead of bypassing the
+    // writer's transaction discipline.
+    conn.pragma_update(None, "query_only", true)
+        .map_err(classify)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Outcome<()> {
+    // First, so that every statement below already waits for other processes' locks.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let journal_mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "the store's file system does not support WAL (journal mode is {journal_mode})"
+        ))
+        .into());
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    let foreign_keys: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    if !foreign_keys {
+        // Tags are deleted with their key pair by ON DELETE CASCADE; without it they would
+        // outlive it.
+        return Err(StoreError::Internal("SQLite foreign keys cannot be enabled".into()).into());
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
+        self.write(move |tx| accounts::create(tx, &account)).await
+    }
+
+    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
+        self.write(move |tx| accounts::create_first(tx, &account))
+            .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        self.read(|tx| accounts::list(tx)).await
+    }
+
+    async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
+        let access_key_id = access_key_id.to_owned();
+        self.read(move |tx| accounts::find_credential(tx, &access_key_id))
+            .await
+    }
+
+    async fn credential_for_any_key(
+        &self,
+        access_key_id: &str,
+        new_account_id: &str,
+    ) -> Result<Credential, StoreError> {
+        // The common case, a key already seen, must not queue behind writes.
+        if let Some(credential) = self.find_credential(access_key_id).await? {
+            return Ok(credential);
+        }
+        let access_key_id = access_key_id.to_owned();
+        let new_account_id = new_account_id.to_owned();
+        let now = OffsetDateTime::now_utc();
+        self.write(move |tx| {
+            accounts::credential_for_any_key(tx, &access_key_id, &new_account_id, now)
+        })
+        .await
+    }
+
+    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError> {
+        let key_pair = key_pair.clone();
+        self.write(move |tx| key_pairs::insert(tx, &key_pair, quota))
+            .await
+    }
+
+    async fn find_key_pairs(
+        &self,
+        scope: &Scope,
+        selector: &KeyPairSelector,
+    ) -> Result<Vec<KeyPair>, StoreError> {
+        let scope = scope.clone();
+        let selector = selector.clone();
+        self.read(move |tx| key_pairs::find(tx, &scope, &selector))
+            .await
+    }
+
+    async fn delete_key_pair(
+        &self,
+        scope: &Scope,
+        key_pair: &KeyPairRef,
+    ) -> Result<Option<KeyPair>, StoreError> {
+        let scope = scope.clone();
+        let key_pair = key_pair.clone();
+        self.write(move |tx| key_pairs::delete_one(tx, &scope, &key_pair))
+            .await
+    }
+
+    async fn delete_key_pairs_by_name(
+        &self,
+        scope: &Scope,
+        names: &[String],
+    ) -> Result<u64, StoreError> {
+        let scope = scope.clone();
+        let names = names.to_vec();
+        self.write(move |tx| key_pairs::delete_by_names(tx, &scope, &names))
+            .await
+    }
+
+    async fn add_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        tags: &[Tag],
+        limit: usize,
+    ) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        let key_pair_ids = key_pair_ids.to_vec();
+        let tags = tags.to_vec();
+        self.write(move |tx| key_pairs::add_tags(tx, &scope, &key_pair_ids, &tags, limit))
+            .await
+    }
+
+    async fn remove_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        removals: &[TagRemoval],
+    ) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        let key_pair_ids = key_pair_ids.to_vec();
+        let removals = removals.to_vec();
+        self.write(move |tx| key_pairs::remove_tags(tx, &scope, &key_pair_ids, &removals))
+            .await
+    }
+
+    async fn set_resource_group(
+        &self,
+        scope: &Scope,
+        key_pair_id: &str,
+        resource_group_id: &str,
+    ) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        let key_pair_id = key_pair_id.to_owned();
+        let resource_group_id = resource_group_id.to_owned();
+        self.write(move |tx| {
+            key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)
+        })
+        .await
+    }
+
+    async fn reset_inventory(&self) -> Result<(), StoreError> {
+        self.write(|tx| key_pairs::reset(tx)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|tx| {
+            tx.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,310 @@
+//! The shared conformance suite, plus what only a file-backed store has to get right: reopening,
+//! migrations, several connections (standing in for several processes) on one file, locks held
+//! too long, and rows this build cannot read.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use keypaird_inventory::{
+    KeyPair, KeyPairSelector, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
+};
+use rusqlite::Connection;
+use time::OffsetDateTime;
+
+use super::{migrations, SqliteStore};
+
+async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+    (Arc::new(store), dir)
+}
+
+mod conformance {
+    use super::fresh_store;
+
+    crate::store_conformance_tests!(fresh_store);
+}
+
+fn scope() -> Scope {
+    Scope {
+        account_id: "111111111111".into(),
+        provider: Provider::Aws,
+        region: "us-east-1".into(),
+    }
+}
+
+fn key_pair(n: u64, name: &str) -> KeyPair {
+    KeyPair {
+        id: format!("key-{n:017x}"),
+        scope: scope(),
+        name: name.into(),
+        key_type: KeyType::Rsa,
+        fingerprint: "aa:bb".into(),
+        public_key: "ssh-rsa AAAA".into(),
+        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant"),
+        resource_group_id: String::new(),
+        tags: vec![Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+    }
+}
+
+fn account() -> NewAccount {
+    NewAccount {
+        id: "111111111111".into(),
+        name: "default".into(),
+        key_pair_quota: Some(3),
+        access_key_id: "AKIADEFAULT".into(),
+        secret_access_key: Some("secret".into()),
+        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant"),
+    }
+}
+
+fn applied_versions(path: &Path) -> Vec<i64> {
+    let conn = Connection::open(path).expect("raw open");
+    migrations::applied_versions(&conn).expect("versions")
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything_and_migrates_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let kp = key_pair(1, "kept");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.create_account(account()).await.expect("account");
+        store.insert_key_pair(&kp, 10).await.expect("insert");
+    }
+    let expected_versions: Vec<i64> = (1..=migrations::latest_version()).collect();
+    assert_eq!(applied_versions(&path), expected_versions);
+
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.find_key_pairs(&scope(), &KeyPairSelector::All).await,
+            Ok(vec![kp.clone()])
+        );
+        let credential = store
+            .find_credential("AKIADEFAULT")
+            .await
+            .expect("find")
+            .expect("kept");
+        assert_eq!(credential.account.key_pair_quota, Some(3));
+        assert_eq!(
+            store.insert_key_pair(&kp, 10).await,
+            Err(StoreError::DuplicateKeyPair)
+        );
+        assert_eq!(applied_versions(&path), expected_versions);
+    }
+}
+
+#[tokio::test]
+async fn open_creates_missing_directories() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a").join("b").join("keypaird.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store.ping().await.expect("ping");
+    assert_eq!(store.path(), path);
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn connections_are_durable_and_enforce_foreign_keys() {
+    let (store, _dir) = {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+        (store, dir)
+    };
+    let writer = store.shared.writer.lock().await;
+    let journal_mode: String = writer
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .expect("journal_mode");
+    assert_eq!(journal_mode, "wal");
+    let synchronous: i64 = writer
+        .pragma_query_value(None, "synchronous", |row| row.get(0))
+        .expect("synchronous");
+    assert_eq!(synchronous, 2, "FULL");
+    let foreign_keys: bool = writer
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .expect("foreign_keys");
+    assert!(foreign_keys);
+    let orphan_tag = writer.execute(
+        "INSERT INTO key_pair_tags (key_pair_id, position, key, value) VALUES ('nope', 0, 'k', 'v')",
+        [],
+    );
+    assert!(orphan_tag.is_err(), "a tag needs its key pair");
+}
+
+/// Two stores on one file behave like the daemon and the CLI in two processes: separate
+/// connections and separate in-process locks, so only SQLite's own locking keeps the quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_file_never_exceed_the_quota() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let stores: Vec<Arc<SqliteStore>> = (0..2)
+        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")))
+        .collect();
+    let attempts: Vec<_> = (0..40u64)
+        .map(|n| {
+            let store = stores[n as usize % 2].clone();
+            tokio::spawn(async move {
+                store
+                    .insert_key_pair(&key_pair(n, &format!("k{n}")), 25)
+                    .await
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(()) => ok += 1,
+            Err(StoreError::QuotaExceeded { quota: 25 }) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (25, 15));
+    for store in &stores {
+        let all = store
+            .find_key_pairs(&scope(), &KeyPairSelector::All)
+            .await
+            .expect("find");
+        assert_eq!(all.len(), 25);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_file_agree_on_any_key_accounts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let stores: Vec<Arc<SqliteStore>> = (0..2)
+        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")))
+        .collect();
+    let attempts: Vec<_> = (0..16)
+        .map(|n| {
+            let store = stores[n % 2].clone();
+            tokio::spawn(async move {
+                store
+                    .credential_for_any_key("AKIASHARED", &format!("{n:012}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut account_ids = Vec::new();
+    for attempt in attempts {
+        account_ids.push(attempt.await.expect("task").expect("credential").account.id);
+    }
+    account_ids.dedup();
+    assert_eq!(account_ids.len(), 1);
+}
+
+#[test]
+fn concurrent_opens_of_a_fresh_file_all_succeed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let openers: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+        })
+        .collect();
+    for opener in openers {
+        opener.join().expect("thread").expect("open");
+    }
+    let expected_versions: Vec<i64> = (1..=migrations::latest_version()).collect();
+    assert_eq!(applied_versions(&path), expected_versions);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    Connection::open(&path)
+        .expect("raw open")
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)",
+            [migrations::latest_version() + 1],
+        )
+        .expect("pretend a newer build ran");
+    let err = SqliteStore::open(&path).expect_err("must refuse");
+    assert!(
+        matches!(err, StoreError::Internal(ref m) if m.contains("newer")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_errors_not_panics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store
+        .insert_key_pair(&key_pair(1, "odd"), 10)
+        .await
+        .expect("insert");
+    Connection::open(&path)
+        .expect("raw open")
+        .execute("UPDATE key_pairs SET key_type = 'rot13'", [])
+        .expect("damage the row");
+    let err = store
+        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .await
+        .expect_err("must not read");
+    assert!(
+        matches!(err, StoreError::Internal(ref m) if !m.contains("rot13")),
+        "{err:?}"
+    );
+}
+
+/// A lock another process holds longer than the busy timeout is a transient outage, not a bug.
+#[tokio::test]
+async fn a_lock_held_past_the_timeout_is_unavailable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let holder = Connection::open(&path).expect("raw open");
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+
+    let err = store
+        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .await
+        .expect_err("lock is held");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    // Reads still go through: WAL readers do not wait for writers.
+    store
+        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .await
+        .expect("read while locked");
+
+    holder.execute_batch("ROLLBACK").expect("release");
+    store
+        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .await
+        .expect("insert once the lock is free");
+}
+
+/// Ids are random and unique everywhere; a collision is a bug upstream, not a duplicate name.
+#[tokio::test]
+async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
+    let (store, _dir) = fresh_store().await;
+    store
+        .insert_key_pair(&key_pair(1, "first"), 10)
+        .await
+        .expect("insert");
+    let err = store
+        .insert_key_pair(&key_pair(1, "second"), 10)
+        .await
+        .expect_err("id is taken");
+    assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
+    let names: Vec<String> = store
+        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .await
+        .expect("find")
+        .into_iter()
+        .map(|kp| kp.name)
+        .collect();
+    assert_eq!(names, vec!["first".to_owned()]);
+}
