@@ -7,7 +7,9 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameProblem {
     Empty,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     NotAscii,
     SurroundingWhitespace,
     /// Breaks the provider's alphabet or shape rules.
@@ -17,14 +19,24 @@ pub enum NameProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagProblem {
     EmptyKey,
-    KeyTooLong { key: String, max: usize },
-    ValueTooLong { key: String, max: usize },
+    KeyTooLong {
+        key: String,
+        max: usize,
+    },
+    ValueTooLong {
+        key: String,
+        max: usize,
+    },
     /// A reserved prefix (`aws:`, `aliyun`, `acs:`) or a URL in the key.
     ReservedKey(String),
     /// A reserved prefix or a URL in the value of the named key.
     ReservedValue(String),
     DuplicateKey(String),
-    TooManyInRequest { max: usize },
+    /// Control characters in the key or value of the named key.
+    InvalidCharacters(String),
+    TooManyInRequest {
+        max: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

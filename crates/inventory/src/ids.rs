@@ -31,7 +31,10 @@ pub fn aws_key_pair_id() -> String {
 
 /// Alibaba key pair IDs: `ssh-` and lowercase alphanumerics.
 pub fn aliyun_key_pair_id() -> String {
-    format!("ssh-{}", random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", 20))
+    format!(
+        "ssh-{}",
+        random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", 20)
+    )
 }
 
 /// Twelve decimal digits, like an AWS account number.

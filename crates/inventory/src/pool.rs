@@ -3,8 +3,8 @@
 //! burst of creates into millisecond replies. The pool lives only in memory: its keys are
 //! zeroized on drop and never written anywhere.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 

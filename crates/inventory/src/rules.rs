@@ -39,6 +39,8 @@ fn aws_name_problem(name: &str) -> Option<NameProblem> {
         Some(NameProblem::TooLong { max: 255 })
     } else if name.trim() != name {
         Some(NameProblem::SurroundingWhitespace)
+    } else if name.chars().any(|c| c.is_ascii_control()) {
+        Some(NameProblem::Malformed)
     } else {
         None
     }
@@ -98,6 +100,11 @@ pub fn validate_tags(provider: Provider, tags: &[Tag]) -> Result<(), InventoryEr
     Ok(())
 }
 
+/// Control characters cannot travel in XML replies, so no provider stores them in tags.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 fn aws_tag_problem(tag: &Tag) -> Option<TagProblem> {
     if tag.key.is_empty() {
         Some(TagProblem::EmptyKey)
@@ -113,14 +120,22 @@ fn aws_tag_problem(tag: &Tag) -> Option<TagProblem> {
         })
     } else if tag.key.to_ascii_lowercase().starts_with("aws:") {
         Some(TagProblem::ReservedKey(tag.key.clone()))
+    } else if has_control(&tag.key) {
+        Some(TagProblem::InvalidCharacters(tag.key.clone()))
+    } else if has_control(&tag.value) {
+        Some(TagProblem::InvalidCharacters(tag.key.clone()))
     } else {
         None
     }
 }
 
 fn aliyun_tag_problem(tag: &Tag) -> Option<TagProblem> {
-    let reserved =
-        |s: &str| s.starts_with("aliyun") || s.starts_with("acs:") || s.contains("http://") || s.contains("https://");
+    let reserved = |s: &str| {
+        s.starts_with("aliyun")
+            || s.starts_with("acs:")
+            || s.contains("http://")
+            || s.contains("https://")
+    };
     if tag.key.is_empty() {
         Some(TagProblem::EmptyKey)
     } else if tag.key.chars().count() > 64 {
@@ -136,6 +151,10 @@ fn aliyun_tag_problem(tag: &Tag) -> Option<TagProblem> {
             max: 128,
         })
     } else if reserved(&tag.value) {
+        Some(TagProblem::ReservedValue(tag.key.clone()))
+    } else if has_control(&tag.key) {
+        Some(TagProblem::ReservedKey(tag.key.clone()))
+    } else if has_control(&tag.value) {
         Some(TagProblem::ReservedValue(tag.key.clone()))
     } else {
         None
@@ -163,7 +182,10 @@ mod tests {
             Some(NameProblem::TooLong { max: 255 })
         );
         assert_eq!(name_problem(Provider::Aws, ""), Some(NameProblem::Empty));
-        assert_eq!(name_problem(Provider::Aws, "ключ"), Some(NameProblem::NotAscii));
+        assert_eq!(
+            name_problem(Provider::Aws, "ключ"),
+            Some(NameProblem::NotAscii)
+        );
         assert_eq!(
             name_problem(Provider::Aws, " lead"),
             Some(NameProblem::SurroundingWhitespace)
@@ -171,6 +193,10 @@ mod tests {
         assert_eq!(
             name_problem(Provider::Aws, "trail "),
             Some(NameProblem::SurroundingWhitespace)
+        );
+        assert_eq!(
+            name_problem(Provider::Aws, "a\u{1}b"),
+            Some(NameProblem::Malformed)
         );
     }
 
@@ -184,7 +210,16 @@ mod tests {
             name_problem(Provider::Aliyun, &"k".repeat(129)),
             Some(NameProblem::TooLong { max: 128 })
         );
-        for bad in ["a", "1abc", "-abc", "ab c", "ab.c", "ab/c", "http://x", "https://x"] {
+        for bad in [
+            "a",
+            "1abc",
+            "-abc",
+            "ab c",
+            "ab.c",
+            "ab/c",
+            "http://x",
+            "https://x",
+        ] {
             assert_eq!(
                 name_problem(Provider::Aliyun, bad),
                 Some(NameProblem::Malformed),
@@ -227,13 +262,23 @@ mod tests {
             tag_problem(Provider::Aws, &[tag("aws:owner", "x")]),
             Some(TagProblem::ReservedKey("aws:owner".into()))
         );
-        assert_eq!(tag_problem(Provider::Aws, &[tag("", "x")]), Some(TagProblem::EmptyKey));
+        assert_eq!(
+            tag_problem(Provider::Aws, &[tag("", "x")]),
+            Some(TagProblem::EmptyKey)
+        );
+        assert_eq!(
+            tag_problem(Provider::Aws, &[tag("k", "a\u{7}")]),
+            Some(TagProblem::InvalidCharacters("k".into()))
+        );
         assert_eq!(
             tag_problem(Provider::Aws, &[tag("a", "1"), tag("a", "2")]),
             Some(TagProblem::DuplicateKey("a".into()))
         );
         // Keys are case-sensitive: these are two tags.
-        assert_eq!(tag_problem(Provider::Aws, &[tag("a", "1"), tag("A", "2")]), None);
+        assert_eq!(
+            tag_problem(Provider::Aws, &[tag("a", "1"), tag("A", "2")]),
+            None
+        );
         let many: Vec<Tag> = (0..51).map(|i| tag(&format!("k{i}"), "")).collect();
         assert_eq!(
             tag_problem(Provider::Aws, &many),
@@ -243,7 +288,10 @@ mod tests {
 
     #[test]
     fn aliyun_tags() {
-        assert_eq!(tag_problem(Provider::Aliyun, &[tag("FinanceDept", "")]), None);
+        assert_eq!(
+            tag_problem(Provider::Aliyun, &[tag("FinanceDept", "")]),
+            None
+        );
         assert!(matches!(
             tag_problem(Provider::Aliyun, &[tag(&"k".repeat(65), "")]),
             Some(TagProblem::KeyTooLong { max: 64, .. })

@@ -86,9 +86,16 @@ impl Inventory {
             }
         }
         .map_err(|err| InventoryError::Internal(format!("key generation failed: {err}")))?;
-        let (fingerprint, comment) = match scope.provider {
-            Provider::Aws => (private_key.aws_fingerprint(), request.name.as_str()),
-            Provider::Aliyun => (private_key.md5_fingerprint(), ""),
+        // EC2 shows a created key's public line with the key name as its comment.
+        let (fingerprint, public_key) = match scope.provider {
+            Provider::Aws => (
+                private_key.aws_fingerprint(),
+                private_key.openssh_public_line(&request.name),
+            ),
+            Provider::Aliyun => (
+                private_key.md5_fingerprint(),
+                private_key.openssh_public_line(""),
+            ),
         };
         let key_pair = KeyPair {
             id: new_key_pair_id(scope.provider),
@@ -96,7 +103,7 @@ impl Inventory {
             name: request.name,
             key_type: key_type_of(private_key.algorithm()),
             fingerprint,
-            public_key: private_key.openssh_public_line(comment),
+            public_key,
             created_at: now_millis(),
             resource_group_id: request.resource_group_id,
             tags: request.tags,
@@ -186,7 +193,10 @@ impl Inventory {
             return Err(InventoryError::DryRun);
         }
         let limit = rules::max_tags_per_resource(scope.provider);
-        Ok(self.store.add_tags(scope, key_pair_ids, tags, limit).await?)
+        Ok(self
+            .store
+            .add_tags(scope, key_pair_ids, tags, limit)
+            .await?)
     }
 
     pub async fn remove_tags(

@@ -20,7 +20,10 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
             if !ids::is_valid_access_key_id(&id) {
                 bail!("--access-key-id must be 3 to 128 characters of A-Z, a-z and 0-9");
             }
-            if secret.is_empty() || secret.len() > 128 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            if secret.is_empty()
+                || secret.len() > 128
+                || !secret.bytes().all(|b| b.is_ascii_graphic())
+            {
                 bail!("--secret-access-key must be 1 to 128 printable ASCII characters without spaces");
             }
             (id, secret)
@@ -42,11 +45,18 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
         })
         .await
         .map_err(|err| match err {
-            StoreError::AccountExists(name) => anyhow::anyhow!("an account named '{name}' already exists"),
-            StoreError::AccessKeyExists(id) => anyhow::anyhow!("the access key ID '{id}' is already in use"),
+            StoreError::AccountExists(name) => {
+                anyhow::anyhow!("an account named '{name}' already exists")
+            }
+            StoreError::AccessKeyExists(id) => {
+                anyhow::anyhow!("the access key ID '{id}' is already in use")
+            }
             other => anyhow::Error::new(other).context("cannot create the account"),
         })?;
-    println!("Created account '{}' (account id {}).", account.name, account.id);
+    println!(
+        "Created account '{}' (account id {}).",
+        account.name, account.id
+    );
     println!("export AWS_ACCESS_KEY_ID={access_key_id}");
     println!("export AWS_SECRET_ACCESS_KEY={secret}");
     Ok(())
@@ -54,8 +64,14 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
 
 pub async fn list(args: ListAccountsArgs) -> anyhow::Result<()> {
     let store = store_url(&args.store)?.open()?;
-    let accounts = store.list_accounts().await.context("cannot list accounts")?;
-    println!("{:<24} {:<14} {:<8} ACCESS KEY IDS", "NAME", "ACCOUNT ID", "QUOTA");
+    let accounts = store
+        .list_accounts()
+        .await
+        .context("cannot list accounts")?;
+    println!(
+        "{:<24} {:<14} {:<8} ACCESS KEY IDS",
+        "NAME", "ACCOUNT ID", "QUOTA"
+    );
     for summary in accounts {
         let quota = summary
             .account

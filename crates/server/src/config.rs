@@ -81,5 +81,6 @@ impl ServeConfig {
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+    toml::from_str(&text)
+        .with_context(|| format!("the config file {} is not valid", path.display()))
 }

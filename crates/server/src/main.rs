@@ -7,7 +7,7 @@ mod config;
 mod router;
 mod store_url;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -24,12 +24,16 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("KEYPAIRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .compact()
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("keypaird: cannot start the async runtime: {err}");
@@ -89,7 +93,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let app = router::router(state, config.allow_reset);
 
-    print_banner(&config, &endpoint, created_default.then_some(&default_account));
+    print_banner(
+        &config,
+        &endpoint,
+        created_default.then_some(&default_account),
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -111,7 +119,10 @@ fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAc
             account.secret_access_key.as_deref().unwrap_or_default(),
         );
     } else {
-        let _ = writeln!(out, "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs");
+        let _ = writeln!(
+            out,
+            "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs"
+        );
     }
     if config.any_credentials {
         let _ = writeln!(
@@ -120,7 +131,10 @@ fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAc
         );
     }
     if config.allow_reset {
-        let _ = writeln!(out, "POST {endpoint}/moto-api/reset empties the inventory (--allow-reset).");
+        let _ = writeln!(
+            out,
+            "POST {endpoint}/moto-api/reset empties the inventory (--allow-reset)."
+        );
     }
     let _ = out.flush();
 }

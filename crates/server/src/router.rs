@@ -68,11 +68,20 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
 async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    let mut headers = parts.headers;
+    // HTTP/2 carries the host as `:authority`; signatures sign it as `host`.
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(value) = header::HeaderValue::from_str(authority.as_str()) {
+                headers.insert(header::HOST, value);
+            }
+        }
+    }
     let api_request = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
-        headers: parts.headers,
+        headers,
         body: bytes::Bytes::new(),
     };
     let reply = match axum::body::to_bytes(body, state.max_body_bytes).await {

@@ -30,8 +30,9 @@ impl StoreUrl {
     pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             StoreUrl::Sqlite(path) => {
-                let store = SqliteStore::open(path)
-                    .with_context(|| format!("cannot open the SQLite store at {}", path.display()))?;
+                let store = SqliteStore::open(path).with_context(|| {
+                    format!("cannot open the SQLite store at {}", path.display())
+                })?;
                 Ok(Arc::new(store))
             }
         }
@@ -56,8 +57,13 @@ mod tests {
 
     #[test]
     fn refuses_others_in_plain_words() {
-        let pg = StoreUrl::parse("postgres://u@h/db").unwrap_err().to_string();
-        assert!(pg.contains("PostgreSQL stores are not supported yet"), "{pg}");
+        let pg = StoreUrl::parse("postgres://u@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            pg.contains("PostgreSQL stores are not supported yet"),
+            "{pg}"
+        );
         assert!(StoreUrl::parse("mysql://x").is_err());
         assert!(StoreUrl::parse("sqlite://").is_err());
     }

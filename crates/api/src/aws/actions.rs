@@ -32,7 +32,11 @@ const TAG_SPEC_SHAPES: [&str; 3] = [
 pub async fn create_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
     shape::check_known(
         params,
-        &[&["KeyName", "KeyType", "KeyFormat", "DryRun"][..], &TAG_SPEC_SHAPES].concat(),
+        &[
+            &["KeyName", "KeyType", "KeyFormat", "DryRun"][..],
+            &TAG_SPEC_SHAPES,
+        ]
+        .concat(),
     )?;
     let name = shape::required(params, "KeyName")?.to_owned();
     let algorithm = match params.get("KeyType").unwrap_or("rsa") {
@@ -88,7 +92,11 @@ pub async fn create_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result
 pub async fn import_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
     shape::check_known(
         params,
-        &[&["KeyName", "PublicKeyMaterial", "DryRun"][..], &TAG_SPEC_SHAPES].concat(),
+        &[
+            &["KeyName", "PublicKeyMaterial", "DryRun"][..],
+            &TAG_SPEC_SHAPES,
+        ]
+        .concat(),
     )?;
     let name = shape::required(params, "KeyName")?.to_owned();
     let material = shape::required(params, "PublicKeyMaterial")?;
@@ -198,9 +206,13 @@ async fn select_key_pairs(
         };
         let found = ctx.inventory.find_key_pairs(&ctx.scope, &selector).await?;
         for want in &wanted {
-            let present = found
-                .iter()
-                .any(|kp| if by_name { &kp.name == want } else { &kp.id == want });
+            let present = found.iter().any(|kp| {
+                if by_name {
+                    &kp.name == want
+                } else {
+                    &kp.id == want
+                }
+            });
             if !present {
                 let missing = if by_name {
                     KeyPairRef::Name(want.clone())
@@ -242,7 +254,10 @@ pub async fn delete_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result
 }
 
 pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
-    shape::check_known(params, &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"])?;
+    shape::check_known(
+        params,
+        &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"],
+    )?;
     let ids = resource_ids(params)?;
     let pairs = shape::tag_pairs(params, "Tag.N")?;
     if pairs.is_empty() {
@@ -265,7 +280,10 @@ pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
 }
 
 pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
-    shape::check_known(params, &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"])?;
+    shape::check_known(
+        params,
+        &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"],
+    )?;
     let ids = resource_ids(params)?;
     let removals: Vec<TagRemoval> = shape::tag_pairs(params, "Tag.N")?
         .into_iter()
@@ -279,7 +297,9 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
             .find_key_pairs(&ctx.scope, &KeyPairSelector::Ids(ids.clone()))
             .await?;
         if let Some(missing) = ids.iter().find(|id| !found.iter().any(|kp| &kp.id == *id)) {
-            return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(missing.clone())));
+            return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(
+                missing.clone(),
+            )));
         }
     }
     ctx.inventory
@@ -293,7 +313,13 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
 pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
     shape::check_known(
         params,
-        &["Filter.N.Name", "Filter.N.Value.N", "MaxResults", "NextToken", "DryRun"],
+        &[
+            "Filter.N.Name",
+            "Filter.N.Value.N",
+            "MaxResults",
+            "NextToken",
+            "DryRun",
+        ],
     )?;
     let filters = compile_filters(&shape::filters(params)?, TAG_FILTERS)?;
     let max_results = match params.get("MaxResults") {
@@ -309,10 +335,7 @@ pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<S
             }
         },
     };
-    let after = params
-        .get("NextToken")
-        .map(decode_next_token)
-        .transpose()?;
+    let after = params.get("NextToken").map(decode_next_token).transpose()?;
     if shape::boolean(params, "DryRun")? {
         return Err(InventoryError::DryRun.into());
     }
@@ -338,7 +361,8 @@ pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<S
     let next_token = match max_results {
         Some(max) if rows.len() > max => {
             rows.truncate(max);
-            rows.last().map(|last| encode_next_token(last.resource_id, last.key))
+            rows.last()
+                .map(|last| encode_next_token(last.resource_id, last.key))
         }
         _ => None,
     };
@@ -392,7 +416,9 @@ fn tag_specification(params: &Params) -> Result<Vec<Tag>, AwsError> {
         if *resource_type != "key-pair" {
             return Err(AwsError::new(
                 Code::InvalidParameterValue,
-                format!("'{resource_type}' is not a valid taggable resource type for this operation."),
+                format!(
+                    "'{resource_type}' is not a valid taggable resource type for this operation."
+                ),
             ));
         }
         if types.keys().filter(|other| *other != idx).count() > 0 {
@@ -440,7 +466,10 @@ fn resource_ids(params: &Params) -> Result<Vec<String>, AwsError> {
         if !well_formed {
             return Err(AwsError::new(
                 Code::InvalidId,
-                format!("The ID '{}' is not valid", id.chars().take(64).collect::<String>()),
+                format!(
+                    "The ID '{}' is not valid",
+                    id.chars().take(64).collect::<String>()
+                ),
             ));
         }
     }

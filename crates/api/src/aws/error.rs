@@ -95,7 +95,10 @@ impl AwsError {
     pub fn invalid_value(name: &str, value: &str, why: &str) -> Self {
         Self::new(
             Code::InvalidParameterValue,
-            format!("Value ({}) for parameter {name} is invalid. {why}", shorten(value)),
+            format!(
+                "Value ({}) for parameter {name} is invalid. {why}",
+                shorten(value)
+            ),
         )
     }
 
@@ -118,7 +121,10 @@ impl AwsError {
     }
 
     pub fn invalid_key_format() -> Self {
-        Self::new(Code::KeyFormat, "Key is not in valid OpenSSH public key format")
+        Self::new(
+            Code::KeyFormat,
+            "Key is not in valid OpenSSH public key format",
+        )
     }
 
     pub fn malformed_query() -> Self {
@@ -208,6 +214,10 @@ impl From<InventoryError> for AwsError {
                     TagProblem::ReservedValue(key) => {
                         format!("The value of tag '{}' is not allowed.", shorten(&key))
                     }
+                    TagProblem::InvalidCharacters(key) => format!(
+                        "Tag '{}' contains control characters, which are not allowed.",
+                        shorten(&key)
+                    ),
                     TagProblem::DuplicateKey(key) => {
                         format!("Duplicate tag key '{}' in the request.", shorten(&key))
                     }

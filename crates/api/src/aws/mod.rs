@@ -137,10 +137,10 @@ fn read_params(request: &ApiRequest) -> Result<Params, AwsError> {
 }
 
 fn is_form(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    content_type.split(';').next().is_some_and(|mime| {
+        mime.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
 }
 
 /// Renders any error in the EC2 envelope; used by the server for errors found before dispatch

@@ -48,7 +48,9 @@ fn match_shape(name: &str, pattern: &str) -> Option<Vec<u32>> {
 pub fn check_known(params: &Params, shapes: &[&str]) -> Result<(), AwsError> {
     for (name, _) in params.iter() {
         let known = COMMON.contains(&name)
-            || shapes.iter().any(|shape| match_shape(name, shape).is_some());
+            || shapes
+                .iter()
+                .any(|shape| match_shape(name, shape).is_some());
         if !known {
             return Err(AwsError::unknown_parameter(name));
         }
@@ -116,7 +118,12 @@ pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
     for (idx, value) in values {
         match filters.get_mut(&idx[0]) {
             Some(filter) => filter.values.push(value.to_owned()),
-            None => return Err(AwsError::missing_parameter(&format!("Filter.{}.Name", idx[0]))),
+            None => {
+                return Err(AwsError::missing_parameter(&format!(
+                    "Filter.{}.Name",
+                    idx[0]
+                )))
+            }
         }
     }
     Ok(filters.into_values().collect())
@@ -124,10 +131,7 @@ pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
 
 /// `Prefix.N.Key` / `Prefix.N.Value` pairs; a value without a key is refused. The value is
 /// `None` when absent, which DeleteTags distinguishes from an empty value.
-pub fn tag_pairs(
-    params: &Params,
-    prefix: &str,
-) -> Result<Vec<(String, Option<String>)>, AwsError> {
+pub fn tag_pairs(params: &Params, prefix: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
     let keys = collect(params, &format!("{prefix}.Key"));
     let values = collect(params, &format!("{prefix}.Value"));
     for idx in values.keys() {
@@ -169,7 +173,10 @@ mod tests {
     fn shapes_match_indexes() {
         assert_eq!(match_shape("KeyName.3", "KeyName.N"), Some(vec![3]));
         assert_eq!(
-            match_shape("TagSpecification.1.Tag.12.Key", "TagSpecification.N.Tag.N.Key"),
+            match_shape(
+                "TagSpecification.1.Tag.12.Key",
+                "TagSpecification.N.Tag.N.Key"
+            ),
             Some(vec![1, 12])
         );
         assert_eq!(match_shape("KeyName.0", "KeyName.N"), None);
@@ -188,7 +195,10 @@ mod tests {
             check_known(&p, &["KeyName.N"]),
             Err(AwsError::unknown_parameter("Bogus"))
         );
-        assert_eq!(check_known(&params("Action=X&KeyName.2=a"), &["KeyName.N"]), Ok(()));
+        assert_eq!(
+            check_known(&params("Action=X&KeyName.2=a"), &["KeyName.N"]),
+            Ok(())
+        );
     }
 
     #[test]
@@ -198,8 +208,14 @@ mod tests {
         assert_eq!(
             filters(&p).unwrap(),
             vec![
-                Filter { name: "key-name".into(), values: vec!["p".into(), "q".into()] },
-                Filter { name: "tag-key".into(), values: vec!["x".into()] },
+                Filter {
+                    name: "key-name".into(),
+                    values: vec!["p".into(), "q".into()]
+                },
+                Filter {
+                    name: "tag-key".into(),
+                    values: vec!["x".into()]
+                },
             ]
         );
         assert_eq!(

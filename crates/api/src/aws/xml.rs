@@ -1,7 +1,7 @@
 //! EC2 replies are small and flat, so they are written directly rather than through a serde
 //! model: element order is the order EC2 uses, and escaping goes through quick-xml.
 
-use quick_xml::escape::escape;
+use quick_xml::escape::partial_escape;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -19,7 +19,9 @@ impl XmlWriter {
         let mut writer = XmlWriter {
             out: String::with_capacity(1024),
         };
-        writer.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        writer
+            .out
+            .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         writer.out.push('<');
         writer.out.push_str(action);
         writer.out.push_str("Response xmlns=\"");
@@ -48,7 +50,7 @@ impl XmlWriter {
             return self.empty(name);
         }
         self.open(name);
-        self.out.push_str(&escape(text));
+        self.out.push_str(&xml_text(text));
         self.close(name)
     }
 
@@ -60,7 +62,12 @@ impl XmlWriter {
     }
 
     /// A `<name>` list of `<item>`s, or `<name/>` when empty, the way EC2 writes sets.
-    pub fn set<T>(&mut self, name: &str, items: &[T], mut item: impl FnMut(&mut Self, &T)) -> &mut Self {
+    pub fn set<T>(
+        &mut self,
+        name: &str,
+        items: &[T],
+        mut item: impl FnMut(&mut Self, &T),
+    ) -> &mut Self {
         if items.is_empty() {
             return self.empty(name);
         }
@@ -87,9 +94,23 @@ pub fn error_body(error: &AwsError, request_id: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{}</RequestID></Response>",
         code,
-        escape(error.message.as_str()),
+        xml_text(&error.message),
         request_id
     )
+}
+
+/// Escapes `&`, `<` and `>` (EC2 leaves quotes alone in text) and replaces the characters XML 1.0
+/// cannot carry at all, which a client may have sent in a filter or a parameter echoed back.
+fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let representable = |c: char| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if text.chars().all(representable) {
+        return partial_escape(text);
+    }
+    let cleaned: String = text
+        .chars()
+        .map(|c| if representable(c) { c } else { '\u{fffd}' })
+        .collect();
+    std::borrow::Cow::Owned(partial_escape(&cleaned).into_owned())
 }
 
 /// `2026-11-22T11:37:26.000Z`: always three fraction digits, always `Z`.
@@ -130,6 +151,13 @@ mod tests {
             w.finish("DescribeKeyPairs"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeKeyPairsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><keySet/><tagSet><item><key>a&lt;b</key></item></tagSet></DescribeKeyPairsResponse>"
         );
+    }
+
+    #[test]
+    fn unrepresentable_characters_are_replaced() {
+        let mut w = XmlWriter::response("X", "r");
+        w.leaf("v", "a\u{1}b\tc\"d'e");
+        assert!(w.finish("X").contains("<v>a\u{fffd}b\tc\"d'e</v>"));
     }
 
     #[test]
