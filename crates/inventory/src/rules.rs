@@ -120,9 +120,7 @@ fn aws_tag_problem(tag: &Tag) -> Option<TagProblem> {
         })
     } else if tag.key.to_ascii_lowercase().starts_with("aws:") {
         Some(TagProblem::ReservedKey(tag.key.clone()))
-    } else if has_control(&tag.key) {
-        Some(TagProblem::InvalidCharacters(tag.key.clone()))
-    } else if has_control(&tag.value) {
+    } else if has_control(&tag.key) || has_control(&tag.value) {
         Some(TagProblem::InvalidCharacters(tag.key.clone()))
     } else {
         None
