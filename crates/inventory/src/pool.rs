@@ -98,3 +98,46 @@ impl RsaKeyPool {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keypaird_keys::KeyAlgorithm;
+    use std::time::{Duration, Instant};
+
+    fn wait_for_ready(pool: &RsaKeyPool, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pool.ready() < count {
+            assert!(Instant::now() < deadline, "the pool never filled");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[tokio::test]
+    async fn fills_serves_and_takes_keys_back() {
+        let pool = RsaKeyPool::new(2);
+        wait_for_ready(&pool, 2);
+        let first = pool.take().await.unwrap();
+        assert_eq!(first.algorithm(), KeyAlgorithm::Rsa);
+        let second = pool.take().await.unwrap();
+        assert_ne!(first.md5_fingerprint(), second.md5_fingerprint());
+        // Once drained, a take still succeeds by generating on a blocking thread.
+        let third = pool.take().await.unwrap();
+        assert_eq!(third.algorithm(), KeyAlgorithm::Rsa);
+        wait_for_ready(&pool, 2);
+        // A full pool drops what is given back (the producer is parked, so this is exact).
+        pool.give_back(second);
+        pool.give_back(first);
+        assert_eq!(pool.ready(), 2);
+    }
+
+    #[tokio::test]
+    async fn disabled_pool_generates_on_demand() {
+        let pool = RsaKeyPool::new(0);
+        assert_eq!(pool.ready(), 0);
+        let key = pool.take().await.unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::Rsa);
+        pool.give_back(key);
+        assert_eq!(pool.ready(), 0);
+    }
+}
