@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use keypaird_api::aws::{error::AwsError, AwsDialect};
 use keypaird_api::{detect_dialect, ApiRequest, ApiResponse, Dialect, RequestLog};
@@ -26,9 +26,12 @@ pub fn router(state: Arc<AppState>, allow_reset: bool) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
-    if allow_reset {
-        router = router.route("/moto-api/reset", post(reset));
-    }
+    // Without the flag the path does not exist at all, rather than being read as an API call.
+    router = if allow_reset {
+        router.route("/moto-api/reset", post(reset))
+    } else {
+        router.route("/moto-api/reset", any(|| async { StatusCode::NOT_FOUND }))
+    };
     router.fallback(dialect_request).with_state(state)
 }
 
