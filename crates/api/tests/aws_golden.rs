@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_api::ApiRequest;
-use keypaird_inventory::{Inventory, RsaKeyPool};
+use keypaird_inventory::{CredentialCache, Inventory, RsaKeyPool};
 use keypaird_keys::PpkVersion;
 use keypaird_store::SqliteStore;
 
@@ -35,10 +35,12 @@ struct Harness {
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("golden.db")).unwrap();
-    let inventory = Inventory::new(Arc::new(store), RsaKeyPool::new(0));
+    let store: Arc<dyn keypaird_inventory::Store> = Arc::new(store);
+    let inventory = Inventory::new(store.clone(), RsaKeyPool::new(0));
     Harness {
         dialect: AwsDialect {
             inventory,
+            credentials: CredentialCache::new(store, std::time::Duration::from_secs(30)),
             auth_mode: AuthMode::AnyCredentials,
             ppk_version: PpkVersion::V2,
         },

@@ -1,6 +1,7 @@
 //! The key pair inventory: domain types, rules and the service the wire dialects call.
 //! It knows nothing of XML, JSON, HTTP or signatures.
 
+pub mod credentials;
 pub mod error;
 pub mod ids;
 pub mod model;
@@ -10,6 +11,7 @@ pub mod rules;
 pub mod service;
 pub mod store;
 
+pub use credentials::CredentialCache;
 pub use error::{InventoryError, NameProblem, TagProblem};
 pub use model::*;
 pub use pool::RsaKeyPool;

@@ -73,9 +73,12 @@ impl Inventory {
         if request.dry_run {
             return Err(InventoryError::DryRun);
         }
-        // A cheap indexed read spares a 50 ms RSA key in the common duplicate case; the unique
-        // index in the store still decides races.
-        self.ensure_name_free(scope, &request.name).await?;
+        // For RSA, a cheap indexed read spares a 50 ms key in the common duplicate case (the
+        // unique index in the store still decides races). Ed25519 keys cost microseconds, less
+        // than the read.
+        if request.algorithm == KeyAlgorithm::Rsa {
+            self.ensure_name_free(scope, &request.name).await?;
+        }
         let private_key = match request.algorithm {
             KeyAlgorithm::Rsa => self.rsa_pool.take().await,
             KeyAlgorithm::Ed25519 => GeneratedKey::generate_ed25519(),

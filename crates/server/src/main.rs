@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use keypaird_api::aws::{AuthMode, AwsDialect};
-use keypaird_inventory::{ids, Inventory, NewAccount, RsaKeyPool};
+use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
 use cli::{AccountsCommand, Cli, Command};
@@ -56,6 +56,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// How long a credential read from the store is trusted before it is read again.
+const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = StoreUrl::parse(&config.store)?.open()?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -77,11 +80,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("cannot prepare the default account")?;
 
+    let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
     let inventory = Inventory::new(store, RsaKeyPool::new(config.rsa_pool_size));
     let state = Arc::new(router::AppState {
         inventory: inventory.clone(),
         aws: AwsDialect {
             inventory,
+            credentials,
             auth_mode: if config.any_credentials {
                 AuthMode::AnyCredentials
             } else {

@@ -2,7 +2,7 @@
 //! and the credential scope's region selects the region namespace.
 
 use keypaird_auth::sigv4::{self, SigV4Error, SignedRequest};
-use keypaird_inventory::{ids, Account, Store};
+use keypaird_inventory::{ids, Account, CredentialCache};
 use time::OffsetDateTime;
 
 use super::error::{AwsError, Code};
@@ -24,7 +24,7 @@ pub struct Caller {
 }
 
 pub async fn authenticate(
-    store: &dyn Store,
+    credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
     now: OffsetDateTime,
@@ -51,15 +51,15 @@ pub async fn authenticate(
             if !ids::is_valid_access_key_id(&auth.access_key_id) {
                 return Err(AwsError::auth_failure());
             }
-            store
-                .credential_for_any_key(&auth.access_key_id, &ids::account_id())
+            credentials
+                .for_any_key(&auth.access_key_id, &ids::account_id())
                 .await
                 .map_err(keypaird_inventory::InventoryError::from)?
                 .account
         }
         AuthMode::Verify => {
-            let credential = store
-                .find_credential(&auth.access_key_id)
+            let credential = credentials
+                .find(&auth.access_key_id)
                 .await
                 .map_err(keypaird_inventory::InventoryError::from)?
                 .ok_or_else(AwsError::auth_failure)?;

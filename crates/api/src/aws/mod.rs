@@ -9,7 +9,7 @@ pub mod shape;
 pub mod xml;
 
 use http::StatusCode;
-use keypaird_inventory::{Inventory, Provider, Scope};
+use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
 use keypaird_keys::PpkVersion;
 use time::OffsetDateTime;
 
@@ -25,6 +25,7 @@ pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
 #[derive(Clone)]
 pub struct AwsDialect {
     pub inventory: Inventory,
+    pub credentials: CredentialCache,
     pub auth_mode: AuthMode,
     pub ppk_version: PpkVersion,
 }
@@ -61,7 +62,7 @@ impl AwsDialect {
             log.action = params.get("Action").map(|a| a.chars().take(64).collect());
         }
         let caller = auth::authenticate(
-            self.inventory.store().as_ref(),
+            &self.credentials,
             self.auth_mode,
             request,
             OffsetDateTime::now_utc(),
