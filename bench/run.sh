@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# keypaird's benchmarks, side by side with moto's server in the same run (see BENCHMARKS.md).
+#   - installs wrk (Debian package) if missing, makes bench/.venv from bench/requirements.txt,
+#   - builds keypaird in release, starts it and moto_server on free ports of 127.0.0.1,
+#   - seeds both with 1,000 key pairs, runs every workload against both, prints the table and
+#     writes it to bench/results-latest.md.
+# Everything it starts is stopped at exit. It exits non-zero if any workload got a reply outside
+# 2xx (the table still shows which one).
+# Settings: BENCH_DURATION (seconds per wrk run, default 8), BENCH_CONNECTIONS (default 16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bench=$root/bench
+
+duration=${BENCH_DURATION:-8}
+connections=${BENCH_CONNECTIONS:-16}
+seed_count=1000
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- wrk (apt-get update only if installing fails without it)
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+  fi
+fi
+
+# --- Python virtualenv, reinstalled only when the requirements file changes
+python=${PYTHON:-python3}
+req=$bench/requirements.txt
+want=$(sha256sum "$req" | cut -d' ' -f1)
+have=$(cat "$bench/.venv/.requirements.sha256" 2>/dev/null || true)
+if [ ! -x "$bench/.venv/bin/python" ] || [ "$want" != "$have" ]; then
+  log "creating bench/.venv from bench/requirements.txt"
+  rm -rf "$bench/.venv"
+  "$python" -m venv "$bench/.venv"
+  "$bench/.venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$bench/.venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  echo "$want" > "$bench/.venv/.requirements.sha256"
+fi
+py=$bench/.venv/bin/python
+kp() { timeout --kill-after=10 180 "$py" "$bench/kp.py" "$@"; }
+
+# --- keypaird, release build (a no-op when up to date)
+log "cargo build --release -p keypaird"
+cargo build --release -q -p keypaird
+bin=$root/target/release/keypaird
+
+# --- servers; all stopped at exit
+work=$(mktemp -d "${TMPDIR:-/tmp}/keypaird-bench.XXXXXX")
+results=$work/results
+mkdir -p "$results"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stops one server this script started and forgets it.
+stop_server() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+
+# Waits for a server's banner and prints its URL. $1: log file, $2: pid, $3: banner regex.
+wait_url() {
+  local url=""
+  for _ in $(seq 300); do
+    url=$(grep -oE "$3" "$1" 2>/dev/null | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1 || true)
+    [ -n "$url" ] && { echo "$url"; return; }
+    kill -0 "$2" 2>/dev/null || die "server exited early: $(tail -5 "$1")"
+    sleep 0.1
+  done
+  die "no banner in $1 after 30 s: $(tail -5 "$1")"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# keypaird as in production: signatures verified with a fixed access key.
+"$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
+  --store "sqlite://$work/verify/k.db" >/dev/null
+"$bin" serve --listen 127.0.0.1:0 --store "sqlite://$work/verify/k.db" \
+  >"$work/keypaird.out" 2>"$work/keypaird.log" &
+pids+=($!); kpid=$!
+# keypaird with --any-credentials, for writes with unique names and the SigV4 comparison.
+"$bin" serve --any-credentials --listen 127.0.0.1:0 --store "sqlite://$work/any/k.db" \
+  >"$work/anycreds.out" 2>"$work/anycreds.log" &
+pids+=($!); apid=$!
+"$bench/.venv/bin/moto_server" -H 127.0.0.1 -p 0 >"$work/moto.log" 2>&1 &
+pids+=($!); mpid=$!
+
+K=$(wait_url "$work/keypaird.out" "$kpid" 'keypaird listening on http://[0-9.:]+')
+A=$(wait_url "$work/anycreds.out" "$apid" 'keypaird listening on http://[0-9.:]+')
+M=$(wait_url "$work/moto.log" "$mpid" 'Running on http://[0-9.:]+')
+log "keypaird $K (signatures verified), keypaird $A (--any-credentials), moto $M"
+
+log "seeding $seed_count key pairs in each"
+for url in "$K" "$A" "$M"; do kp seed "$url" "$seed_count" >&2; done
+# The RSA pools (32 keys each) fill in the background right after start; let them finish so
+# their thread does not share the CPU with the first measurements.
+sleep 5
+
+failed=0
+# CPU time (user + system, in clock ticks) a process has used so far.
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# Runs wrk against server $2 (a pid, for its CPU time) with the remaining arguments, and saves
+# its WRK_RESULT line as $results/$1.json; a run with any non-2xx reply (or no result at all)
+# is marked invalid there and fails the bench.
+run_wrk() {
+  local name=$1 pid=$2
+  shift 2
+  local before
+  before=$(ticks "$pid")
+  timeout --kill-after=10 $((duration + 90)) wrk "$@" > "$work/$name.wrk" 2>&1 || true
+  "$py" "$bench/kp.py" wrkresult "$name" "$results/$name.json" $(( $(ticks "$pid") - before )) \
+    < "$work/$name.wrk" || failed=1
+}
+
+wrk_args=(-t1 -c"$connections" -d"${duration}s" --timeout 60s)
+
+# Read workloads replay one request signed with botocore (valid for 15 minutes).
+# $1 name, $2 url, $3 pid, $4 label, $5 KeyName or "", $6 expected key pairs, $7 warm|cold,
+# then wrk's arguments.
+read_workload() {
+  local name=$1 url=$2 pid=$3 server=$4 key_name=$5 expected=$6 warmup=$7
+  shift 7
+  local spec=$work/$name-$server.req
+  kp sign "$url" "$spec" $key_name
+  if ! kp check "$url" "$spec" "$expected" > "$work/$name-$server.check" 2>&1; then
+    printf '\nbench: INVALID %s_%s: %s\n\n' "$name" "$server" "$(cat "$work/$name-$server.check")" >&2
+    "$py" -c 'import json,sys; print(json.dumps({"invalid": sys.argv[1][:300]}))' \
+      "$(cat "$work/$name-$server.check")" > "$results/${name}_$server.json"
+    failed=1
+    return
+  fi
+  if [ "$warmup" = warm ]; then
+    BENCH_REQUEST=$spec timeout 60 wrk -t1 -c"$connections" -d1s -s "$bench/replay.lua" "$url" \
+      >/dev/null 2>&1 || true
+  fi
+  BENCH_REQUEST=$spec run_wrk "${name}_$server" "$pid" "$@" -s "$bench/replay.lua" "$url"
+}
+
+log "(0) reference: GET /healthz on keypaird (HTTP only: no signature, store or XML)"
+run_wrk healthz_keypaird "$kpid" "${wrk_args[@]}" -s "$bench/lib.lua" "$K/healthz"
+
+log "(1) DescribeKeyPairs, one key by name, $seed_count in the account"
+read_workload describe_one "$K" "$kpid" keypaird seed-0500 1 warm "${wrk_args[@]}"
+read_workload describe_one "$M" "$mpid" moto seed-0500 1 warm "${wrk_args[@]}"
+
+# The cost of SigV4 is small next to the rest, so background load on the shared machine would
+# hide it in two runs made seconds apart: alternate the two servers over three rounds instead.
+log "(6) keypaird verifying signatures vs --any-credentials, 3 alternating rounds"
+round_args=(-t1 -c"$connections" -d"$(( (duration + 2) / 3 ))s" --timeout 60s)
+for round in 1 2 3; do
+  read_workload sig_verify_$round "$K" "$kpid" keypaird seed-0500 1 cold "${round_args[@]}"
+  read_workload sig_any_$round "$A" "$apid" keypaird seed-0500 1 cold "${round_args[@]}"
+done
+kp merge "$results/sig_verify.json" "$results"/sig_verify_*_keypaird.json || failed=1
+kp merge "$results/sig_any.json" "$results"/sig_any_*_keypaird.json || failed=1
+
+# moto takes about a second per reply of 1,000 key pairs, so 16 connections would leave no
+# request finished within the run: 2 connections and 10 s for both servers, no warm-up (a
+# warm-up's unfinished requests would keep moto busy into the measured run).
+log "(2) DescribeKeyPairs, all $seed_count key pairs"
+all_args=(-t1 -c2 -d"$((duration + 2))s" --timeout 60s)
+read_workload describe_all "$K" "$kpid" keypaird "" "$seed_count" cold "${all_args[@]}"
+read_workload describe_all "$M" "$mpid" moto "" "$seed_count" cold "${all_args[@]}"
+
+log "(5) CreateKeyPair RSA: 20 sequential, then 150 from 4 clients"
+rsa() { # $1 name, $2 url, $3 tag
+  kp rsa "$2" "$3" 20 150 4 > "$results/rsa_$1.json" || { failed=1; rm -f "$results/rsa_$1.json"; }
+  [ -f "$results/rsa_$1.json" ] && printf '    rsa %-10s %s\n' "$1" "$(cat "$results/rsa_$1.json")" >&2
+  return 0
+}
+rsa keypaird "$K" k
+# Stop this keypaird now: its pool thread would refill for seconds and share the CPU with moto.
+stop_server "$kpid"
+# The same store without a pool: what every RSA create costs once a pool is used up.
+"$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "sqlite://$work/verify/k.db" \
+  >"$work/nopool.out" 2>"$work/nopool.log" &
+pids+=($!); npid=$!
+rsa nopool "$(wait_url "$work/nopool.out" "$npid" 'keypaird listening on http://[0-9.:]+')" n
+stop_server "$npid"
+rsa moto "$M" m
+
+# Writes: a new KeyName per request, generated in Lua; keypaird runs with --any-credentials.
+tag=r$(date +%s)
+log "(3) ImportKeyPair ed25519, unique names"
+run_wrk import_keypaird "$apid" "${wrk_args[@]}" -s "$bench/write.lua" "$A" -- import "$tag"
+run_wrk import_moto "$mpid" "${wrk_args[@]}" -s "$bench/write.lua" "$M" -- import "$tag"
+log "(4) CreateKeyPair ed25519, unique names"
+run_wrk create_ed25519_keypaird "$apid" "${wrk_args[@]}" -s "$bench/write.lua" "$A" -- create-ed25519 "$tag"
+run_wrk create_ed25519_moto "$mpid" "${wrk_args[@]}" -s "$bench/write.lua" "$M" -- create-ed25519 "$tag"
+# What was answered was stored: count each run's names on its server.
+for server in keypaird moto; do
+  url=$A; [ "$server" = moto ] && url=$M
+  for w in import:imp create_ed25519:ed; do
+    result=$results/${w%%:*}_$server.json
+    if [ -s "$result" ] && grep -q '"requests"' "$result"; then
+      kp stored "$url" "$tag" "${w##*:}" "$result" "$connections" >/dev/null || failed=1
+    fi
+  done
+done
+
+# --- the report
+"$py" - "$results/meta.json" "$root" "${wrk_args[*]}" "$load_before" <<'EOF'
+import json, subprocess, sys
+from importlib.metadata import version
+out, root, wrk_args, load = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True).stdout.strip()
+model = next((l.split(":", 1)[1].strip() for l in run("lscpu").splitlines()
+              if l.startswith("Model name")), "unknown CPU")
+commit = run("git", "rev-parse", "--short", "HEAD")
+if run("git", "status", "--porcelain", "--", "crates", "Cargo.toml", "Cargo.lock"):
+    commit += " (with uncommitted changes)"
+json.dump({
+    "date": run("date", "-u", "+%Y-%m-%d %H:%M UTC"),
+    "cpus": run("nproc"),
+    "cpu_model": model,
+    "commit": commit,
+    "moto": version("moto"),
+    "wrk_args": wrk_args,
+    "load": load.split(),
+}, open(out, "w"))
+EOF
+echo
+"$py" "$bench/kp.py" report "$results" "$bench/results-latest.md"
+echo
+log "written to bench/results-latest.md"
+if [ "$failed" -ne 0 ]; then
+  die "some workloads are INVALID (see above and the table); the numbers are not usable"
+fi
