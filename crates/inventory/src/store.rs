@@ -16,7 +16,7 @@ use crate::model::{
     Tag, TagRemoval,
 };
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("a key pair with this name already exists in the scope")]
     DuplicateKeyPair,

@@ -5,7 +5,7 @@
 //! including under concurrency. A backend opts in with [`store_conformance_tests!`], which
 //! turns every function below into a `#[tokio::test]` of the calling crate:
 //!
-//! ```ignore
+//! ```text
 //! async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) { ... }
 //! keypaird_store::store_conformance_tests!(fresh_store);
 //! ```

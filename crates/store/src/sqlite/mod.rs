@@ -1,14 +1,15 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! rusqlite blocks, so every operation runs on tokio's blocking pool and async callers only
-//! ever await. Writes go through a single connection: SQLite admits one writer at a time
-//! anyway, and queueing writers on an async mutex keeps them from each occupying a blocking
-//! thread while they wait. Reads use a few connections of their own so that a lookup never
-//! waits behind a write's fsync; WAL lets them read the last committed state meanwhile.
+//! rusqlite blocks, so no operation runs on the async runtime: reads run on tokio's blocking
+//! pool, and writes on a dedicated writer thread (`writer.rs`) that owns the only writing
+//! connection and commits whatever writes are queued together (group commit). Reads use a few
+//! connections of their own so that a lookup never waits behind a write's fsync; WAL lets them
+//! read the last committed state meanwhile.
 //!
-//! Every write is one `BEGIN IMMEDIATE` transaction: it takes the database's write lock before
-//! reading anything, so the checks it makes (name free, quota not reached, key not yet known)
-//! still hold when it writes. That is what keeps the invariants when a second process (the
+//! Every write runs inside a `BEGIN IMMEDIATE` transaction (its own savepoint within the
+//! batch): the transaction takes the database's write lock before reading anything, so the
+//! checks a write makes (name free, quota not reached, key not yet known) still hold when it
+//! writes. That is what keeps the invariants when a second process (the
 //! `accounts` CLI, or another daemon) writes the same file; the busy timeout makes it wait for
 //! the lock instead of failing at once.
 //!
@@ -20,6 +21,7 @@ mod failure;
 mod key_pairs;
 mod migrations;
 mod rows;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -33,9 +35,9 @@ use keypaird_inventory::{
     Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
     Store, StoreError, Tag, TagRemoval,
 };
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use failure::{classify, io_unavailable, Failure, Outcome};
 
@@ -55,7 +57,8 @@ pub struct SqliteStore {
 
 struct Shared {
     path: PathBuf,
-    writer: Arc<AsyncMutex<Connection>>,
+    /// The queue of the writer thread, which owns the only writing connection.
+    writes: StdMutex<writer::JobSender>,
     /// Idle reader connections. At most [`READERS`] exist at once because a reader is only
     /// taken while holding a permit; a connection lost to a panic is reopened on demand.
     idle_readers: StdMutex<Vec<Connection>>,
@@ -78,15 +81,20 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
         }
-        let mut writer = open_connection(path)?;
-        migrations::migrate(&mut writer)?;
+        let mut writer_conn = open_connection(path)?;
+        migrations::migrate(&mut writer_conn)?;
+        let (writes, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer::run(writer_conn, queue))
+            .map_err(|err| io_unavailable("cannot start the store's writer thread", err))?;
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
-                writer: Arc::new(AsyncMutex::new(writer)),
+                writes: StdMutex::new(writes),
                 idle_readers: StdMutex::new(readers),
                 reader_permits: Arc::new(Semaphore::new(READERS)),
             }),
@@ -103,21 +111,23 @@ impl SqliteStore {
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Outcome<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
     {
-        let mut writer = self.shared.writer.clone().lock_owned().await;
-        run_blocking(move || {
-            // A rollback that failed on drop (say, an I/O error) leaves the connection inside
-            // a transaction; end it rather than fail every later write.
-            if !writer.is_autocommit() {
-                writer.execute_batch("ROLLBACK")?;
-            }
-            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = op(&tx)?;
-            tx.commit()?;
-            Ok(out)
+        let (job, reply) = writer::Job::new(op);
+        let queued = {
+            let writes = self.shared.writes.lock().unwrap_or_else(|p| p.into_inner());
+            writes.send(job)
+        };
+        if queued.is_err() {
+            return Err(StoreError::Internal(
+                "the store's writer thread is gone".into(),
+            ));
+        }
+        reply.await.unwrap_or_else(|_| {
+            Err(StoreError::Internal(
+                "the store's writer thread is gone".into(),
+            ))
         })
-        .await
     }
 
     /// Runs `op` in a read transaction, so that every query it makes sees one snapshot.

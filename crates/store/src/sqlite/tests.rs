@@ -116,24 +116,26 @@ async fn connections_are_durable_and_enforce_foreign_keys() {
         let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
         (store, dir)
     };
-    let writer = store.shared.writer.lock().await;
-    let journal_mode: String = writer
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .expect("journal_mode");
+    let (journal_mode, synchronous, foreign_keys, orphan_tag_refused) = store
+        .write(|writer| {
+            let journal_mode: String =
+                writer.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+            let synchronous: i64 =
+                writer.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+            let foreign_keys: bool =
+                writer.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+            let orphan_tag = writer.execute(
+                "INSERT INTO key_pair_tags (key_pair_id, position, key, value) VALUES ('nope', 0, 'k', 'v')",
+                [],
+            );
+            Ok((journal_mode, synchronous, foreign_keys, orphan_tag.is_err()))
+        })
+        .await
+        .expect("writer settings");
     assert_eq!(journal_mode, "wal");
-    let synchronous: i64 = writer
-        .pragma_query_value(None, "synchronous", |row| row.get(0))
-        .expect("synchronous");
     assert_eq!(synchronous, 2, "FULL");
-    let foreign_keys: bool = writer
-        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
-        .expect("foreign_keys");
     assert!(foreign_keys);
-    let orphan_tag = writer.execute(
-        "INSERT INTO key_pair_tags (key_pair_id, position, key, value) VALUES ('nope', 0, 'k', 'v')",
-        [],
-    );
-    assert!(orphan_tag.is_err(), "a tag needs its key pair");
+    assert!(orphan_tag_refused, "a tag needs its key pair");
 }
 
 /// Two stores on one file behave like the daemon and the CLI in two processes: separate

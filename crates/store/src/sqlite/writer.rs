@@ -1,0 +1,128 @@
+//! Group commit. With `synchronous=FULL` every commit costs an fsync, and one fsync per write
+//! caps a busy server at the disk's flush rate. A dedicated thread owns the only writing
+//! connection; each time it wakes it takes every write queued meanwhile (up to a bound), runs
+//! them in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and commits once.
+//! A write that fails rolls back only its savepoint; nobody is answered before the commit that
+//! makes their write durable, so an acknowledgement still means "on disk".
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{Receiver, Sender};
+
+use keypaird_inventory::StoreError;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::failure::{classify, Failure, Outcome};
+
+/// Writes committed together at most. Bounds how long the first write of a batch waits on the
+/// others, and the size of the transaction.
+const MAX_BATCH: usize = 64;
+
+/// One queued write, type-erased so writes of any result type share the queue.
+pub(super) trait WriteJob: Send {
+    /// Runs inside the batch's transaction; returns whether the write succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch's fate is known: `commit` is the commit's outcome,
+    /// or the reason the batch never started.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+pub(super) struct Job<T, F> {
+    op: Option<F>,
+    outcome: Option<Outcome<T>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
+{
+    pub(super) fn new(op: F) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<T, StoreError>>) {
+        let (reply, receiver) = oneshot::channel();
+        let job = Job {
+            op: Some(op),
+            outcome: None,
+            reply,
+        };
+        (Box::new(job), receiver)
+    }
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(op) = self.op.take() else {
+            return false;
+        };
+        // A panicking write must not take the writer thread (and every later write) with it.
+        let outcome = catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
+            Err(Failure::Refused(StoreError::Internal(
+                "a store write panicked".into(),
+            )))
+        });
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (self.outcome, commit) {
+            (Some(Err(failure)), _) => Err(failure.into()),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(err)) | (None, Err(err)) => Err(err),
+            (None, Ok(())) => Err(StoreError::Internal("a store write never ran".into())),
+        };
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = self.reply.send(result);
+    }
+}
+
+pub(super) type JobSender = Sender<Box<dyn WriteJob>>;
+
+/// The writer thread's loop; returns when every sender is gone (the store was dropped).
+pub(super) fn run(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&conn, &mut batch);
+        for job in batch {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), StoreError> {
+    // A rollback that failed earlier (say, on an I/O error) can leave a transaction open.
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK").map_err(classify)?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+    let outcome = (|| {
+        for job in batch.iter_mut() {
+            statement(conn, "SAVEPOINT write_job")?;
+            if !job.run(conn) {
+                statement(conn, "ROLLBACK TO write_job")?;
+            }
+            statement(conn, "RELEASE write_job")?;
+        }
+        statement(conn, "COMMIT")
+    })();
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome.map_err(classify)
+}
+
+fn statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
