@@ -113,7 +113,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
     {
-        let (job, reply) = writer::Job::new(op);
+        let (job, reply) = writer::Job::queue(op);
         let queued = {
             let writes = self.shared.writes.lock().unwrap_or_else(|p| p.into_inner());
             writes.send(job)
@@ -352,7 +352,7 @@ impl Store for SqliteStore {
     }
 
     async fn reset_inventory(&self) -> Result<(), StoreError> {
-        self.write(|tx| key_pairs::reset(tx)).await
+        self.write(key_pairs::reset).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -38,7 +38,7 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
 {
-    pub(super) fn new(op: F) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<T, StoreError>>) {
+    pub(super) fn queue(op: F) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<T, StoreError>>) {
         let (reply, receiver) = oneshot::channel();
         let job = Job {
             op: Some(op),
