@@ -68,11 +68,7 @@ impl Inventory {
         quota: u32,
         request: NewKeyPair,
     ) -> Result<CreatedKeyPair, InventoryError> {
-        rules::validate_key_pair_name(scope.provider, &request.name)?;
-        rules::validate_tags(scope.provider, &request.tags)?;
-        if request.dry_run {
-            return Err(InventoryError::DryRun);
-        }
+        check_new_key_pair(scope, &request.name, &request.tags, request.dry_run)?;
         // For RSA, a cheap indexed read spares a 50 ms key in the common duplicate case (the
         // unique index in the store still decides races). Ed25519 keys cost microseconds, less
         // than the read.
@@ -131,11 +127,7 @@ impl Inventory {
         quota: u32,
         request: ImportedKeyPair,
     ) -> Result<KeyPair, InventoryError> {
-        rules::validate_key_pair_name(scope.provider, &request.name)?;
-        rules::validate_tags(scope.provider, &request.tags)?;
-        if request.dry_run {
-            return Err(InventoryError::DryRun);
-        }
+        check_new_key_pair(scope, &request.name, &request.tags, request.dry_run)?;
         let fingerprint = match scope.provider {
             Provider::Aws => request.public_key.aws_import_fingerprint(),
             Provider::Aliyun => request.public_key.md5_fingerprint(),
@@ -241,6 +233,22 @@ impl Inventory {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// What every new key pair must pass before anything is generated or written; a dry run stops
+/// here, with nothing changed.
+fn check_new_key_pair(
+    scope: &Scope,
+    name: &str,
+    tags: &[Tag],
+    dry_run: bool,
+) -> Result<(), InventoryError> {
+    rules::validate_key_pair_name(scope.provider, name)?;
+    rules::validate_tags(scope.provider, tags)?;
+    if dry_run {
+        return Err(InventoryError::DryRun);
+    }
+    Ok(())
 }
 
 fn new_key_pair_id(provider: Provider) -> String {

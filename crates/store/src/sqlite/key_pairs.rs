@@ -129,32 +129,20 @@ fn load(
     Ok(key_pairs)
 }
 
-fn name_taken(conn: &Connection, scope: &Scope, name: &str) -> Outcome<bool> {
+/// Whether the scope holds a key pair whose `column` equals `value`: one indexed lookup.
+fn exists_in_scope(conn: &Connection, scope: &Scope, column: Column, value: &str) -> Outcome<bool> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT 1 FROM key_pairs k WHERE {SCOPE_FILTER} AND k.name = ?4"
+        "SELECT 1 FROM key_pairs k WHERE {SCOPE_FILTER} AND {} = ?4",
+        column.sql()
     ))?;
-    let taken = stmt
+    let exists = stmt
         .query_row(
             params![
                 scope.account_id,
                 scope.provider.as_str(),
                 scope.region,
-                name
+                value
             ],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    Ok(taken)
-}
-
-fn exists_in_scope(conn: &Connection, scope: &Scope, id: &str) -> Outcome<bool> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT 1 FROM key_pairs k WHERE {SCOPE_FILTER} AND k.id = ?4"
-    ))?;
-    let exists = stmt
-        .query_row(
-            params![scope.account_id, scope.provider.as_str(), scope.region, id],
             |_| Ok(()),
         )
         .optional()?
@@ -177,7 +165,7 @@ fn count_in_scope(conn: &Connection, scope: &Scope) -> Outcome<i64> {
 /// succeeded learns about the duplicate even when the scope is full.
 pub(super) fn insert(conn: &Connection, key_pair: &KeyPair, quota: u32) -> Outcome<()> {
     let scope = &key_pair.scope;
-    if name_taken(conn, scope, &key_pair.name)? {
+    if exists_in_scope(conn, scope, Column::Name, &key_pair.name)? {
         return Err(StoreError::DuplicateKeyPair.into());
     }
     if count_in_scope(conn, scope)? >= i64::from(quota) {
@@ -283,7 +271,7 @@ pub(super) fn add_tags(
     limit: usize,
 ) -> Outcome<()> {
     for id in key_pair_ids {
-        if !exists_in_scope(conn, scope, id)? {
+        if !exists_in_scope(conn, scope, Column::Id, id)? {
             return Err(StoreError::KeyPairNotFound(id.clone()).into());
         }
     }
@@ -314,7 +302,7 @@ pub(super) fn remove_tags(
          WHERE key_pair_id = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)",
     )?;
     for id in key_pair_ids {
-        if !exists_in_scope(conn, scope, id)? {
+        if !exists_in_scope(conn, scope, Column::Id, id)? {
             continue;
         }
         if removals.is_empty() {
