@@ -58,10 +58,6 @@ impl Inventory {
         &self.store
     }
 
-    pub fn rsa_pool(&self) -> &RsaKeyPool {
-        &self.rsa_pool
-    }
-
     pub async fn create_key_pair(
         &self,
         scope: &Scope,
@@ -166,14 +162,6 @@ impl Inventory {
             return Err(InventoryError::DryRun);
         }
         Ok(self.store.delete_key_pair(scope, key_pair).await?)
-    }
-
-    pub async fn delete_key_pairs_by_name(
-        &self,
-        scope: &Scope,
-        names: &[String],
-    ) -> Result<u64, InventoryError> {
-        Ok(self.store.delete_key_pairs_by_name(scope, names).await?)
     }
 
     pub async fn add_tags(

@@ -80,18 +80,14 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
             }
         }
     }
-    let api_request = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or("").to_owned(),
-        headers,
-        body: bytes::Bytes::new(),
-    };
     let reply = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(bytes) => {
+        Ok(body) => {
             let api_request = ApiRequest {
-                body: bytes,
-                ..api_request
+                method: parts.method,
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or("").to_owned(),
+                headers,
+                body,
             };
             match detect_dialect(&api_request) {
                 Dialect::Aws => state.aws.handle(&api_request).await,
