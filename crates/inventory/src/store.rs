@@ -10,6 +10,7 @@
 //! - An acknowledged write is durable.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::model::{
     Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
@@ -120,6 +121,24 @@ pub trait Store: Send + Sync + 'static {
         key_pair_id: &str,
         resource_group_id: &str,
     ) -> Result<(), StoreError>;
+
+    // ---- request nonces (Alibaba signatures) ----
+
+    /// Records that `access_key_id` used `nonce`, to be remembered until `expires_at`. Returns
+    /// `true` when the nonce is fresh, `false` when an unexpired record of it already exists
+    /// (a replay). An expired record of the same nonce counts as fresh and is replaced. Atomic
+    /// across every node sharing the store: of two racing uses, exactly one is fresh.
+    async fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes nonce records that expired before `now`; returns how many. Run periodically so
+    /// the record stays bounded by the traffic of one signature window.
+    async fn purge_expired_nonces(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     // ---- operations ----
 

@@ -66,6 +66,11 @@ macro_rules! store_conformance_tests {
             credential_for_any_key_returns_existing_credentials,
             credential_for_any_key_attaches_to_account_named_after_the_key,
             concurrent_credential_for_any_key_agree,
+            nonce_is_fresh_once_then_a_replay,
+            nonces_are_per_access_key,
+            expired_nonce_is_fresh_again,
+            concurrent_uses_of_a_nonce_admit_exactly_one,
+            purge_removes_only_expired_nonces,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {
@@ -1314,4 +1319,115 @@ pub async fn concurrent_credential_for_any_key_agree(store: Arc<dyn Store>) {
     let listed = store.list_accounts().await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].account, accounts[0]);
+}
+
+// ---- request nonces ----
+
+fn minutes_after(start: OffsetDateTime, minutes: i64) -> OffsetDateTime {
+    start + time::Duration::minutes(minutes)
+}
+
+pub async fn nonce_is_fresh_once_then_a_replay(store: Arc<dyn Store>) {
+    let now = at_millis(base_millis());
+    let expires = minutes_after(now, 30);
+    assert!(store
+        .record_nonce("AK1", "n-1", expires, now)
+        .await
+        .expect("record"));
+    assert!(!store
+        .record_nonce("AK1", "n-1", expires, now)
+        .await
+        .expect("replay"));
+    // Still a replay one minute before expiry.
+    let later = minutes_after(now, 29);
+    assert!(!store
+        .record_nonce("AK1", "n-1", minutes_after(later, 30), later)
+        .await
+        .expect("replay"));
+    assert!(store
+        .record_nonce("AK1", "n-2", expires, now)
+        .await
+        .expect("other nonce"));
+}
+
+pub async fn nonces_are_per_access_key(store: Arc<dyn Store>) {
+    let now = at_millis(base_millis());
+    let expires = minutes_after(now, 30);
+    assert!(store
+        .record_nonce("AK1", "shared", expires, now)
+        .await
+        .expect("record"));
+    assert!(store
+        .record_nonce("AK2", "shared", expires, now)
+        .await
+        .expect("other key"));
+    assert!(!store
+        .record_nonce("AK2", "shared", expires, now)
+        .await
+        .expect("replay"));
+}
+
+pub async fn expired_nonce_is_fresh_again(store: Arc<dyn Store>) {
+    let now = at_millis(base_millis());
+    assert!(store
+        .record_nonce("AK1", "n", minutes_after(now, 30), now)
+        .await
+        .expect("record"));
+    let after_expiry = minutes_after(now, 31);
+    assert!(store
+        .record_nonce("AK1", "n", minutes_after(after_expiry, 30), after_expiry)
+        .await
+        .expect("reuse after expiry"));
+    // The renewed record holds again for its new window.
+    let soon = minutes_after(after_expiry, 1);
+    assert!(!store
+        .record_nonce("AK1", "n", minutes_after(soon, 30), soon)
+        .await
+        .expect("replay of the renewed record"));
+}
+
+pub async fn concurrent_uses_of_a_nonce_admit_exactly_one(store: Arc<dyn Store>) {
+    let now = at_millis(base_millis());
+    let expires = minutes_after(now, 30);
+    let attempts = (0..32).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_nonce("AK1", "raced", expires, now).await })
+    });
+    let mut fresh = 0;
+    for attempt in attempts {
+        if attempt.await.expect("task").expect("record") {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+pub async fn purge_removes_only_expired_nonces(store: Arc<dyn Store>) {
+    let now = at_millis(base_millis());
+    for n in 0..5 {
+        let nonce = format!("old-{n}");
+        assert!(store
+            .record_nonce("AK1", &nonce, minutes_after(now, 1), now)
+            .await
+            .expect("record"));
+    }
+    assert!(store
+        .record_nonce("AK1", "young", minutes_after(now, 30), now)
+        .await
+        .expect("record"));
+
+    let later = minutes_after(now, 2);
+    assert_eq!(store.purge_expired_nonces(later).await.expect("purge"), 5);
+    assert_eq!(
+        store
+            .purge_expired_nonces(later)
+            .await
+            .expect("purge again"),
+        0
+    );
+    // The unexpired record survived the purge.
+    assert!(!store
+        .record_nonce("AK1", "young", minutes_after(later, 30), later)
+        .await
+        .expect("replay"));
 }

@@ -63,6 +63,17 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (key_pair_id, position)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 2: signature nonces already used (Alibaba's replay protection), until they expire.
+    r#"
+    CREATE TABLE request_nonces (
+        access_key_id   TEXT NOT NULL,
+        nonce           TEXT NOT NULL,
+        expires_at_ms   INTEGER NOT NULL,
+        PRIMARY KEY (access_key_id, nonce)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at_ms);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -20,6 +20,7 @@ mod accounts;
 mod failure;
 mod key_pairs;
 mod migrations;
+mod nonces;
 mod rows;
 mod writer;
 
@@ -349,6 +350,23 @@ impl Store for SqliteStore {
             key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)
         })
         .await
+    }
+
+    async fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let access_key_id = access_key_id.to_owned();
+        let nonce = nonce.to_owned();
+        self.write(move |tx| nonces::record(tx, &access_key_id, &nonce, expires_at, now))
+            .await
+    }
+
+    async fn purge_expired_nonces(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |tx| nonces::purge_expired(tx, now)).await
     }
 
     async fn reset_inventory(&self) -> Result<(), StoreError> {
