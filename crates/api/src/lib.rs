@@ -4,6 +4,7 @@
 //! The types here are plain `http` types, not axum's, so the dialects can be driven in tests
 //! without a server.
 
+pub mod aliyun;
 pub mod aws;
 pub mod params;
 
@@ -44,10 +45,126 @@ pub struct RequestLog {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Aws,
+    Aliyun,
 }
 
-/// Picks the dialect of a request. Anything unrecognisable is answered as AWS, the dialect most
+/// Picks the dialect of a request by design.md's markers: Alibaba when it carries
+/// `Version=2014-05-26`, `SignatureMethod=HMAC-SHA1`, an `x-acs-version`/`x-acs-action` header or
+/// an `ACS3-HMAC-SHA256` authorization. Anything else is answered as AWS, the dialect most
 /// clients of this service speak, so a stray request gets an AWS error envelope.
-pub fn detect_dialect(_request: &ApiRequest) -> Dialect {
-    Dialect::Aws
+///
+/// The parameters are looked at in the query and, when the body is a form, in the body too
+/// (Terraform sends some there). A body that is not a form is not parsed here.
+pub fn detect_dialect(request: &ApiRequest) -> Dialect {
+    if is_aliyun_headers(&request.headers) {
+        return Dialect::Aliyun;
+    }
+    let body = request.body.as_ref();
+    if has_aliyun_marker(request.query.as_bytes()) || has_aliyun_marker(body) {
+        Dialect::Aliyun
+    } else {
+        Dialect::Aws
+    }
+}
+
+/// The part of [`detect_dialect`] that needs no body: for requests whose body was refused.
+pub fn detect_dialect_without_body(headers: &HeaderMap, query: &str) -> Dialect {
+    if is_aliyun_headers(headers) || has_aliyun_marker(query.as_bytes()) {
+        Dialect::Aliyun
+    } else {
+        Dialect::Aws
+    }
+}
+
+fn is_aliyun_headers(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-acs-version")
+        || headers.contains_key("x-acs-action")
+        || headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("ACS3-"))
+}
+
+/// Looks for the Alibaba markers among form pairs; malformed pairs are no marker (the dialect
+/// that handles the request reports them).
+fn has_aliyun_marker(form: &[u8]) -> bool {
+    form.split(|b| *b == b'&').any(|pair| {
+        let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+            return false;
+        };
+        let (name, value) = (&pair[..eq], &pair[eq + 1..]);
+        let value = params::decode_component(value).unwrap_or_default();
+        (name == b"Version" && value == aliyun::API_VERSION)
+            || (name == b"SignatureMethod" && value == "HMAC-SHA1")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, headers: &[(&'static str, &str)], body: &str) -> ApiRequest {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        ApiRequest {
+            method: Method::POST,
+            path: "/".into(),
+            query: query.into(),
+            headers: map,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn alibaba_markers_select_the_alibaba_dialect() {
+        let aliyun = [
+            request("Action=CreateKeyPair&Version=2014-05-26", &[], ""),
+            request("SignatureMethod=HMAC-SHA1&Version=2099-01-01", &[], ""),
+            request("", &[], "Format=JSON&Version=2014-05-26"),
+            request(
+                "RegionId=cn-hangzhou",
+                &[("x-acs-version", "2014-05-26")],
+                "",
+            ),
+            request("", &[("x-acs-action", "DescribeKeyPairs")], ""),
+            request(
+                "",
+                &[(
+                    "authorization",
+                    "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=0",
+                )],
+                "",
+            ),
+        ];
+        for r in &aliyun {
+            assert_eq!(detect_dialect(r), Dialect::Aliyun, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_aws() {
+        let aws = [
+            request("Action=DescribeKeyPairs&Version=2016-11-15", &[], ""),
+            request("", &[], ""),
+            request("Version=2014-05-26x", &[], ""),
+            request("XVersion=2014-05-26", &[], ""),
+            request(
+                "",
+                &[(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=0",
+                )],
+                "Action=X",
+            ),
+        ];
+        for r in &aws {
+            assert_eq!(detect_dialect(r), Dialect::Aws, "{r:?}");
+        }
+        assert_eq!(
+            detect_dialect_without_body(&HeaderMap::new(), "Version=2014-05-26"),
+            Dialect::Aliyun
+        );
+    }
 }

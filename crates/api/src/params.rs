@@ -44,6 +44,11 @@ impl Params {
         self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// Every pair as received; signatures are computed over exactly these.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

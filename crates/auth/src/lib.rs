@@ -2,11 +2,15 @@
 //!
 //! This crate answers one question: "was this request signed with that secret?". It deliberately
 //! knows nothing about accounts, storage, HTTP servers or key formats: the caller extracts the
-//! access key id with [`sigv4::parse`], looks the secret up wherever accounts live, and hands it
-//! back to [`sigv4::verify`]. Keeping the lookup outside means the same verifier serves the
+//! access key id with a `parse` function, looks the secret up wherever accounts live, and hands it
+//! back to the matching `verify`. Keeping the lookup outside means the same verifier serves the
 //! embedded and the shared store, and tests need no database.
 //!
-//! Only AWS Signature Version 4 exists today; Alibaba's ACS v1 and V3 signatures will sit beside
-//! it as sibling modules with the same parse / verify split.
+//! Two sibling modules share that parse / verify split:
+//! - [`sigv4`]: AWS Signature Version 4, header and presigned forms (the EC2 dialect).
+//! - [`acs`]: Alibaba Cloud's RPC v1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256) signatures (the ECS
+//!   dialect). Their replay protection needs a record of used nonces; [`acs::parse`] hands the
+//!   nonce to the caller, whose store keeps that record.
 
+pub mod acs;
 pub mod sigv4;

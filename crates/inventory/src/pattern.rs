@@ -34,6 +34,23 @@ impl Wildcard {
         Wildcard { tokens }
     }
 
+    /// ECS name filters: only `*` is special; `?` and backslash are plain characters.
+    pub fn star_only(pattern: &str) -> Self {
+        let mut tokens: Vec<Token> = Vec::with_capacity(pattern.len());
+        for c in pattern.chars() {
+            let token = if c == '*' {
+                Token::AnyRun
+            } else {
+                Token::Literal(c)
+            };
+            if token == Token::AnyRun && tokens.last() == Some(&Token::AnyRun) {
+                continue;
+            }
+            tokens.push(token);
+        }
+        Wildcard { tokens }
+    }
+
     /// The literal text when the pattern has no wildcard, so callers can use an index.
     pub fn as_literal(&self) -> Option<String> {
         self.tokens
@@ -85,6 +102,21 @@ mod tests {
 
     fn m(p: &str, t: &str) -> bool {
         Wildcard::new(p).matches(t)
+    }
+
+    #[test]
+    fn star_only_patterns_treat_question_marks_and_backslashes_literally() {
+        let w = Wildcard::star_only("a?b\\*");
+        assert!(w.matches("a?b\\"));
+        assert!(w.matches("a?b\\tail"));
+        assert!(!w.matches("axb\\"));
+        assert_eq!(Wildcard::star_only("*web*").as_literal(), None);
+        assert_eq!(
+            Wildcard::star_only("web?").as_literal(),
+            Some("web?".into())
+        );
+        assert!(Wildcard::star_only("*prod").matches("app-prod"));
+        assert!(!Wildcard::star_only("*prod").matches("prod-app"));
     }
 
     #[test]

@@ -164,6 +164,28 @@ impl Inventory {
         Ok(self.store.delete_key_pair(scope, key_pair).await?)
     }
 
+    /// Alibaba's batch delete: unknown names are ignored. Returns how many were deleted.
+    pub async fn delete_key_pairs_by_name(
+        &self,
+        scope: &Scope,
+        names: &[String],
+    ) -> Result<u64, InventoryError> {
+        Ok(self.store.delete_key_pairs_by_name(scope, names).await?)
+    }
+
+    /// Moves a key pair into an Alibaba resource group.
+    pub async fn set_resource_group(
+        &self,
+        scope: &Scope,
+        key_pair_id: &str,
+        resource_group_id: &str,
+    ) -> Result<(), InventoryError> {
+        Ok(self
+            .store
+            .set_resource_group(scope, key_pair_id, resource_group_id)
+            .await?)
+    }
+
     pub async fn add_tags(
         &self,
         scope: &Scope,

@@ -4,6 +4,7 @@
 mod accounts;
 mod cli;
 mod config;
+mod maintenance;
 mod router;
 mod store_url;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use keypaird_api::aliyun::AliyunDialect;
 use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
@@ -80,19 +82,26 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("cannot prepare the default account")?;
 
+    maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
     let inventory = Inventory::new(store, RsaKeyPool::new(config.rsa_pool_size));
+    let auth_mode = if config.any_credentials {
+        AuthMode::AnyCredentials
+    } else {
+        AuthMode::Verify
+    };
     let state = Arc::new(router::AppState {
         inventory: inventory.clone(),
         aws: AwsDialect {
+            inventory: inventory.clone(),
+            credentials: credentials.clone(),
+            auth_mode,
+            ppk_version: config.ppk_version,
+        },
+        aliyun: AliyunDialect {
             inventory,
             credentials,
-            auth_mode: if config.any_credentials {
-                AuthMode::AnyCredentials
-            } else {
-                AuthMode::Verify
-            },
-            ppk_version: config.ppk_version,
+            auth_mode,
         },
         max_body_bytes: config.max_body_bytes,
     });

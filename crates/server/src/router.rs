@@ -11,14 +11,18 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
+use keypaird_api::aliyun::{self, AliyunDialect};
 use keypaird_api::aws::{error::AwsError, AwsDialect};
-use keypaird_api::{detect_dialect, ApiRequest, ApiResponse, Dialect, RequestLog};
+use keypaird_api::{
+    detect_dialect, detect_dialect_without_body, ApiRequest, ApiResponse, Dialect, RequestLog,
+};
 use keypaird_inventory::Inventory;
 
 #[derive(Clone)]
 pub struct AppState {
     pub inventory: Inventory,
     pub aws: AwsDialect,
+    pub aliyun: AliyunDialect,
     pub max_body_bytes: usize,
 }
 
@@ -91,14 +95,23 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
             };
             match detect_dialect(&api_request) {
                 Dialect::Aws => state.aws.handle(&api_request).await,
+                Dialect::Aliyun => state.aliyun.handle(&api_request).await,
             }
         }
         // Too large, or the client went away mid-body: either way the client's fault.
-        Err(_) => keypaird_api::aws::error_response(
-            &AwsError::too_large(state.max_body_bytes),
-            &uuid::Uuid::new_v4().to_string(),
-            RequestLog::default(),
-        ),
+        Err(_) => {
+            let query = parts.uri.query().unwrap_or("");
+            match detect_dialect_without_body(&headers, query) {
+                Dialect::Aws => keypaird_api::aws::error_response(
+                    &AwsError::too_large(state.max_body_bytes),
+                    &uuid::Uuid::new_v4().to_string(),
+                    RequestLog::default(),
+                ),
+                Dialect::Aliyun => {
+                    aliyun::too_large_response(&headers, query, state.max_body_bytes)
+                }
+            }
+        }
     };
     log_request(&reply, started);
     into_http(reply)

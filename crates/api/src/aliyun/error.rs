@@ -1,0 +1,290 @@
+//! The ECS dialect's error table: every code keypaird answers with, its HTTP status and its
+//! message, as reference/alibaba-ecs.md records them. Nothing else in the dialect picks a status
+//! or words an error.
+//!
+//! Clients retry every 5xx for minutes, so only real faults on our side are 5xx here.
+
+use http::StatusCode;
+use keypaird_inventory::{InventoryError, NameProblem, TagProblem};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    KeyPairAlreadyExist,
+    KeyPairQuotaExceeded,
+    InvalidKeyPairName,
+    InvalidPublicKeyBody,
+    InvalidKeyPairNames,
+    KeyPairNameNotFound,
+    MissingParameter,
+    InvalidParameter,
+    DuplicateTagKey,
+    InvalidTagKey,
+    InvalidTagValue,
+    TagQuotaExceeded,
+    ResourceIdNotFound,
+    ResourceTypeNotFound,
+    TooManyResourceIds,
+    TooManyTags,
+    ActionNotFound,
+    InvalidVersion,
+    AccessKeyIdNotFound,
+    SignatureDoesNotMatch,
+    IncompleteSignature,
+    TimestampFormat,
+    TimestampExpired,
+    SignatureNonceUsed,
+    RequestTooLarge,
+    /// The store is unreachable: retryable. Issue 5 asks for `InternalError` in this dialect,
+    /// with a 503 status so that clients and load balancers retry.
+    StoreUnavailable,
+    InternalError,
+}
+
+impl Code {
+    /// The table: wire code and HTTP status.
+    pub fn wire(self) -> (&'static str, StatusCode) {
+        use Code::*;
+        use StatusCode as S;
+        match self {
+            KeyPairAlreadyExist => ("KeyPair.AlreadyExist", S::BAD_REQUEST),
+            KeyPairQuotaExceeded => ("QuotaExceed.KeyPair", S::FORBIDDEN),
+            InvalidKeyPairName => ("InvalidKeyPairName.Malformed", S::BAD_REQUEST),
+            InvalidPublicKeyBody => ("InvalidPublicKeyBody.Malformed", S::BAD_REQUEST),
+            InvalidKeyPairNames => ("InvalidKeyPairNames.ValueNotSupported", S::BAD_REQUEST),
+            KeyPairNameNotFound => ("InvalidKeyPairName.NotFound", S::BAD_REQUEST),
+            MissingParameter => ("MissingParameter", S::BAD_REQUEST),
+            InvalidParameter => ("InvalidParameter", S::BAD_REQUEST),
+            DuplicateTagKey => ("Duplicate.TagKey", S::BAD_REQUEST),
+            InvalidTagKey => ("InvalidTagKey.Malformed", S::BAD_REQUEST),
+            InvalidTagValue => ("InvalidTagValue.Malformed", S::BAD_REQUEST),
+            TagQuotaExceeded => ("QuotaExceed.Tags", S::FORBIDDEN),
+            ResourceIdNotFound => ("InvalidResourceId.NotFound", S::NOT_FOUND),
+            ResourceTypeNotFound => ("InvalidResourceType.NotFound", S::NOT_FOUND),
+            TooManyResourceIds => ("NumberExceed.ResourceIds", S::BAD_REQUEST),
+            TooManyTags => ("NumberExceed.Tags", S::BAD_REQUEST),
+            ActionNotFound => ("InvalidAction.NotFound", S::NOT_FOUND),
+            InvalidVersion => ("InvalidVersion", S::BAD_REQUEST),
+            AccessKeyIdNotFound => ("InvalidAccessKeyId.NotFound", S::NOT_FOUND),
+            SignatureDoesNotMatch => ("SignatureDoesNotMatch", S::BAD_REQUEST),
+            IncompleteSignature => ("IncompleteSignature", S::BAD_REQUEST),
+            TimestampFormat => ("InvalidTimeStamp.Format", S::BAD_REQUEST),
+            TimestampExpired => ("InvalidTimeStamp.Expired", S::BAD_REQUEST),
+            SignatureNonceUsed => ("SignatureNonceUsed", S::BAD_REQUEST),
+            RequestTooLarge => ("RequestEntityTooLarge", S::PAYLOAD_TOO_LARGE),
+            StoreUnavailable => ("InternalError", S::SERVICE_UNAVAILABLE),
+            InternalError => ("InternalError", S::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliyunError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl AliyunError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        AliyunError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            Code::MissingParameter,
+            format!(
+                "The input parameter \"{}\" that is mandatory for processing this request is not supplied.",
+                shorten(name)
+            ),
+        )
+    }
+
+    pub fn invalid_parameter(name: &str) -> Self {
+        Self::new(
+            Code::InvalidParameter,
+            format!(
+                "The specified parameter \"{}\" is not valid.",
+                shorten(name)
+            ),
+        )
+    }
+
+    pub fn key_pair_names() -> Self {
+        Self::new(
+            Code::InvalidKeyPairNames,
+            "The specified parameter \"KeyPairNames\" is not valid.",
+        )
+    }
+
+    pub fn key_pair_name_not_found() -> Self {
+        Self::new(
+            Code::KeyPairNameNotFound,
+            "The specified KeyPairName does not exist in our records.",
+        )
+    }
+
+    pub fn public_key_body() -> Self {
+        Self::new(
+            Code::InvalidPublicKeyBody,
+            "The PublicKeyBody format is not supported.",
+        )
+    }
+
+    pub fn resource_not_found() -> Self {
+        Self::new(
+            Code::ResourceIdNotFound,
+            "The specified ResourceIds are not found in our records.",
+        )
+    }
+
+    pub fn resource_type_not_found() -> Self {
+        Self::new(
+            Code::ResourceTypeNotFound,
+            "The ResourceType provided does not exist in our records.",
+        )
+    }
+
+    pub fn too_many_resource_ids(max: usize) -> Self {
+        Self::new(
+            Code::TooManyResourceIds,
+            format!("The maximum number of ResourceIds is {max}."),
+        )
+    }
+
+    pub fn too_many_tags(max: usize) -> Self {
+        Self::new(
+            Code::TooManyTags,
+            format!("The maximum number of Tags is {max}."),
+        )
+    }
+
+    pub fn action_not_found() -> Self {
+        Self::new(
+            Code::ActionNotFound,
+            "Specified api is not found, please check your url and method.",
+        )
+    }
+
+    pub fn invalid_version() -> Self {
+        Self::new(
+            Code::InvalidVersion,
+            "Specified parameter Version is not valid.",
+        )
+    }
+
+    pub fn access_key_not_found() -> Self {
+        Self::new(
+            Code::AccessKeyIdNotFound,
+            "Specified access key is not found.",
+        )
+    }
+
+    pub fn signature_mismatch(string_to_sign: &str) -> Self {
+        Self::new(
+            Code::SignatureDoesNotMatch,
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
+        )
+    }
+
+    pub fn timestamp_format() -> Self {
+        Self::new(
+            Code::TimestampFormat,
+            "Specified time stamp or date value is not well formatted.",
+        )
+    }
+
+    pub fn timestamp_expired() -> Self {
+        Self::new(
+            Code::TimestampExpired,
+            "Specified time stamp or date value is expired.",
+        )
+    }
+
+    pub fn nonce_used() -> Self {
+        Self::new(
+            Code::SignatureNonceUsed,
+            "Specified signature nonce was used already.",
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            Code::RequestTooLarge,
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            Code::StoreUnavailable,
+            "The request has failed due to a temporary failure of the server.",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            Code::InternalError,
+            "The request processing has failed due to some unknown error, exception or failure.",
+        )
+    }
+}
+
+impl From<InventoryError> for AliyunError {
+    fn from(err: InventoryError) -> Self {
+        match err {
+            InventoryError::InvalidKeyPairName { problem, .. } => match problem {
+                NameProblem::Empty => AliyunError::missing_parameter("KeyPairName"),
+                _ => AliyunError::new(
+                    Code::InvalidKeyPairName,
+                    "Specified Key Pair name is not valid.",
+                ),
+            },
+            InventoryError::KeyPairExists { .. } => {
+                AliyunError::new(Code::KeyPairAlreadyExist, "The key pair already exist.")
+            }
+            InventoryError::KeyPairNotFound(_) => AliyunError::resource_not_found(),
+            InventoryError::QuotaExceeded { .. } => {
+                AliyunError::new(Code::KeyPairQuotaExceeded, "The key pair quota exceeds.")
+            }
+            InventoryError::InvalidPublicKey(_) => AliyunError::public_key_body(),
+            InventoryError::InvalidTag(problem) => match problem {
+                TagProblem::DuplicateKey(_) => AliyunError::new(
+                    Code::DuplicateTagKey,
+                    "The Tag.N.Key contain duplicate key.",
+                ),
+                TagProblem::TooManyInRequest { max } => AliyunError::too_many_tags(max),
+                TagProblem::EmptyKey
+                | TagProblem::KeyTooLong { .. }
+                | TagProblem::ReservedKey(_)
+                | TagProblem::InvalidCharacters(_) => {
+                    AliyunError::new(Code::InvalidTagKey, "The specified Tag.n.Key is not valid.")
+                }
+                TagProblem::ValueTooLong { .. } | TagProblem::ReservedValue(_) => AliyunError::new(
+                    Code::InvalidTagValue,
+                    "The specified Tag.n.Value is not valid.",
+                ),
+            },
+            InventoryError::TagLimitExceeded { limit, .. } => AliyunError::new(
+                Code::TagQuotaExceeded,
+                format!("The maximum number of tags on a resource is {limit}."),
+            ),
+            // The ECS dialect has no dry run; reaching this is a bug.
+            InventoryError::DryRun => AliyunError::internal(),
+            InventoryError::Unavailable(_) => AliyunError::unavailable(),
+            InventoryError::Internal(_) => AliyunError::internal(),
+        }
+    }
+}
+
+/// Error messages echo client input; a 1 MB parameter must not become a 1 MB error.
+fn shorten(value: &str) -> String {
+    const MAX: usize = 128;
+    match value.char_indices().nth(MAX) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}...", &value[..end]),
+    }
+}

@@ -1,0 +1,237 @@
+//! The Alibaba Cloud ECS dialect (API version 2014-05-26): RPC-style requests on `/`, signed
+//! with ACS v1 (HMAC-SHA1 in the parameters) or V3 (ACS3-HMAC-SHA256 in headers), answered in
+//! XML or JSON. Files mirror the EC2 dialect: `auth`, `shape`, `actions`, `reply` (both
+//! formats from one tree) and `error` (the one error table).
+
+pub mod actions;
+pub mod auth;
+pub mod error;
+pub mod reply;
+pub mod shape;
+
+use http::{HeaderMap, StatusCode};
+use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
+use time::OffsetDateTime;
+
+use crate::aws::AuthMode;
+use crate::params::{Params, ParamsError};
+use crate::{ApiRequest, ApiResponse, RequestLog};
+use actions::{ActionContext, Fields};
+use error::{AliyunError, Code};
+use reply::{Format, Node};
+
+/// The only API version of ECS this service speaks.
+pub const API_VERSION: &str = "2014-05-26";
+
+/// Everything the dialect needs from the server, fixed at start-up.
+#[derive(Clone)]
+pub struct AliyunDialect {
+    pub inventory: Inventory,
+    pub credentials: CredentialCache,
+    pub auth_mode: AuthMode,
+}
+
+impl AliyunDialect {
+    pub async fn handle(&self, request: &ApiRequest) -> ApiResponse {
+        let request_id = new_request_id();
+        let mut log = RequestLog {
+            dialect: "aliyun",
+            ..RequestLog::default()
+        };
+        let params = read_params(request);
+        let format = Format::of(
+            params.as_ref().ok().and_then(|p| p.get("Format")),
+            &request.headers,
+        );
+        let outcome = self.handle_inner(request, params, &mut log).await;
+        match outcome {
+            Ok((action, fields)) => {
+                let mut all = Vec::with_capacity(fields.len() + 1);
+                all.push(("RequestId", Node::text(request_id.as_str())));
+                all.extend(fields);
+                ApiResponse {
+                    status: StatusCode::OK,
+                    content_type: format.content_type(),
+                    body: reply::render(format, &format!("{action}Response"), &all),
+                    log,
+                }
+            }
+            Err(error) => error_response(&error, format, &request_id, &request.headers, log),
+        }
+    }
+
+    async fn handle_inner(
+        &self,
+        request: &ApiRequest,
+        params: Result<Params, AliyunError>,
+        log: &mut RequestLog,
+    ) -> Result<(&'static str, Fields), AliyunError> {
+        let params = params?;
+        let is_v3 = auth::is_v3(&request.headers);
+        // V3 carries action and version in headers; v1 in the signed parameters.
+        let (action, version) = if is_v3 {
+            (
+                header(&request.headers, "x-acs-action"),
+                header(&request.headers, "x-acs-version"),
+            )
+        } else {
+            (params.get("Action"), params.get("Version"))
+        };
+        log.action = action.map(|a| a.chars().take(64).collect());
+        match version {
+            None | Some("") => return Err(AliyunError::missing_parameter("Version")),
+            Some(API_VERSION) => {}
+            Some(_) => return Err(AliyunError::invalid_version()),
+        }
+        let action = match action {
+            None | Some("") => return Err(AliyunError::missing_parameter("Action")),
+            Some(action) => known_action(action).ok_or_else(AliyunError::action_not_found)?,
+        };
+
+        let account = auth::authenticate(
+            &self.inventory,
+            &self.credentials,
+            self.auth_mode,
+            request,
+            &params,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        log.account_id = Some(account.id.clone());
+
+        let region = shape::required(&params, "RegionId")?;
+        if !is_plausible_region(region) {
+            return Err(AliyunError::invalid_parameter("RegionId"));
+        }
+        log.region = Some(region.to_owned());
+        let ctx = ActionContext {
+            inventory: &self.inventory,
+            quota: account.key_pair_quota(Provider::Aliyun),
+            scope: Scope {
+                account_id: account.id,
+                provider: Provider::Aliyun,
+                region: region.to_owned(),
+            },
+        };
+        let fields = match action {
+            "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,
+            "ImportKeyPair" => actions::import_key_pair(&ctx, &params).await,
+            "DescribeKeyPairs" => actions::describe_key_pairs(&ctx, &params).await,
+            "DeleteKeyPairs" => actions::delete_key_pairs(&ctx, &params).await,
+            "AttachKeyPair" | "DetachKeyPair" => {
+                actions::attach_or_detach_key_pair(&ctx, &params).await
+            }
+            "TagResources" => actions::tag_resources(&ctx, &params).await,
+            "UntagResources" => actions::untag_resources(&ctx, &params).await,
+            "ListTagResources" => actions::list_tag_resources(&ctx, &params).await,
+            "JoinResourceGroup" => actions::join_resource_group(&ctx, &params).await,
+            "DescribeInstances" => actions::describe_instances(&params),
+            _ => Err(AliyunError::action_not_found()),
+        }?;
+        Ok((action, fields))
+    }
+}
+
+const ACTIONS: &[&str] = &[
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPairs",
+    "AttachKeyPair",
+    "DetachKeyPair",
+    "TagResources",
+    "UntagResources",
+    "ListTagResources",
+    "JoinResourceGroup",
+    "DescribeInstances",
+];
+
+fn known_action(action: &str) -> Option<&'static str> {
+    ACTIONS.iter().copied().find(|known| *known == action)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Region IDs look like `cn-hangzhou` or `ap-southeast-1`; anything else would become a
+/// scope nobody can find again.
+fn is_plausible_region(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Query parameters merged with a form body (Terraform sends business parameters in the body).
+/// A body of another type cannot hold parameters in this RPC API and is left to the signature.
+fn read_params(request: &ApiRequest) -> Result<Params, AliyunError> {
+    let body_is_form = request.body.is_empty()
+        || match request.headers.get(http::header::CONTENT_TYPE) {
+            None => true,
+            Some(value) => value.to_str().is_ok_and(|ct| {
+                ct.split(';').next().is_some_and(|mime| {
+                    mime.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            }),
+        };
+    let body = (body_is_form && !request.body.is_empty()).then_some(&request.body[..]);
+    Params::parse(&request.query, body).map_err(|err| match err {
+        ParamsError::Malformed => AliyunError::new(
+            Code::InvalidParameter,
+            "The request contains a parameter that is not validly percent-encoded UTF-8.",
+        ),
+        ParamsError::Repeated(name) => AliyunError::invalid_parameter(&name),
+    })
+}
+
+/// ECS request IDs are uppercase UUIDs.
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_ascii_uppercase()
+}
+
+/// Renders any error in the ECS shape; the server uses it for errors found before dispatch
+/// (body too large) too.
+pub fn error_response(
+    error: &AliyunError,
+    format: Format,
+    request_id: &str,
+    headers: &HeaderMap,
+    mut log: RequestLog,
+) -> ApiResponse {
+    let (code, status) = error.code.wire();
+    log.dialect = "aliyun";
+    log.error_code = Some(code);
+    let host = header(headers, "host").unwrap_or_default();
+    let recommend =
+        format!("https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={request_id}");
+    let fields = vec![
+        ("RequestId", Node::text(request_id)),
+        ("HostId", Node::text(host)),
+        ("Code", Node::text(code)),
+        ("Message", Node::text(error.message.as_str())),
+        ("Recommend", Node::text(recommend)),
+    ];
+    ApiResponse {
+        status,
+        content_type: format.content_type(),
+        body: reply::render(format, "Error", &fields),
+        log,
+    }
+}
+
+/// Error reply for a request that never reached the dialect (its body was too large).
+pub fn too_large_response(headers: &HeaderMap, query: &str, limit: usize) -> ApiResponse {
+    let format_param = Params::parse(query, None)
+        .ok()
+        .and_then(|p| p.get("Format").map(str::to_owned));
+    let format = Format::of(format_param.as_deref(), headers);
+    error_response(
+        &AliyunError::too_large(limit),
+        format,
+        &new_request_id(),
+        headers,
+        RequestLog::default(),
+    )
+}

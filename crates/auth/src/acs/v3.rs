@@ -1,0 +1,255 @@
+//! V3: `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`, an
+//! HMAC-SHA256 over a canonical request in the manner of SigV4, but keyed with the raw secret
+//! (no derived key, no scope) and with a fixed canonical URI.
+//!
+//! The canonical request is rebuilt from the raw query and the received body. The query is
+//! decoded with the form rules the API layer uses (`+` is a space) and re-encoded per RFC 3986,
+//! which makes `+`, `%20` and a literal space interchangeable, exactly as they are to the API
+//! layer: the Tea SDK sends spaces as `+` on the wire but signs `%20`.
+
+use super::{
+    check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme, V3_ALGORITHM,
+};
+use aws_lc_rs::{digest, hmac};
+use http::{HeaderMap, HeaderName};
+use percent_encoding::percent_decode;
+use subtle::ConstantTimeEq;
+
+const DATE: &str = "x-acs-date";
+const NONCE: &str = "x-acs-signature-nonce";
+/// Always signed: `host` binds the request to us, the other two are what replay protection and
+/// the clock check read.
+const ALWAYS_SIGNED: [&str; 3] = ["host", DATE, NONCE];
+/// Signed whenever present: V3 carries the operation only in these.
+const SIGNED_IF_PRESENT: [&str; 2] = ["x-acs-action", "x-acs-version"];
+
+fn incomplete(msg: impl Into<String>) -> AcsError {
+    AcsError::IncompleteSignature(msg.into())
+}
+
+pub(super) fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
+    let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
+    let header = match (values.next(), values.next()) {
+        (Some(v), None) => v
+            .to_str()
+            .map_err(|_| incomplete("The Authorization header is not valid ASCII."))?
+            .trim(),
+        _ => return Err(incomplete("Only one Authorization header is allowed.")),
+    };
+    let (algorithm, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if algorithm != V3_ALGORITHM {
+        return Err(incomplete(format!(
+            "The signature algorithm '{algorithm}' is not supported; use {V3_ALGORITHM}."
+        )));
+    }
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(incomplete(format!(
+                "'{part}' is not a key=value pair in the Authorization header."
+            )));
+        };
+        let slot = match key.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        if slot.replace(value.trim()).is_some() {
+            return Err(incomplete(format!(
+                "The Authorization header has more than one '{}' parameter.",
+                key.trim()
+            )));
+        }
+    }
+    let mut missing = Vec::new();
+    for (name, value) in [
+        ("Credential", credential),
+        ("SignedHeaders", signed_headers),
+        ("Signature", signature),
+    ] {
+        if value.is_none_or(str::is_empty) {
+            missing.push(format!("'{name}'"));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(incomplete(format!(
+            "The Authorization header requires {}.",
+            missing.join(", ")
+        )));
+    }
+    let (credential, signed_headers, signature) = (
+        credential.unwrap_or_default(),
+        signed_headers.unwrap_or_default(),
+        signature.unwrap_or_default(),
+    );
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(incomplete(
+            "The Signature in the Authorization header must be 64 hexadecimal digits.",
+        ));
+    }
+
+    let date = single_header(req.headers, DATE)?;
+    let nonce = single_header(req.headers, NONCE)?;
+    let timestamp = parse_timestamp(date.to_str().map_err(|_| AcsError::TimestampFormat)?)?;
+    let nonce = nonce
+        .to_str()
+        .map_err(|_| AcsError::InvalidParameter(NONCE))?;
+    check_nonce(nonce, NONCE)?;
+
+    let signed_headers = parse_signed_headers(req.headers, signed_headers)?;
+    Ok(AcsAuth {
+        scheme: Scheme::V3,
+        access_key_id: credential.to_string(),
+        nonce: nonce.to_string(),
+        timestamp,
+        signature: signature.to_string(),
+        signed_headers,
+    })
+}
+
+/// The value of a header that must be there exactly once.
+fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<&'h http::HeaderValue, AcsError> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Err(AcsError::MissingParameter(name)),
+        (Some(_), Some(_)) => Err(incomplete(format!(
+            "The {name} header may appear only once."
+        ))),
+        (Some(v), None) if v.is_empty() => Err(AcsError::MissingParameter(name)),
+        (Some(v), None) => Ok(v),
+    }
+}
+
+fn parse_signed_headers(headers: &HeaderMap, list: &str) -> Result<Vec<String>, AcsError> {
+    let names: Vec<String> = list.split(';').map(str::to_string).collect();
+    let mut lowercase = Vec::with_capacity(names.len());
+    for name in &names {
+        let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            incomplete(format!(
+                "SignedHeaders must be a ';'-separated list of header names, got '{list}'."
+            ))
+        })?;
+        if !headers.contains_key(&parsed) {
+            return Err(incomplete(format!(
+                "The header '{name}' is listed in SignedHeaders but is not in the request."
+            )));
+        }
+        lowercase.push(parsed);
+    }
+    let present = |h: &str| headers.contains_key(h);
+    for required in ALWAYS_SIGNED
+        .into_iter()
+        .chain(SIGNED_IF_PRESENT.into_iter().filter(|h| present(h)))
+    {
+        if !lowercase.iter().any(|h| h == required) {
+            return Err(incomplete(format!(
+                "The header '{required}' must be listed in SignedHeaders."
+            )));
+        }
+    }
+    Ok(names)
+}
+
+/// Decoded `(name, value)` pairs of a raw query, as bytes: a lossy UTF-8 conversion here would
+/// let two different requests share one canonical form.
+fn query_pairs(raw: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(name), form_decode(value))
+    })
+}
+
+fn form_decode(s: &str) -> Vec<u8> {
+    let spaced: Vec<u8> = s
+        .bytes()
+        .map(|b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_decode(&spaced).collect()
+}
+
+/// Every parameter re-encoded per RFC 3986, sorted by encoded name then value, `k=v` joined
+/// with `&`; a parameter without a value is `k=`.
+pub(super) fn canonical_query(raw: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query_pairs(raw)
+        .map(|(name, value)| (encode(&name).to_string(), encode(&value).to_string()))
+        .collect();
+    pairs.sort_unstable();
+    let pairs: Vec<String> = pairs
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    pairs.join("&")
+}
+
+/// `name:value\n` for each signed header in the client's order; repeated headers are folded
+/// with `,`, each value trimmed of spaces and tabs.
+fn canonical_headers(req: &AcsRequest, signed: &[String], out: &mut Vec<u8>) {
+    for name in signed {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        // `parse` checked that every name is a valid header name present in the request.
+        let values = HeaderName::from_bytes(name.as_bytes())
+            .map(|h| req.headers.get_all(h).iter().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(trim_blanks(value.as_bytes()));
+        }
+        out.push(b'\n');
+    }
+}
+
+/// Leading and trailing spaces and tabs removed, as the SDKs' `strip()` does.
+fn trim_blanks(value: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
+/// The canonical request as bytes: header values may be any octets, not only UTF-8.
+pub(super) fn canonical_request(req: &AcsRequest, signed_headers: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(req.method.as_bytes());
+    out.extend_from_slice(b"\n/\n");
+    out.extend_from_slice(canonical_query(req.query).as_bytes());
+    out.push(b'\n');
+    canonical_headers(req, signed_headers, &mut out);
+    out.push(b'\n');
+    out.extend_from_slice(signed_headers.join(";").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(hex_sha256(req.body).as_bytes());
+    out
+}
+
+pub(super) fn string_to_sign(canonical_request: &[u8]) -> String {
+    format!("{V3_ALGORITHM}\n{}", hex_sha256(canonical_request))
+}
+
+pub(super) fn hex_sha256(data: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, data))
+}
+
+/// Hex HMAC-SHA256 keyed with the raw secret.
+pub(super) fn sign(secret: &str, string_to_sign: &str) -> hmac::Tag {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hmac::sign(&key, string_to_sign.as_bytes())
+}
+
+pub(super) fn verify(req: &AcsRequest, auth: &AcsAuth, secret: &str) -> Result<(), AcsError> {
+    let string_to_sign = string_to_sign(&canonical_request(req, &auth.signed_headers));
+    let mut provided = [0u8; 32];
+    let decoded = hex::decode_to_slice(&auth.signature, &mut provided).is_ok();
+    let expected = sign(secret, &string_to_sign);
+    if decoded && bool::from(expected.as_ref().ct_eq(&provided)) {
+        Ok(())
+    } else {
+        Err(AcsError::Mismatch { string_to_sign })
+    }
+}

@@ -1,0 +1,29 @@
+//! Background upkeep that keeps the store bounded. Every node runs it; the work is idempotent,
+//! so several nodes on one PostgreSQL only repeat a cheap indexed delete.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keypaird_inventory::Store;
+
+/// How often expired signature nonces are deleted. Records live about 16 minutes, so the table
+/// holds at most the nonces of about 17 minutes of Alibaba traffic.
+const NONCE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+pub fn spawn_nonce_purge(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(NONCE_PURGE_INTERVAL);
+        loop {
+            ticks.tick().await;
+            match store
+                .purge_expired_nonces(time::OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "expired signature nonces deleted"),
+                // A store outage is reported by the requests it fails; try again next tick.
+                Err(err) => tracing::warn!(error = %err, "could not purge expired nonces"),
+            }
+        }
+    });
+}
