@@ -273,7 +273,9 @@ fn percent_encoding_rules() {
     );
     let sts = v1::string_to_sign("GET", &r.params);
     assert!(
-        sts.contains("%26Tag.1.Key%3D%25E7%258E%25AF%25E5%25A2%2583%26Tag.1.Value%3Da%2520b%252Ac~d%26"),
+        sts.contains(
+            "%26Tag.1.Key%3D%25E7%258E%25AF%25E5%25A2%2583%26Tag.1.Value%3Da%2520b%252Ac~d%26"
+        ),
         "{sts}"
     );
     r.check(SECRET, T).unwrap();
@@ -385,7 +387,10 @@ fn nonce_length() {
 fn timestamp_formats() {
     let ok = [
         ("2016-02-23T12:46:24Z", datetime!(2016-02-23 12:46:24 UTC)),
-        ("2016-02-23T12:46:24.1Z", datetime!(2016-02-23 12:46:24.1 UTC)),
+        (
+            "2016-02-23T12:46:24.1Z",
+            datetime!(2016-02-23 12:46:24.1 UTC),
+        ),
         (
             "2016-02-23T12:46:24.123Z",
             datetime!(2016-02-23 12:46:24.123 UTC),
@@ -469,7 +474,10 @@ fn clock_window_both_schemes() {
         verify(&r.acs(), &auth, SECRET, T).unwrap_err(),
         AcsError::Expired
     );
-    assert_eq!(auth.nonce_expires_at(), datetime!(9999-12-31 23:59:59.999999999 UTC));
+    assert_eq!(
+        auth.nonce_expires_at(),
+        datetime!(9999-12-31 23:59:59.999999999 UTC)
+    );
     r.param("Timestamp", "0000-01-01T00:00:00Z");
     r.sign_v1(SECRET);
     let auth = parse(&r.acs()).unwrap();
@@ -506,7 +514,13 @@ fn v1_mismatch_carries_string_to_sign() {
 
 #[test]
 fn v1_garbage_signatures() {
-    for sig in ["x", "====", "OLeaidS1JvxuMvnyHOwuJ+uX5qY", "é", &"A".repeat(10_000)] {
+    for sig in [
+        "x",
+        "====",
+        "OLeaidS1JvxuMvnyHOwuJ+uX5qY",
+        "é",
+        &"A".repeat(10_000),
+    ] {
         let mut r = Req::v1("GET", &[], SECRET);
         r.param("Signature", sig);
         mismatch(r.check(SECRET, T));
@@ -683,16 +697,12 @@ fn v3_repeated_headers_fold_with_commas() {
 #[test]
 fn v3_non_utf8_header_values_are_signed_as_bytes() {
     let mut r = Req::v3("POST", "", b"");
-    r.headers.insert(
-        "x-extra",
-        HeaderValue::from_bytes(b"caf\xe9 \xff").unwrap(),
-    );
+    r.headers
+        .insert("x-extra", HeaderValue::from_bytes(b"caf\xe9 \xff").unwrap());
     r.sign_v3(SECRET, &format!("{V3_SIGNED};x-extra"));
     r.check(SECRET, T).unwrap();
-    r.headers.insert(
-        "x-extra",
-        HeaderValue::from_bytes(b"caf\xe9 \xfe").unwrap(),
-    );
+    r.headers
+        .insert("x-extra", HeaderValue::from_bytes(b"caf\xe9 \xfe").unwrap());
     mismatch(r.check(SECRET, T));
 }
 
@@ -857,7 +867,11 @@ fn v3_date_and_nonce_headers() {
         );
         assert!(incomplete(parse(&r.acs())).contains("may appear only once"));
     }
-    for bad in ["2026-11-22 11:55:11", "Sun, 22 Nov 2026 11:55:11 GMT", "20261122T115511Z"] {
+    for bad in [
+        "2026-11-22 11:55:11",
+        "Sun, 22 Nov 2026 11:55:11 GMT",
+        "20261122T115511Z",
+    ] {
         let mut r = Req::v3("POST", "", b"");
         r.set("x-acs-date", bad);
         assert_eq!(parse(&r.acs()).unwrap_err(), AcsError::TimestampFormat);
@@ -890,7 +904,10 @@ fn v3_uppercase_hex_signature() {
     let mut r = Req::v3("POST", "", b"");
     let auth = r.headers["authorization"].to_str().unwrap().to_string();
     let (head, sig) = auth.rsplit_once("Signature=").unwrap();
-    r.set("authorization", &format!("{head}Signature={}", sig.to_uppercase()));
+    r.set(
+        "authorization",
+        &format!("{head}Signature={}", sig.to_uppercase()),
+    );
     r.check(SECRET, T).unwrap();
 }
 

@@ -209,7 +209,10 @@ fn canonical_headers(req: &AcsRequest, signed: &[String], out: &mut Vec<u8>) {
 fn trim_blanks(value: &[u8]) -> &[u8] {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    let end = value
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
     &value[start..end]
 }
 
