@@ -128,14 +128,16 @@ fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAc
     if let Some(account) = new_default {
         let _ = writeln!(
             out,
-            "\nCreated the account 'default'. Its secret is shown only this once:\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n\nThen try:\n\n  aws --endpoint-url {endpoint} ec2 describe-key-pairs\n",
+            "\nCreated the account 'default'. Its secret is shown only this once:\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n\nThen try:\n\n  aws --endpoint-url {endpoint} ec2 describe-key-pairs\n\nThe same key signs Alibaba Cloud ECS requests: endpoint {host}, protocol http.\n",
             account.access_key_id,
             account.secret_access_key.as_deref().unwrap_or_default(),
+            host = endpoint.trim_start_matches("http://"),
         );
     } else {
         let _ = writeln!(
             out,
-            "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs"
+            "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs (Alibaba SDKs: endpoint {}, protocol http)",
+            endpoint.trim_start_matches("http://")
         );
     }
     if config.any_credentials {
