@@ -284,7 +284,15 @@ async fn errors_in_both_formats() {
     );
 }
 
-/// Each case: action, parameters, status, code, message.
+/// Action, parameters, status, code, message.
+type ErrorCase = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    u16,
+    &'static str,
+    &'static str,
+);
+
 #[tokio::test]
 async fn error_table() {
     let h = harness();
@@ -293,7 +301,7 @@ async fn error_table() {
         &[("KeyPairName", "exists"), ("PublicKeyBody", ED25519_PUB)],
     )
     .await;
-    let cases: &[(&str, &[(&str, &str)], u16, &str, &str)] = &[
+    let cases: &[ErrorCase] = &[
         ("CreateKeyPair", &[], 400, "MissingParameter",
          "The input parameter \"KeyPairName\" that is mandatory for processing this request is not supplied."),
         ("ImportKeyPair", &[("KeyPairName", "abc"), ("PublicKeyBody", "ssh-rsa AAAA")], 400,

@@ -33,7 +33,7 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
     if args.key_pair_quota == Some(0) {
         bail!("--key-pair-quota must be at least 1");
     }
-    let store = store_url(&args.store)?.open()?;
+    let store = store_url(&args.store)?.open().await?;
     let account = store
         .create_account(NewAccount {
             id: ids::account_id(),
@@ -63,7 +63,7 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
 }
 
 pub async fn list(args: ListAccountsArgs) -> anyhow::Result<()> {
-    let store = store_url(&args.store)?.open()?;
+    let store = store_url(&args.store)?.open().await?;
     let accounts = store
         .list_accounts()
         .await

@@ -24,11 +24,16 @@ pub enum Command {
     /// Manage accounts and their access keys, directly on the store (no server needed).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Create or upgrade the store's schema, then exit without serving. Optional: `serve`
+    /// migrates at start too, safely when several nodes start at once.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct StoreArg {
-    /// Where the inventory lives: sqlite://PATH (sqlite:///abs/path.db for an absolute path).
+    /// Where the inventory lives: sqlite://PATH (sqlite:///abs/path.db for an absolute path),
+    /// or postgres://USER[:PASSWORD]@HOST[:PORT]/DB, shared by several nodes, with optional
+    /// ?schema=NAME, sslmode=require|verify-full, sslrootcert=PATH, pool_size=N.
     /// [default: sqlite://./keypaird-data/keypaird.db]
     #[arg(long, env = "KEYPAIRD_STORE", value_name = "URL")]
     pub store: Option<String>,
@@ -101,6 +106,12 @@ pub struct CreateAccountArgs {
 
 #[derive(Debug, Args)]
 pub struct ListAccountsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
     #[command(flatten)]
     pub store: StoreArg,
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod cli;
 mod config;
 mod maintenance;
+mod migrate;
 mod router;
 mod store_url;
 
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,
             Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     });
     match outcome {
@@ -62,7 +64,7 @@ fn main() -> std::process::ExitCode {
 const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let store = StoreUrl::parse(&config.store)?.open()?;
+    let store = StoreUrl::parse(&config.store)?.open().await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -124,7 +126,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAccount>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keypaird listening on {endpoint}");
-    let _ = writeln!(out, "store: {}", config.store);
+    let _ = writeln!(out, "store: {}", store_url::redact(&config.store));
     if let Some(account) = new_default {
         let _ = writeln!(
             out,

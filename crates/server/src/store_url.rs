@@ -1,16 +1,19 @@
-//! Store URLs name the backend and where it lives. SQLite is the embedded default; PostgreSQL
-//! is planned and refused with a clear message until it lands.
+//! Store URLs name the backend and where it lives: SQLite (the embedded default, one file) or
+//! PostgreSQL (one database shared by several nodes).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use keypaird_inventory::Store;
-use keypaird_store::SqliteStore;
+use keypaird_store::{MigrationReport, PostgresStore, SqliteStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    /// The URL as given, passed to the PostgreSQL backend (which reads `schema`, `sslmode`,
+    /// `sslrootcert` and `pool_size` itself).
+    Postgres(String),
 }
 
 impl StoreUrl {
@@ -22,12 +25,19 @@ impl StoreUrl {
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!("PostgreSQL stores are not supported yet: this version of keypaird stores its inventory in SQLite (use --store sqlite://PATH)");
+            PostgresStore::check_url(url)
+                .with_context(|| format!("unusable store URL '{}'", redact(url)))?;
+            return Ok(StoreUrl::Postgres(url.to_owned()));
         }
-        bail!("unsupported store URL '{url}': use sqlite://PATH (for example sqlite://./keypaird-data/keypaird.db)")
+        bail!(
+            "unsupported store URL '{}': use sqlite://PATH (for example sqlite://./keypaird-data/keypaird.db) or postgres://USER@HOST:PORT/DB",
+            redact(url)
+        )
     }
 
-    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    /// Opens the store, bringing its schema up to date. For PostgreSQL this connects, and
+    /// fails within seconds when the server cannot be reached.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             StoreUrl::Sqlite(path) => {
                 let store = SqliteStore::open(path).with_context(|| {
@@ -35,8 +45,58 @@ impl StoreUrl {
                 })?;
                 Ok(Arc::new(store))
             }
+            StoreUrl::Postgres(url) => {
+                let store = PostgresStore::connect(url).await.with_context(|| {
+                    format!("cannot open the PostgreSQL store at {}", redact(url))
+                })?;
+                Ok(Arc::new(store))
+            }
         }
     }
+
+    /// Creates or upgrades the schema without opening a store for use.
+    pub async fn migrate(&self) -> anyhow::Result<MigrationReport> {
+        match self {
+            StoreUrl::Sqlite(path) => SqliteStore::migrate(path)
+                .with_context(|| format!("cannot migrate the SQLite store at {}", path.display())),
+            StoreUrl::Postgres(url) => PostgresStore::migrate(url)
+                .await
+                .with_context(|| format!("cannot migrate the PostgreSQL store at {}", redact(url))),
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, for banners, logs and errors.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let mut redacted = format!("{scheme}://{authority}{path}");
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
+    }
+    redacted
 }
 
 #[cfg(test)]
@@ -56,15 +116,72 @@ mod tests {
     }
 
     #[test]
+    fn parses_postgres_urls() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:secret@h:6543/db?schema=tenant_a&sslmode=disable",
+            "postgres://u@h/db?sslmode=verify-full",
+        ] {
+            assert_eq!(
+                StoreUrl::parse(url).unwrap(),
+                StoreUrl::Postgres(url.to_owned())
+            );
+        }
+    }
+
+    #[test]
     fn refuses_others_in_plain_words() {
-        let pg = StoreUrl::parse("postgres://u@h/db")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            pg.contains("PostgreSQL stores are not supported yet"),
-            "{pg}"
-        );
         assert!(StoreUrl::parse("mysql://x").is_err());
         assert!(StoreUrl::parse("sqlite://").is_err());
+        let bad = StoreUrl::parse("postgres://u:secret@h/db?schema=Bad-Name").unwrap_err();
+        let message = format!("{bad:#}");
+        assert!(
+            message.contains("schema must be a lowercase identifier"),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
+        let unknown = format!(
+            "{:#}",
+            StoreUrl::parse("postgres://u@h/db?bogus=1").unwrap_err()
+        );
+        assert!(unknown.contains("bogus"), "{unknown}");
+        let missing_ca = format!(
+            "{:#}",
+            StoreUrl::parse("postgres://u@h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem")
+                .unwrap_err()
+        );
+        assert!(missing_ca.contains("/nonexistent/ca.pem"), "{missing_ca}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:s3cret@h:5432/db?schema=x"),
+            "postgres://u:***@h:5432/db?schema=x"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?user=u&password=s3cret&sslmode=require"),
+            "postgresql://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("sqlite://./keypaird-data/keypaird.db"),
+            "sqlite://./keypaird-data/keypaird.db"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_postgres_fails_fast_with_a_clear_error() {
+        let started = std::time::Instant::now();
+        let err = StoreUrl::parse("postgres://postgres:pw@127.0.0.1:1/test")
+            .unwrap()
+            .open()
+            .await
+            .err()
+            .expect("nothing listens on port 1");
+        let message = format!("{err:#}");
+        assert!(message.contains("store unavailable"), "{message}");
+        assert!(!message.contains(":pw@"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -77,8 +77,8 @@ pub async fn authenticate(
 
 fn from_acs(err: AcsError) -> AliyunError {
     match err {
-        AcsError::MissingParameter(name) => AliyunError::missing_parameter(&name),
-        AcsError::InvalidParameter(name) => AliyunError::invalid_parameter(&name),
+        AcsError::MissingParameter(name) => AliyunError::missing_parameter(name),
+        AcsError::InvalidParameter(name) => AliyunError::invalid_parameter(name),
         AcsError::IncompleteSignature(detail) => AliyunError::new(
             Code::IncompleteSignature,
             format!("The request signature does not conform to Aliyun standards. {detail}"),

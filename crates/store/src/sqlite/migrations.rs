@@ -81,9 +81,9 @@ pub(super) fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// Brings the file up to [`latest_version`]. Refuses a file written by a newer build rather
-/// than guess at a schema it does not know.
-pub(super) fn migrate(conn: &mut Connection) -> Outcome<()> {
+/// Brings the file up to [`latest_version`] and returns the versions it applied. Refuses a file
+/// written by a newer build rather than guess at a schema it does not know.
+pub(super) fn migrate(conn: &mut Connection) -> Outcome<Vec<i64>> {
     {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
@@ -106,6 +106,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Outcome<()> {
         }
     }
 
+    let mut applied_now = Vec::new();
     for (index, sql) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -124,10 +125,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Outcome<()> {
                 (version, to_millis(OffsetDateTime::now_utc())?),
             )?;
             tracing::info!(version, "applied store schema migration");
+            applied_now.push(version);
         }
         tx.commit()?;
     }
-    Ok(())
+    Ok(applied_now)
 }
 
 /// The versions recorded as applied, oldest first.

@@ -40,6 +40,7 @@ use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
+use crate::MigrationReport;
 use failure::{classify, io_unavailable, Failure, Outcome};
 
 /// How long a connection waits for another process's lock before reporting `Unavailable`.
@@ -83,7 +84,10 @@ impl SqliteStore {
                 .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
         }
         let mut writer_conn = open_connection(path)?;
-        migrations::migrate(&mut writer_conn)?;
+        let applied = migrations::migrate(&mut writer_conn)?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, path = %path.display(), "SQLite store schema migrated");
+        }
         let (writes, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -99,6 +103,21 @@ impl SqliteStore {
                 idle_readers: StdMutex::new(readers),
                 reader_permits: Arc::new(Semaphore::new(READERS)),
             }),
+        })
+    }
+
+    /// Creates the file if needed and brings its schema up to date, without opening a store:
+    /// `keypaird migrate`. Blocks.
+    pub fn migrate(path: &Path) -> Result<MigrationReport, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
+        }
+        let mut conn = open_connection(path)?;
+        let applied = migrations::migrate(&mut conn)?;
+        Ok(MigrationReport {
+            applied,
+            version: migrations::latest_version(),
         })
     }
 
@@ -213,8 +232,11 @@ fn configure(conn: &Connection) -> Outcome<()> {
     // First, so that every statement below already waits for other processes' locks.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    let journal_mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+    // Switching a file to WAL can report SQLITE_BUSY at once, without calling the busy handler,
+    // while another process opens the same fresh file; wait for it like the busy timeout would.
+    let journal_mode: String = retry_while_busy(|| {
+        conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+    })?;
     if !journal_mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unavailable(format!(
             "the store's file system does not support WAL (journal mode is {journal_mode})"
@@ -230,6 +252,22 @@ fn configure(conn: &Connection) -> Outcome<()> {
         return Err(StoreError::Internal("SQLite foreign keys cannot be enabled".into()).into());
     }
     Ok(())
+}
+
+/// Runs `op` again while it fails with SQLITE_BUSY, for at most [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match op() {
+            Err(err)
+                if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[async_trait]

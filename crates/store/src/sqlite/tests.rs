@@ -310,3 +310,17 @@ async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
         .collect();
     assert_eq!(names, vec!["first".to_owned()]);
 }
+
+#[test]
+fn migrate_applies_once_and_reports_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sub").join("keypaird.db");
+    let every_version: Vec<i64> = (1..=migrations::latest_version()).collect();
+    let first = SqliteStore::migrate(&path).expect("migrate");
+    assert_eq!(first.applied, every_version);
+    assert_eq!(first.version, migrations::latest_version());
+    let again = SqliteStore::migrate(&path).expect("migrate again");
+    assert!(again.applied.is_empty());
+    assert_eq!(applied_versions(&path), every_version);
+    SqliteStore::open(&path).expect("open after migrate");
+}

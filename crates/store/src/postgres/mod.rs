@@ -1,0 +1,364 @@
+//! The shared backend: one PostgreSQL database behind any number of keypaird nodes.
+//!
+//! **Connections.** tokio-postgres over a deadpool pool per node (`pool_size`, default 16).
+//! Every operation takes a pooled connection, runs one statement or one transaction, and gives
+//! it back. Transactions run at READ COMMITTED; each invariant is kept by an explicit lock or a
+//! constraint rather than by SERIALIZABLE, so a lost race waits a few milliseconds instead of
+//! failing and being retried. (Should the server still report a serialization failure or a
+//! deadlock, 40001 or 40P01, the whole transaction is run again, up to three times.)
+//!
+//! **Invariants** (the [`Store`](keypaird_inventory::Store) trait's), and what keeps each one:
+//! - Unique name per scope: the unique index `key_pairs_name_key`.
+//! - Exact quotas across nodes: a counter row per scope in `key_pair_counts`, bumped by every
+//!   insert and lowered by every delete in the same transaction. The insert's upsert of that
+//!   row is also the lock that puts racing inserts into one scope in a line, so the count it
+//!   reads is exact and O(1): no `count(*)` over the scope, no table lock, and scopes never
+//!   wait for each other. The upsert is the insert's last statement, so the line moves at one
+//!   round trip and a commit per insert. The key pair row goes in before it, so a duplicate name
+//!   is reported as such even in a full scope. See `key_pairs.rs` for the lock order.
+//! - A key pair and its tags together: one transaction writes both; tags reference their key
+//!   pair `ON DELETE CASCADE`.
+//! - Exact tag limits: tag writes lock the key pair rows `FOR UPDATE` first.
+//! - Nonces: one `INSERT … ON CONFLICT … DO UPDATE … WHERE expired` on the primary key.
+//! - First account: a table lock on `accounts` for the emptiness check and the insert.
+//! - Durability: a write is acknowledged after COMMIT returns, i.e. after PostgreSQL's own
+//!   durability guarantee (`synchronous_commit`, as the server is configured).
+//!
+//! **Migrations** run at connect (and by `keypaird migrate`) inside one transaction holding a
+//! per-schema advisory lock; see `migrations.rs`. A schema newer than this build is refused.
+//!
+//! **Failing fast.** A request must never hang because PostgreSQL is away. Opening a
+//! connection is bounded (TCP connect and the whole start-up, 3 s each), so is waiting for a
+//! free pooled connection (3 s) and every operation as a whole ([`OPERATION_TIMEOUT`]); the
+//! kernel gives up on unacknowledged data after 10 s (`tcp_user_timeout`). All of these come
+//! back as `StoreError::Unavailable`, which the dialects answer with a retryable 503, as do
+//! server-side outage codes (connection failures, admin shutdown 57P01, too many connections,
+//! ...). A connection that timed out is discarded rather than reused.
+//!
+//! **Recovery** needs no restart: a pooled connection found closed when it is next taken out is
+//! dropped and a new one opened (deadpool's `Fast` recycling checks `is_closed`, which a
+//! shutdown or a reset connection sets). The first request after an outage may still meet a
+//! dead connection the client had not noticed; it fails with `Unavailable`, and that
+//! connection is then discarded too.
+//!
+//! **TLS and the URL.** `postgres://user:password@host:port/db?schema=NAME&sslmode=...`; see
+//! `config.rs` for what is read. TLS (rustls on aws-lc-rs) is used when `sslmode` is
+//! `require`, `verify-ca` or `verify-full`, and then always verifies the certificate and host
+//! name against the platform's roots or `sslrootcert=PATH`; otherwise connections are plain.
+
+mod accounts;
+mod config;
+mod failure;
+mod key_pairs;
+mod migrations;
+mod nonces;
+mod rows;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use keypaird_inventory::{
+    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
+    Store, StoreError, Tag, TagRemoval,
+};
+use time::OffsetDateTime;
+
+use crate::MigrationReport;
+use config::Settings;
+use failure::{pool_error, Failure, Outcome};
+
+/// Longest wait for a pooled connection when all are busy, and longest time to open a new one
+/// (TCP, TLS, authentication).
+const POOL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest a single store operation may take, lock waits included. Far above any real
+/// operation (milliseconds), it only ends those stuck on a server that stopped answering.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Migrations may wait for another node's migration to finish.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs of one transaction when the server reports a lost race (40001, 40P01).
+const ATTEMPTS: u32 = 3;
+
+/// A [`Store`] kept in a PostgreSQL database, shareable by several nodes.
+pub struct PostgresStore {
+    pool: Pool,
+    schema: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `$body` (an expression of type `Outcome<T>` using the pooled connection `$client`)
+/// within [`OPERATION_TIMEOUT`], running it again when PostgreSQL reports a lost race. A
+/// connection whose operation timed out is detached from the pool and closed.
+macro_rules! on_connection {
+    ($store:expr, $client:ident => $body:expr) => {{
+        let mut attempt = 1u32;
+        loop {
+            #[allow(unused_mut)]
+            let mut $client = $store.client().await?;
+            let outcome = ::tokio::time::timeout(OPERATION_TIMEOUT, async {
+                let outcome: Outcome<_> = $body;
+                outcome
+            })
+            .await;
+            match outcome {
+                Ok(Ok(value)) => break Ok(value),
+                Ok(Err(failure)) if failure.is_retryable() && attempt < ATTEMPTS => {
+                    attempt += 1;
+                }
+                Ok(Err(failure)) => break Err(StoreError::from(failure)),
+                Err(_elapsed) => {
+                    drop(Object::take($client));
+                    break Err(StoreError::Unavailable(format!(
+                        "PostgreSQL did not answer within {} s",
+                        OPERATION_TIMEOUT.as_secs()
+                    )));
+                }
+            }
+        }
+    }};
+}
+
+/// Like [`on_connection!`], with `$tx` a transaction that is committed when `$body` succeeds
+/// and rolled back when it fails.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        on_connection!($store, client => async {
+            let $tx = client.transaction().await?;
+            let value = $body?;
+            $tx.commit().await?;
+            Ok::<_, Failure>(value)
+        }
+        .await)
+    };
+}
+
+impl PostgresStore {
+    /// Connects to the database the URL names, brings its schema up to date (waiting for any
+    /// other node doing the same), and returns the store. Fails with `Unavailable` within a
+    /// few seconds when PostgreSQL cannot be reached, and with `Internal` for a URL or schema
+    /// this build cannot use.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        Ok(Self::connect_and_migrate(url).await?.0)
+    }
+
+    /// [`connect`](Self::connect), also saying which migrations it applied.
+    pub async fn connect_and_migrate(
+        url: &str,
+    ) -> Result<(PostgresStore, MigrationReport), StoreError> {
+        let store = Self::open_pool(Settings::parse(url)?)?;
+        let report = store.apply_migrations().await?;
+        if !report.applied.is_empty() {
+            tracing::info!(
+                applied = ?report.applied,
+                version = report.version,
+                "PostgreSQL store schema migrated"
+            );
+        }
+        Ok((store, report))
+    }
+
+    /// Applies pending migrations and disconnects: `keypaird migrate`.
+    pub async fn migrate(url: &str) -> Result<MigrationReport, StoreError> {
+        let (store, report) = Self::connect_and_migrate(url).await?;
+        store.pool.close();
+        Ok(report)
+    }
+
+    /// Checks a store URL without connecting: everything [`connect`](Self::connect) would
+    /// refuse before reaching the server (syntax, unknown parameters, a bad schema name, an
+    /// unreadable `sslrootcert`).
+    pub fn check_url(url: &str) -> Result<(), StoreError> {
+        Settings::parse(url)?.connector().map(drop)
+    }
+
+    /// The schema the URL named, if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    fn open_pool(settings: Settings) -> Result<PostgresStore, StoreError> {
+        let manager = Manager::from_config(
+            settings.pg.clone(),
+            settings.connector()?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|err| {
+                StoreError::Internal(format!("cannot build the PostgreSQL pool: {err}"))
+            })?;
+        Ok(PostgresStore {
+            pool,
+            schema: settings.schema,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn apply_migrations(&self) -> Result<MigrationReport, StoreError> {
+        let mut client = self.client().await?;
+        let schema = self.schema.as_deref();
+        match tokio::time::timeout(MIGRATION_TIMEOUT, migrations::migrate(&mut client, schema))
+            .await
+        {
+            Ok(outcome) => outcome.map_err(StoreError::from),
+            Err(_elapsed) => {
+                drop(Object::take(client));
+                Err(StoreError::Unavailable(format!(
+                    "migrating the PostgreSQL schema did not finish within {} s",
+                    MIGRATION_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
+        in_transaction!(self, tx => accounts::create(&tx, &account).await)
+    }
+
+    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
+        in_transaction!(self, tx => accounts::create_first(&tx, &account).await)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        on_connection!(self, client => accounts::list(&client).await)
+    }
+
+    async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
+        on_connection!(self, client => accounts::find_credential(&client, access_key_id).await)
+    }
+
+    async fn credential_for_any_key(
+        &self,
+        access_key_id: &str,
+        new_account_id: &str,
+    ) -> Result<Credential, StoreError> {
+        // The common case, a key already seen, is one read.
+        if let Some(credential) = self.find_credential(access_key_id).await? {
+            return Ok(credential);
+        }
+        let now = OffsetDateTime::now_utc();
+        in_transaction!(self, tx => {
+            accounts::credential_for_any_key(&tx, access_key_id, new_account_id, now).await
+        })
+    }
+
+    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError> {
+        in_transaction!(self, tx => key_pairs::insert(&tx, key_pair, quota).await)
+    }
+
+    async fn find_key_pairs(
+        &self,
+        scope: &Scope,
+        selector: &KeyPairSelector,
+    ) -> Result<Vec<KeyPair>, StoreError> {
+        on_connection!(self, client => key_pairs::find(&client, scope, selector).await)
+    }
+
+    async fn delete_key_pair(
+        &self,
+        scope: &Scope,
+        key_pair: &KeyPairRef,
+    ) -> Result<Option<KeyPair>, StoreError> {
+        in_transaction!(self, tx => key_pairs::delete_one(&tx, scope, key_pair).await)
+    }
+
+    async fn delete_key_pairs_by_name(
+        &self,
+        scope: &Scope,
+        names: &[String],
+    ) -> Result<u64, StoreError> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        in_transaction!(self, tx => key_pairs::delete_by_names(&tx, scope, names).await)
+    }
+
+    async fn add_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        tags: &[Tag],
+        limit: usize,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => {
+            key_pairs::add_tags(&tx, scope, key_pair_ids, tags, limit).await
+        })
+    }
+
+    async fn remove_tags(
+        &self,
+        scope: &Scope,
+        key_pair_ids: &[String],
+        removals: &[TagRemoval],
+    ) -> Result<(), StoreError> {
+        on_connection!(self, client => {
+            key_pairs::remove_tags(&client, scope, key_pair_ids, removals).await
+        })
+    }
+
+    async fn set_resource_group(
+        &self,
+        scope: &Scope,
+        key_pair_id: &str,
+        resource_group_id: &str,
+    ) -> Result<(), StoreError> {
+        on_connection!(self, client => {
+            key_pairs::set_resource_group(&client, scope, key_pair_id, resource_group_id).await
+        })
+    }
+
+    async fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_connection!(self, client => {
+            nonces::record(&client, access_key_id, nonce, expires_at, now).await
+        })
+    }
+
+    async fn purge_expired_nonces(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_connection!(self, client => nonces::purge_expired(&client, now).await)
+    }
+
+    async fn reset_inventory(&self) -> Result<(), StoreError> {
+        on_connection!(self, client => key_pairs::reset(&client).await)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        on_connection!(self, client => async {
+            client.simple_query("SELECT 1").await?;
+            Ok::<_, Failure>(())
+        }
+        .await)
+    }
+}

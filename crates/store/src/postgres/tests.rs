@@ -1,0 +1,883 @@
+//! The shared conformance suite against PostgreSQL, plus what only a shared server has to get
+//! right: two nodes (two pools) racing on one schema, migrations racing from several nodes
+//! starting at once, a server that is unreachable, goes away, or stops answering, TLS, and rows
+//! this build cannot read.
+//!
+//! These tests need a server, named by `KEYPAIRD_TEST_POSTGRES_URL` (for example
+//! `postgres://postgres@127.0.0.1:5432/test`). Without it they pass after printing a notice,
+//! unless `CI` or `KEYPAIRD_REQUIRE_POSTGRES` is set: then they fail, so that CI never skips
+//! them silently. (The fail-fast tests against a closed port or a silent listener need no
+//! server and always run.)
+//!
+//! Every test works in a schema of its own, `keypaird_test_<unix seconds>_<random>`, dropped
+//! when the test ends, pass or fail. Schemas a killed run left behind are dropped by a later
+//! run once they are an hour old, so runs sharing one database never see each other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keypaird_inventory::{
+    KeyPair, KeyPairRef, KeyPairSelector, KeyType, NewAccount, Provider, Scope, Store, StoreError,
+    Tag,
+};
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::config::Settings;
+use super::{migrations, PostgresStore, OPERATION_TIMEOUT, POOL_TIMEOUT};
+
+const URL_VAR: &str = "KEYPAIRD_TEST_POSTGRES_URL";
+
+/// Schemas older than this that a test run created are leftovers of a killed run.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+const SCHEMA_PREFIX: &str = "keypaird_test_";
+
+// ---- fixtures ----
+
+fn is_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The server to test against, or `None` (after a notice) when none is configured and none is
+/// required.
+fn base_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if is_set("CI") || is_set("KEYPAIRD_REQUIRE_POSTGRES") => panic!(
+            "{URL_VAR} is not set, but CI or KEYPAIRD_REQUIRE_POSTGRES is: the PostgreSQL \
+             tests must run here. Set it, e.g. {URL_VAR}=postgres://postgres@127.0.0.1:5432/test"
+        ),
+        _ => {
+            // Once per run, and past the test harness's capture, so that it shows even though
+            // the tests pass.
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            NOTICE.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "notice: {URL_VAR} is not set, so the PostgreSQL store tests pass without \
+                     running (e.g. {URL_VAR}=postgres://postgres@127.0.0.1:5432/test; CI always \
+                     sets it)"
+                );
+            });
+            None
+        }
+    }
+}
+
+fn with_params(url: &str, params: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{params}")
+}
+
+/// A plain client outside any store, for setting up and inspecting what a test needs.
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let settings = Settings::parse(url).expect("test URL");
+    let (client, connection) = settings
+        .pg
+        .connect(settings.connector().expect("connector"))
+        .await
+        .expect("raw connection to the test server");
+    tokio::spawn(connection);
+    client
+}
+
+/// One test's schema; dropped with everything in it when the value is.
+struct TestSchema {
+    base: String,
+    name: String,
+}
+
+impl TestSchema {
+    async fn new(base: &str) -> TestSchema {
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT.get_or_init(|| drop_stale_schemas(base)).await;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        TestSchema {
+            base: base.to_owned(),
+            name: format!("{SCHEMA_PREFIX}{now}_{}", &random[..12]),
+        }
+    }
+
+    /// The store URL for this schema. Pools are kept small: many tests run at once against a
+    /// server whose connections are shared with other runs.
+    fn url(&self) -> String {
+        with_params(&self.base, &format!("schema={}&pool_size=8", self.name))
+    }
+
+    /// The store URL through another host and port (a proxy).
+    fn url_via(&self, proxy: SocketAddr) -> String {
+        let settings = Settings::parse(&self.base).expect("test URL");
+        let user = settings.pg.get_user().unwrap_or("postgres").to_owned();
+        let dbname = settings.pg.get_dbname().unwrap_or("postgres").to_owned();
+        assert!(
+            settings.pg.get_password().is_none(),
+            "the proxy tests expect a test URL without a password"
+        );
+        format!(
+            "postgres://{user}@{proxy}/{dbname}?schema={}&pool_size=4",
+            self.name
+        )
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        raw_client(&self.url()).await
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let name = self.name.clone();
+        // Its own thread and runtime: this runs inside the test's runtime, possibly while a
+        // failed assertion unwinds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let client = raw_client(&base).await;
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "could not drop the test schema {}; a later run will",
+                self.name
+            );
+        }
+    }
+}
+
+async fn drop_stale_schemas(base: &str) {
+    let client = raw_client(base).await;
+    let rows = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&SCHEMA_PREFIX],
+        )
+        .await
+        .expect("list test schemas");
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name[SCHEMA_PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|secs| secs.parse::<i64>().ok());
+        if created.is_some_and(|at| now - at > STALE_AFTER.as_secs() as i64) {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
+}
+
+async fn fresh_pg_store() -> Option<(Arc<dyn Store>, TestSchema)> {
+    let base = base_url()?;
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url())
+        .await
+        .unwrap_or_else(|err| panic!("cannot open a PostgreSQL store for the test: {err}"));
+    Some((Arc::new(store), schema))
+}
+
+mod conformance {
+    use super::fresh_pg_store;
+
+    crate::store_conformance_tests!(optional fresh_pg_store);
+}
+
+fn scope(region: &str) -> Scope {
+    Scope {
+        account_id: "111111111111".into(),
+        provider: Provider::Aws,
+        region: region.into(),
+    }
+}
+
+fn key_pair(n: u64, scope: &Scope, name: &str) -> KeyPair {
+    KeyPair {
+        id: format!("key-{n:017x}"),
+        scope: scope.clone(),
+        name: name.into(),
+        key_type: KeyType::Ed25519,
+        fingerprint: "SHA256:x".into(),
+        public_key: "ssh-ed25519 AAAA".into(),
+        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant"),
+        resource_group_id: String::new(),
+        tags: vec![Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+    }
+}
+
+fn account() -> NewAccount {
+    NewAccount {
+        id: "111111111111".into(),
+        name: "team".into(),
+        key_pair_quota: None,
+        access_key_id: "AKIATEAM".into(),
+        secret_access_key: Some("secret".into()),
+        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant"),
+    }
+}
+
+/// The counter rows and the real number of key pairs per scope, which must always agree.
+async fn counters_and_rows(client: &tokio_postgres::Client) -> Vec<(String, i64, i64)> {
+    client
+        .query(
+            "SELECT c.region, c.count, \
+                    (SELECT count(*) FROM key_pairs k WHERE k.account_id = c.account_id \
+                       AND k.provider = c.provider AND k.region = c.region) \
+             FROM key_pair_counts c ORDER BY c.region",
+            &[],
+        )
+        .await
+        .expect("counters")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+// ---- several nodes on one schema ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let nodes: Vec<Arc<PostgresStore>> = vec![
+        Arc::new(PostgresStore::connect(&schema.url()).await.expect("node a")),
+        Arc::new(PostgresStore::connect(&schema.url()).await.expect("node b")),
+    ];
+    nodes[0].create_account(account()).await.expect("account");
+
+    let quota_scope = scope("us-east-1");
+    let attempts: Vec<_> = (0..80u64)
+        .map(|n| {
+            let node = nodes[(n % 2) as usize].clone();
+            let kp = key_pair(n, &quota_scope, &format!("k{n}"));
+            tokio::spawn(async move { node.insert_key_pair(&kp, 50).await })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(()) => ok += 1,
+            Err(StoreError::QuotaExceeded { quota: 50 }) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (50, 30));
+    for node in &nodes {
+        let found = node
+            .find_key_pairs(&quota_scope, &KeyPairSelector::All)
+            .await
+            .expect("find");
+        assert_eq!(found.len(), 50);
+    }
+
+    let name_scope = scope("eu-west-1");
+    let attempts: Vec<_> = (100..160u64)
+        .map(|n| {
+            let node = nodes[(n % 2) as usize].clone();
+            let kp = key_pair(n, &name_scope, "contended");
+            tokio::spawn(async move { node.insert_key_pair(&kp, 5000).await })
+        })
+        .collect();
+    let (mut ok, mut duplicate) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(()) => ok += 1,
+            Err(StoreError::DuplicateKeyPair) => duplicate += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, duplicate), (1, 59));
+
+    // Deletes racing with inserts on both nodes keep the counter exact.
+    let churn: Vec<_> = (0..40u64)
+        .map(|n| {
+            let node = nodes[(n % 2) as usize].clone();
+            let scope = quota_scope.clone();
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    node.delete_key_pair(&scope, &KeyPairRef::Name(format!("k{n}")))
+                        .await
+                        .map(|_| ())
+                } else {
+                    let kp = key_pair(1000 + n, &scope, &format!("late{n}"));
+                    match node.insert_key_pair(&kp, 50).await {
+                        Err(StoreError::QuotaExceeded { .. }) => Ok(()),
+                        other => other,
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in churn {
+        task.await.expect("task").expect("churn");
+    }
+    let client = schema.client().await;
+    for (region, counter, rows) in counters_and_rows(&client).await {
+        assert_eq!(counter, rows, "counter of {region}");
+        assert!(rows <= 50, "{region} holds {rows}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_nonce_use_on_two_nodes_admits_one() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let a = Arc::new(PostgresStore::connect(&schema.url()).await.expect("node a"));
+    let b = Arc::new(PostgresStore::connect(&schema.url()).await.expect("node b"));
+    let now = OffsetDateTime::now_utc();
+    let expires = now + time::Duration::minutes(15);
+    let attempts: Vec<_> = (0..20)
+        .map(|n| {
+            let node = if n % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { node.record_nonce("AK", "once", expires, now).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for attempt in attempts {
+        if attempt.await.expect("task").expect("record") {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_follow_inserts_deletes_and_resets() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url())
+        .await
+        .expect("connect");
+    let client = schema.client().await;
+    store.create_account(account()).await.expect("account");
+    let (east, west) = (scope("east"), scope("west"));
+    for n in 0..5 {
+        store
+            .insert_key_pair(&key_pair(n, &east, &format!("k{n}")), 10)
+            .await
+            .expect("insert");
+    }
+    store
+        .insert_key_pair(&key_pair(9, &west, "w"), 10)
+        .await
+        .expect("insert");
+    // Refused inserts leave the counters alone.
+    assert_eq!(
+        store.insert_key_pair(&key_pair(10, &east, "k0"), 10).await,
+        Err(StoreError::DuplicateKeyPair)
+    );
+    assert_eq!(
+        store.insert_key_pair(&key_pair(11, &west, "w2"), 1).await,
+        Err(StoreError::QuotaExceeded { quota: 1 })
+    );
+    assert_eq!(
+        counters_and_rows(&client).await,
+        vec![("east".into(), 5, 5), ("west".into(), 1, 1)]
+    );
+
+    store
+        .delete_key_pair(&east, &KeyPairRef::Id(key_pair(0, &east, "").id))
+        .await
+        .expect("delete")
+        .expect("existed");
+    assert_eq!(
+        store
+            .delete_key_pairs_by_name(&east, &["k1".into(), "k2".into(), "nope".into()])
+            .await,
+        Ok(2)
+    );
+    assert_eq!(
+        counters_and_rows(&client).await,
+        vec![("east".into(), 2, 2), ("west".into(), 1, 1)]
+    );
+
+    store.reset_inventory().await.expect("reset");
+    assert_eq!(counters_and_rows(&client).await, vec![]);
+    store
+        .insert_key_pair(&key_pair(0, &east, "again"), 1)
+        .await
+        .expect("insert after reset");
+    assert_eq!(
+        counters_and_rows(&client).await,
+        vec![("east".into(), 1, 1)]
+    );
+}
+
+// ---- migrations ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_once() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = schema.url();
+            tokio::spawn(async move { PostgresStore::connect_and_migrate(&url).await })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for start in starts {
+        let (_store, report) = start.await.expect("task").expect("connect");
+        reports.push(report);
+    }
+    let every_version: Vec<i64> = (1..=migrations::latest_version()).collect();
+    let appliers: Vec<_> = reports.iter().filter(|r| !r.applied.is_empty()).collect();
+    assert_eq!(appliers.len(), 1, "{reports:?}");
+    assert_eq!(appliers[0].applied, every_version);
+    assert!(reports
+        .iter()
+        .all(|r| r.version == migrations::latest_version()));
+
+    let client = schema.client().await;
+    let versions: Vec<i64> = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, every_version);
+
+    // `keypaird migrate` on a current schema has nothing to do.
+    let again = PostgresStore::migrate(&schema.url())
+        .await
+        .expect("migrate");
+    assert!(again.applied.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_newer_than_this_build_is_refused() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    drop(
+        PostgresStore::connect(&schema.url())
+            .await
+            .expect("first start"),
+    );
+    let newer = migrations::latest_version() + 1;
+    schema
+        .client()
+        .await
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, 0)",
+            &[&newer],
+        )
+        .await
+        .expect("pretend a newer build migrated");
+    match PostgresStore::connect(&schema.url()).await {
+        Err(StoreError::Internal(message)) => {
+            assert!(message.contains("newer than this build"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+// ---- rows this build cannot read ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_rows_are_internal_errors_not_panics() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url())
+        .await
+        .expect("connect");
+    store.create_account(account()).await.expect("account");
+    let east = scope("east");
+    store
+        .insert_key_pair(&key_pair(1, &east, "k"), 10)
+        .await
+        .expect("insert");
+    let client = schema.client().await;
+    for damage in [
+        "UPDATE key_pairs SET provider = 'bogus'",
+        "UPDATE key_pairs SET key_type = 'rsa-9000'",
+        "UPDATE key_pairs SET created_at_ms = 9223372036854775807",
+    ] {
+        client.batch_execute(damage).await.expect(damage);
+        // A damaged provider takes the row out of every scope; look it up as stored.
+        let found = client
+            .query_one("SELECT provider FROM key_pairs", &[])
+            .await
+            .expect("row");
+        let provider: String = found.get(0);
+        if provider == "bogus" {
+            let rows = store.find_key_pairs(&east, &KeyPairSelector::All).await;
+            assert_eq!(rows, Ok(vec![]), "a row outside every scope is invisible");
+            client
+                .batch_execute("UPDATE key_pairs SET provider = 'aws'")
+                .await
+                .expect("repair");
+            continue;
+        }
+        match store.find_key_pairs(&east, &KeyPairSelector::All).await {
+            Err(StoreError::Internal(message)) => assert!(message.contains("corrupt"), "{message}"),
+            other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
+        }
+    }
+    client
+        .batch_execute("UPDATE accounts SET key_pair_quota = 99999999999")
+        .await
+        .expect("damage the quota");
+    assert!(matches!(
+        store.find_credential("AKIATEAM").await,
+        Err(StoreError::Internal(_))
+    ));
+}
+
+// ---- an unreachable, vanishing or silent server ----
+
+/// Connecting to a closed port fails at once with `Unavailable`; needs no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_fails_fast_with_unavailable() {
+    let started = Instant::now();
+    let result = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test").await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A server that accepts connections but never answers: the pool's create timeout ends the
+/// attempt; needs no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_server_fails_fast_with_unavailable() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let result = PostgresStore::connect(&format!("postgres://postgres@{addr}/test")).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < POOL_TIMEOUT + Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    held.abort();
+}
+
+/// A TCP proxy in front of the test server that can be stopped (every connection cut, the
+/// port closed), started again on the same port, or paused (connections stay open but nothing
+/// is forwarded: a server that stopped answering).
+struct Proxy {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    paused: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut proxy = Proxy {
+            addr: listener.local_addr().expect("addr"),
+            upstream,
+            paused: watch::channel(false).0,
+            task: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream;
+        let paused = self.paused.subscribe();
+        self.task = Some(tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) aborts every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((inbound, _)) = listener.accept().await {
+                let paused = paused.clone();
+                connections.spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
+                    tokio::select! {
+                        _ = pump(in_read, out_write, paused.clone()) => {}
+                        _ = pump(out_read, in_write, paused) => {}
+                    }
+                });
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop();
+        // The aborted task may take a moment to release the port.
+        for _ in 0..50 {
+            if let Ok(listener) = TcpListener::bind(self.addr).await {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot listen on {} again", self.addr);
+    }
+
+    fn pause(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut paused: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Hold the bytes while paused: the other side sees a peer that stopped answering.
+        if paused.wait_for(|p| !*p).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn upstream_of(base: &str) -> SocketAddr {
+    let settings = Settings::parse(base).expect("test URL");
+    let port = settings.pg.get_ports().first().copied().unwrap_or(5432);
+    let host = match settings.pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let mut addresses = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .expect("resolve the test server");
+    addresses.next().expect("an address")
+}
+
+async fn assert_unavailable_soon<T: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    op: impl std::future::Future<Output = Result<T, StoreError>>,
+) {
+    let started = Instant::now();
+    let result = op.await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{what}: expected Unavailable, got {result:?}"
+    );
+    assert!(elapsed < limit, "{what} took {elapsed:?}");
+}
+
+async fn recovers(store: &PostgresStore) -> Duration {
+    let started = Instant::now();
+    loop {
+        if store.ping().await.is_ok() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the store did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// PostgreSQL goes away while a node serves (every connection cut, the port closed): every
+/// operation fails fast with `Unavailable`; when it is back, the same store works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_fails_fast_and_the_store_recovers() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let mut proxy = Proxy::start(upstream_of(&base).await).await;
+    let store = PostgresStore::connect(&schema.url_via(proxy.addr))
+        .await
+        .expect("connect through the proxy");
+    store.create_account(account()).await.expect("account");
+    let east = scope("east");
+    store
+        .insert_key_pair(&key_pair(1, &east, "before"), 10)
+        .await
+        .expect("insert");
+
+    proxy.stop();
+    let fast = Duration::from_secs(2);
+    assert_unavailable_soon("ping", fast, store.ping()).await;
+    assert_unavailable_soon(
+        "find",
+        fast,
+        store.find_key_pairs(&east, &KeyPairSelector::All),
+    )
+    .await;
+    assert_unavailable_soon(
+        "insert",
+        fast,
+        store.insert_key_pair(&key_pair(2, &east, "during"), 10),
+    )
+    .await;
+    assert_unavailable_soon("credential", fast, store.find_credential("AKIATEAM")).await;
+
+    proxy.restart().await;
+    let took = recovers(&store).await;
+    eprintln!("recovered {took:?} after PostgreSQL came back");
+    store
+        .insert_key_pair(&key_pair(3, &east, "after"), 10)
+        .await
+        .expect("insert after recovery");
+    let names: Vec<String> = store
+        .find_key_pairs(&east, &KeyPairSelector::All)
+        .await
+        .expect("find")
+        .into_iter()
+        .map(|kp| kp.name)
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"before".to_owned()) && names.contains(&"after".to_owned()));
+}
+
+/// PostgreSQL stops answering but keeps connections open (a frozen server, a partition): an
+/// operation ends with `Unavailable` after [`OPERATION_TIMEOUT`] instead of hanging, a new
+/// connection gives up after the pool's create timeout, and the store recovers once answers
+/// flow again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_server_times_out_and_the_store_recovers() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let proxy = Proxy::start(upstream_of(&base).await).await;
+    let store = PostgresStore::connect(&schema.url_via(proxy.addr))
+        .await
+        .expect("connect through the proxy");
+    store.ping().await.expect("ping");
+
+    proxy.pause(true);
+    let slack = Duration::from_secs(3);
+    assert_unavailable_soon(
+        "ping on a pooled connection",
+        OPERATION_TIMEOUT + slack,
+        store.ping(),
+    )
+    .await;
+    // That connection was discarded; a new one cannot start up either.
+    assert_unavailable_soon(
+        "ping on a new connection",
+        POOL_TIMEOUT + slack,
+        store.ping(),
+    )
+    .await;
+
+    proxy.pause(false);
+    recovers(&store).await;
+    store.create_account(account()).await.expect("works again");
+}
+
+// ---- TLS ----
+
+/// Debian's PostgreSQL serves TLS with the "snakeoil" certificate made for `localhost`. Where
+/// that is so, check that `sslmode=verify-full` with that certificate as the root connects over
+/// TLS, and that a wrong host name or untrusted roots are refused, quickly and as a
+/// configuration error rather than an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_verifies_the_server_certificate() {
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let ssl_on: String = raw_client(&base)
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .expect("SHOW ssl")
+        .get(0);
+    let settings = Settings::parse(&base).expect("test URL");
+    if ssl_on != "on"
+        || !std::path::Path::new(SNAKEOIL).exists()
+        || settings.pg.get_password().is_some()
+    {
+        eprintln!("notice: the test server does not serve TLS with {SNAKEOIL}; TLS not tested");
+        return;
+    }
+    let user = settings.pg.get_user().unwrap_or("postgres");
+    let port = settings.pg.get_ports().first().copied().unwrap_or(5432);
+    let dbname = settings.pg.get_dbname().unwrap_or("postgres");
+    let url = format!(
+        "postgres://{user}@localhost:{port}/{dbname}?schema={}&pool_size=2&sslmode=verify-full\
+         &sslrootcert={SNAKEOIL}",
+        schema.name
+    );
+    let store = PostgresStore::connect(&url).await.expect("TLS connect");
+    let client = store.client().await.expect("client");
+    let encrypted: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(encrypted, "the connection is not encrypted");
+
+    // The certificate is for "localhost": by address, the name does not match.
+    let wrong_name = format!(
+        "postgres://{user}@127.0.0.1:{port}/{dbname}?schema={}&sslmode=verify-full\
+         &sslrootcert={SNAKEOIL}",
+        schema.name
+    );
+    // Debian's bundle of public authorities does not hold the snakeoil certificate.
+    let untrusted = format!(
+        "postgres://{user}@localhost:{port}/{dbname}?schema={}&sslmode=require\
+         &sslrootcert=/etc/ssl/certs/ca-certificates.crt",
+        schema.name
+    );
+    for url in [wrong_name, untrusted] {
+        let started = Instant::now();
+        match PostgresStore::connect(&url).await {
+            Err(StoreError::Internal(message)) => {
+                eprintln!("refused as expected: {message}");
+                assert!(message.to_lowercase().contains("certificate"), "{message}")
+            }
+            other => panic!("{url}: expected the certificate to be refused, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
