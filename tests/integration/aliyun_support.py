@@ -82,6 +82,8 @@ ERRORS = {
     "SignatureDoesNotMatch": (400, re.compile("^" + re.escape(SIG_PREFIX), re.S)),
     "IncompleteSignature": (400, re.compile(r"\S")),
     "InvalidTimeStamp.Expired": (400, "Specified time stamp or date value is expired."),
+    # Not in the reference's table; ECS's own code for an unreadable timestamp (docs/decisions.md).
+    "InvalidTimeStamp.Format": (400, "Specified time stamp or date value is not well formatted."),
     "SignatureNonceUsed": (400, "Specified signature nonce was used already."),
 }
 

@@ -41,11 +41,16 @@ def test_usage_errors(args, tmp_path):
     assert_no_panic(cp.stderr + cp.stdout)
 
 
-def test_postgres_refused(tmp_path):
-    cp = run_cli(["serve", "--listen", "127.0.0.1:0", "--store", "postgres://postgres@127.0.0.1:5432/test"],
+def test_unreachable_postgres_fails_fast_without_leaking_the_password(tmp_path):
+    started = time.monotonic()
+    cp = run_cli(["serve", "--listen", "127.0.0.1:0",
+                  "--store", "postgres://postgres:hunter2secret@127.0.0.1:1/test"],
                  cwd=tmp_path, timeout=20)
+    elapsed = time.monotonic() - started
     assert cp.returncode != 0
-    assert "postgres" in cp.stderr.lower(), f"say plainly that PostgreSQL is not supported yet: {cp.stderr!r}"
+    assert elapsed < 10, f"an unreachable database must fail fast, took {elapsed:.1f}s"
+    assert "postgres" in cp.stderr.lower(), f"say which store failed: {cp.stderr!r}"
+    assert "hunter2secret" not in cp.stderr + cp.stdout
     assert "keypaird listening" not in cp.stdout
     assert_no_panic(cp.stderr)
 

@@ -12,6 +12,9 @@ pub struct Params {
 pub enum ParamsError {
     #[error("the query string contains a syntax error")]
     Malformed,
+    /// The name is readable but its value is not percent-encoded UTF-8.
+    #[error("the value of {0} is not percent-encoded UTF-8")]
+    MalformedValue(String),
     #[error("parameter {0} is given more than once")]
     Repeated(String),
 }
@@ -67,7 +70,9 @@ fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), Para
         if name.is_empty() {
             return Err(ParamsError::Malformed);
         }
-        out.push((name, decode_component(value)?));
+        let value =
+            decode_component(value).map_err(|_| ParamsError::MalformedValue(name.clone()))?;
+        out.push((name, value));
     }
     Ok(())
 }
@@ -118,13 +123,15 @@ mod tests {
     fn decodes_utf8_and_rejects_broken_input() {
         let p = Params::parse("", Some("K=%C3%A9%E2%82%AC".as_bytes())).unwrap();
         assert_eq!(p.get("K"), Some("é€"));
-        assert_eq!(Params::parse("K=%FF", None), Err(ParamsError::Malformed));
-        assert_eq!(Params::parse("K=%4", None), Err(ParamsError::Malformed));
-        assert_eq!(Params::parse("K=%zz", None), Err(ParamsError::Malformed));
+        let bad_value = Err(ParamsError::MalformedValue("K".into()));
+        assert_eq!(Params::parse("K=%FF", None), bad_value);
+        assert_eq!(Params::parse("K=%4", None), bad_value);
+        assert_eq!(Params::parse("K=%zz", None), bad_value);
+        assert_eq!(Params::parse("%FF=v", None), Err(ParamsError::Malformed));
         assert_eq!(Params::parse("=v", None), Err(ParamsError::Malformed));
         assert_eq!(
             Params::parse("", Some(&[b'K', b'=', 0xC3][..])),
-            Err(ParamsError::Malformed)
+            Err(ParamsError::MalformedValue("K".into()))
         );
     }
 

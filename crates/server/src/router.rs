@@ -138,5 +138,13 @@ fn into_http(reply: ApiResponse) -> Response {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(reply.content_type),
     );
+    // The unread rest of a refused body is still on the wire, so the connection cannot be
+    // reused; saying so keeps keep-alive clients from sending their next request into it.
+    if reply.status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
     response
 }

@@ -39,10 +39,11 @@ impl AliyunDialect {
             ..RequestLog::default()
         };
         let params = read_params(request);
-        let format = Format::of(
-            params.as_ref().ok().and_then(|p| p.get("Format")),
-            &request.headers,
-        );
+        let format = match &params {
+            Ok(params) => Format::of(params.get("Format"), &request.headers),
+            // Another parameter is unreadable; the format asked for may still be.
+            Err(_) => Format::of(readable_format_param(request).as_deref(), &request.headers),
+        };
         let outcome = self.handle_inner(request, params, &mut log).await;
         match outcome {
             Ok((action, fields)) => {
@@ -182,8 +183,21 @@ fn read_params(request: &ApiRequest) -> Result<Params, AliyunError> {
             Code::InvalidParameter,
             "The request contains a parameter that is not validly percent-encoded UTF-8.",
         ),
-        ParamsError::Repeated(name) => AliyunError::invalid_parameter(&name),
+        ParamsError::MalformedValue(name) | ParamsError::Repeated(name) => {
+            AliyunError::invalid_parameter(&name)
+        }
     })
+}
+
+/// The `Format` parameter of a request whose parameters as a whole could not be read.
+fn readable_format_param(request: &ApiRequest) -> Option<String> {
+    request
+        .query
+        .as_bytes()
+        .split(|b| *b == b'&')
+        .chain(request.body.split(|b| *b == b'&'))
+        .find_map(|pair| pair.strip_prefix(b"Format="))
+        .and_then(|value| crate::params::decode_component(value).ok())
 }
 
 /// ECS request IDs are uppercase UUIDs.

@@ -129,7 +129,7 @@ fn read_params(request: &ApiRequest) -> Result<Params, AwsError> {
         }
     };
     Params::parse(&request.query, body).map_err(|err| match err {
-        ParamsError::Malformed => AwsError::malformed_query(),
+        ParamsError::Malformed | ParamsError::MalformedValue(_) => AwsError::malformed_query(),
         ParamsError::Repeated(name) => AwsError::new(
             Code::InvalidParameterValue,
             format!("The parameter {name} is given more than once."),
