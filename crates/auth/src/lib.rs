@@ -13,4 +13,5 @@
 //!   nonce to the caller, whose store keeps that record.
 
 pub mod acs;
+mod form;
 pub mod sigv4;

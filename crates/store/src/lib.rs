@@ -8,6 +8,7 @@
 //! uniqueness, quotas or tag limits, so a backend that gets them subtly wrong corrupts tenants'
 //! inventories without any error surfacing.
 
+mod millis;
 mod postgres;
 mod sqlite;
 

@@ -10,9 +10,9 @@
 use super::{
     check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme, V3_ALGORITHM,
 };
+use crate::form::query_pairs;
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName};
-use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
 const DATE: &str = "x-acs-date";
@@ -152,23 +152,6 @@ fn parse_signed_headers(headers: &HeaderMap, list: &str) -> Result<Vec<String>, 
         }
     }
     Ok(names)
-}
-
-/// Decoded `(name, value)` pairs of a raw query, as bytes: a lossy UTF-8 conversion here would
-/// let two different requests share one canonical form.
-fn query_pairs(raw: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (form_decode(name), form_decode(value))
-    })
-}
-
-fn form_decode(s: &str) -> Vec<u8> {
-    let spaced: Vec<u8> = s
-        .bytes()
-        .map(|b| if b == b'+' { b' ' } else { b })
-        .collect();
-    percent_decode(&spaced).collect()
 }
 
 /// Every parameter re-encoded per RFC 3986, sorted by encoded name then value, `k=v` joined

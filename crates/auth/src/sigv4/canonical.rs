@@ -7,8 +7,9 @@
 //! just as they are to the API layer.
 
 use super::{SigV4Auth, SigV4Error, SignedRequest, ALGORITHM, SIGNATURE_DOES_NOT_MATCH};
+use crate::form::query_pairs;
 use aws_lc_rs::{digest, hmac};
-use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -21,23 +22,6 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
-
-/// Decoded `(name, value)` pairs of a raw query string, as bytes: a lossy UTF-8 conversion here
-/// would let two different requests share one canonical form.
-pub(super) fn query_pairs(raw: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (form_decode(name), form_decode(value))
-    })
-}
-
-fn form_decode(s: &str) -> Vec<u8> {
-    let spaced: Vec<u8> = s
-        .bytes()
-        .map(|b| if b == b'+' { b' ' } else { b })
-        .collect();
-    percent_decode(&spaced).collect()
-}
 
 /// All parameters, each re-encoded and sorted by encoded name then value. A presigned request's
 /// own `X-Amz-Signature` is left out: it cannot sign itself.

@@ -4,10 +4,11 @@
 //! so that a client misconfigured for another service or region learns why at once instead of
 //! getting a bare SignatureDoesNotMatch.
 
-use super::canonical::{format_amz_date, query_pairs};
+use super::canonical::format_amz_date;
 use super::{
     SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS, SERVICE,
 };
+use crate::form::query_pairs;
 use time::format_description::well_known::Rfc2822;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 

@@ -2,24 +2,18 @@
 //! represent is reported as a corrupt store, never unwrapped: a hand-edited or damaged file must
 //! not take the daemon down.
 
-use keypaird_inventory::{Account, KeyPair, KeyType, Provider, Scope, StoreError};
+use keypaird_inventory::{Account, KeyPair, KeyType, Provider, Scope};
 use rusqlite::Row;
 use time::OffsetDateTime;
 
 use super::failure::{corrupt, Outcome};
 
-const NANOS_PER_MILLI: i128 = 1_000_000;
-
-/// Milliseconds since the epoch, rounded down, so that what is read back equals what was
-/// written whenever the caller already truncated to milliseconds (as the model requires).
 pub(super) fn to_millis(at: OffsetDateTime) -> Outcome<i64> {
-    i64::try_from(at.unix_timestamp_nanos().div_euclid(NANOS_PER_MILLI))
-        .map_err(|_| StoreError::Internal("timestamp out of range".into()).into())
+    Ok(crate::millis::to_millis(at)?)
 }
 
 pub(super) fn from_millis(millis: i64) -> Outcome<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * NANOS_PER_MILLI)
-        .map_err(|_| corrupt("timestamp out of range"))
+    crate::millis::from_millis(millis).ok_or_else(|| corrupt("timestamp out of range"))
 }
 
 pub(super) fn quota_to_column(quota: Option<u32>) -> Option<i64> {
