@@ -165,6 +165,8 @@ async fn import_then_describe_in_json() {
             r#"{{"RequestId":"REQUEST-ID","KeyPairId":"KEY-PAIR-ID","KeyPairName":"golden-rsa","KeyPairFingerPrint":"{RSA_MD5}"}}"#
         )
     );
+    // Newest first is by creation time to the millisecond; keep the two apart.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     h.json(
         "ImportKeyPair",
         &[("KeyPairName", "golden-ed"), ("PublicKeyBody", ED25519_PUB)],
