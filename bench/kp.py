@@ -1,21 +1,31 @@
 """Python side of bench/run.sh: seeds both servers, signs the requests that wrk replays, runs the
 RSA latency workloads, and turns the collected results into the table.
 
-Every request sent from here is signed with botocore's SigV4 signer (the code boto3 uses) and fixed
-credentials, so keypaird in its default mode checks them exactly as in production. moto checks
-no signature; it gets the same signed requests.
+Every EC2 request sent from here is signed with botocore's SigV4 signer (the code boto3 uses) and
+fixed credentials, so keypaird in its default mode checks them exactly as in production. moto checks
+no signature; it gets the same signed requests. ECS requests (Alibaba Cloud, moto has none) are
+built here as aliyun-python-sdk-core sends them: RPC v1, every parameter in the query string of a
+GET, signed with HMAC-SHA1 and the same fixed credentials.
 
 Subcommands (all print JSON or plain text on stdout; any unexpected reply raises and exits non-zero):
   seed URL N                       create N ed25519 key pairs seed-0000.. (tag team=bench)
   sign URL OUT [KeyName]           write a pre-signed DescribeKeyPairs request for bench/replay.lua
+  seed-ecs URL N                   import N ed25519 key pairs seed-0000.. through ECS (cn-hangzhou)
+  sign-ecs URL OUT KeyPairName     write a v1-signed ECS DescribeKeyPairs request for replay.lua
   check URL SPEC EXPECTED          send a spec once; fail unless 200 with EXPECTED key pairs
+                                   (EC2 XML, or ECS JSON with TotalCount EXPECTED too)
+  ecs-replay URL                   send one signed ECS request twice to a server verifying
+                                   signatures; fail unless 200, then 400 SignatureNonceUsed
   stored URL TAG SHORT RESULT C    fail unless a write run's key pairs were all stored
   rsa URL TAG SEQ N CONC           SEQ sequential RSA creates, then N creates from CONC clients
-  wrkresult NAME OUT [TICKS]       check wrk's output (stdin) and save its result line to OUT
+  wrkresult NAME OUT [TICKS [DB]]  check wrk's output (stdin) and save its result line to OUT
   merge OUT RESULT...              combine the rounds of an alternating workload
   report RESULTS_DIR OUT_MD        print the table and write it to OUT_MD
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -24,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -56,6 +67,118 @@ def call(session, url, params, expect=200, access_key=ACCESS_KEY):
             f"{url}: {params.get('Action')} answered {reply.status_code}: {reply.text[:500]}"
         )
     return reply
+
+
+# --- ECS (Alibaba Cloud RPC, signature v1) --------------------------------------------------
+
+ECS_VERSION = "2014-05-26"
+ECS_REGION = "cn-hangzhou"
+
+
+def acs_encode(text):
+    """RFC 3986 percent-encoding, as the v1 signature wants it: only A-Za-z0-9-_.~ stay."""
+    return urllib.parse.quote(text, safe="-_.~")
+
+
+def ecs_request(url, params):
+    """Returns (method, path, headers, body) of a v1-signed ECS request, as aliyun-python-sdk-core
+    sends it: all parameters in the query string of a GET, JSON replies, a fresh nonce. The
+    signature is a real HMAC-SHA1 over the sorted parameters with the fixed secret (a server
+    with --any-credentials does not check it; one verifying signatures does)."""
+    signed = {
+        **params,
+        "Version": ECS_VERSION,
+        "Format": "JSON",
+        "RegionId": ECS_REGION,
+        "AccessKeyId": ACCESS_KEY,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": uuid.uuid4().hex,
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    canonical = "&".join(
+        f"{acs_encode(name)}={acs_encode(value)}" for name, value in sorted(signed.items())
+    )
+    string_to_sign = "GET&%2F&" + acs_encode(canonical)
+    digest = hmac.new((SECRET_KEY + "&").encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    signed["Signature"] = base64.b64encode(digest).decode()
+    query = "&".join(f"{acs_encode(name)}={acs_encode(value)}" for name, value in signed.items())
+    return "GET", "/?" + query, {"Host": urllib.parse.urlsplit(url).netloc}, ""
+
+
+def ecs_call(session, url, params, expect=200):
+    method, path, headers, body = ecs_request(url, params)
+    reply = session.request(method, url + path, headers=headers, data=body, timeout=60)
+    if reply.status_code != expect:
+        raise SystemExit(
+            f"{url}: ECS {params.get('Action')} answered {reply.status_code}: {reply.text[:500]}"
+        )
+    return reply
+
+
+def seed_ecs(url, count):
+    """ImportKeyPair of COUNT new ed25519 keys through the ECS dialect, one tag each (the EC2
+    seed creates its keys; ECS CreateKeyPair makes RSA only, so these are imported)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def one(i):
+        public = Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ).decode()
+        ecs_call(
+            local_session(),
+            url,
+            {
+                "Action": "ImportKeyPair",
+                "KeyPairName": f"seed-{i:04d}",
+                "PublicKeyBody": f"{public} seed-{i:04d}",
+                "Tag.1.Key": "team",
+                "Tag.1.Value": "bench",
+            },
+        )
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(count)))
+    print(json.dumps({"seeded": count, "seconds": round(time.monotonic() - started, 2)}))
+
+
+def write_spec(out, method, path, headers, body):
+    with open(out, "w", newline="") as f:
+        f.write(f"{method}\n{path}\n")
+        for name, value in headers.items():
+            f.write(f"{name}: {value}\n")
+        f.write("\n")
+        f.write(body)
+
+
+def sign_ecs_spec(url, out, key_pair_name):
+    """Writes one ECS DescribeKeyPairs of KEY_PAIR_NAME for bench/replay.lua. Replaying it works
+    only against --any-credentials: a server verifying signatures spends the nonce on the first
+    request and refuses every replay with SignatureNonceUsed (see `ecs-replay`)."""
+    write_spec(out, *ecs_request(url, {"Action": "DescribeKeyPairs", "KeyPairName": key_pair_name}))
+
+
+def ecs_replay(url):
+    """One signed ECS request sent twice to a server verifying signatures: the first must be
+    answered, the replay refused. Also checks this module's v1 signer against keypaird's."""
+    method, path, headers, body = ecs_request(url, {"Action": "DescribeKeyPairs"})
+    replies = [
+        requests.request(method, url + path, headers=headers, data=body, timeout=60)
+        for _ in range(2)
+    ]
+    first, replay = replies
+    if first.status_code != 200 or replay.status_code != 400 or (
+        '"SignatureNonceUsed"' not in replay.text
+    ):
+        raise SystemExit(
+            f"{url}: a signed ECS request answered {first.status_code} ({first.text[:200]}), "
+            f"its replay {replay.status_code} ({replay.text[:300]}); expected 200, then 400 "
+            "SignatureNonceUsed"
+        )
+    print(json.dumps({"first": first.status_code, "replay": replay.status_code,
+                      "code": "SignatureNonceUsed"}))
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -101,12 +224,7 @@ def sign_spec(url, out, key_name=None):
     if key_name:
         params["KeyName.1"] = key_name
     headers, body = signed(url, params)
-    with open(out, "w", newline="") as f:
-        f.write("POST\n/\n")
-        for name, value in headers.items():
-            f.write(f"{name}: {value}\n")
-        f.write("\n")
-        f.write(body)
+    write_spec(out, "POST", "/", headers, body)
 
 
 def read_spec(path):
@@ -121,11 +239,19 @@ def read_spec(path):
 def check(url, spec, expected):
     method, path, headers, body = read_spec(spec)
     reply = requests.request(method, url + path, headers=headers, data=body, timeout=60)
-    found = reply.text.count("<keyName>")
-    if reply.status_code != 200 or found != int(expected):
+    if reply.text.lstrip().startswith("{"):  # ECS, Format=JSON (errors are JSON too)
+        try:
+            doc = reply.json()
+            found = len(doc["KeyPairs"]["KeyPair"])
+            total = doc["TotalCount"]
+        except (ValueError, KeyError, TypeError):
+            found = total = None
+    else:  # EC2 XML
+        found = total = reply.text.count("<keyName>")
+    if reply.status_code != 200 or found != int(expected) or total != int(expected):
         raise SystemExit(
             f"{url}: replayed request answered {reply.status_code} with {found} key pairs "
-            f"(expected 200 and {expected}): {reply.text[:500]}"
+            f"(total {total}; expected 200 and {expected}): {reply.text[:500]}"
         )
     print(json.dumps({"status": 200, "key_pairs": found, "reply_bytes": len(reply.content)}))
 
@@ -222,9 +348,10 @@ def rsa(url, tag, sequential, sustained, concurrency):
 # --- wrk results ----------------------------------------------------------------------------
 
 
-def wrk_result(name, out, cpu_ticks=None):
+def wrk_result(name, out, cpu_ticks=None, db_ticks=None):
     """Reads wrk's output on stdin, saves its WRK_RESULT line (see lib.lua) to OUT, with the
-    server's CPU time per request when CPU_TICKS (used by the server during the run) is given.
+    server's CPU time per request when CPU_TICKS (used by the server during the run) is given,
+    and the database's (every PostgreSQL process on the machine) when DB_TICKS is.
     A run with a reply outside 2xx, or with more than 1% socket errors and timeouts, is saved
     as invalid and exits non-zero."""
     text = sys.stdin.read()
@@ -247,6 +374,10 @@ def wrk_result(name, out, cpu_ticks=None):
             result["cpu_us"] = int(cpu_ticks) * 1e6 / os.sysconf("SC_CLK_TCK")
             if result["requests"]:
                 result["cpu_us_per_req"] = result["cpu_us"] / result["requests"]
+        if db_ticks is not None:
+            result["db_cpu_us"] = int(db_ticks) * 1e6 / os.sysconf("SC_CLK_TCK")
+            if result["requests"]:
+                result["db_cpu_us_per_req"] = result["db_cpu_us"] / result["requests"]
     if problems:
         result["invalid"] = "; ".join(problems)
     with open(out, "w") as f:
@@ -258,7 +389,9 @@ def wrk_result(name, out, cpu_ticks=None):
     print(
         f"    {name:<26} {fmt_rps(result['rps']):>10} req/s   p50 {ms(result['p50_us']):>8} ms"
         f"   p99 {ms(result['p99_us']):>8} ms   server CPU/req {'-' if cpu is None else us(cpu)}"
-        f"   ({result['requests']:,} requests)",
+        + (f" + PostgreSQL {us(result['db_cpu_us_per_req'])}"
+           if "db_cpu_us_per_req" in result else "")
+        + f"   ({result['requests']:,} requests)",
         file=sys.stderr,
     )
 
@@ -336,6 +469,78 @@ def wrk_cells(result):
     ]
 
 
+def new_parts_tables(results, meta):
+    """Rows 7-9: keypaird on PostgreSQL and the ECS dialect, each against moto's numbers of the
+    same run (rows 1 and 3), then against keypaird's own rows on SQLite / EC2."""
+    rows = [
+        ("7", "DescribeKeyPairs, one key by name (1,000 in the account), on PostgreSQL",
+         "describe_one_pg", "describe_one", "row 1"),
+        ("8", "ImportKeyPair ed25519, unique names, on PostgreSQL †",
+         "import_pg", "import", "row 3"),
+        ("9", "ECS DescribeKeyPairs, one key by name (1,000 in the account), SQLite ‡",
+         "ecs_describe_one", "describe_one", "row 1, **moto, EC2 equivalent**"),
+    ]
+    pg = meta.get("postgres") or []
+    lines = [
+        "",
+        "Rows 7–9, measured after rows 0–6 with the same wrk settings: keypaird on "
+        + (f"PostgreSQL {pg[0].split()[0]} on the same machine (TCP to 127.0.0.1, "
+           f"synchronous_commit {pg[1]}, keypaird's default pool of 16 connections, a fresh "
+           "schema, analysed after seeding)"
+           if len(pg) >= 2 else "PostgreSQL (not reached)")
+        + ", and keypaird's ECS dialect.",
+        "",
+        "| # | Workload | keypaird req/s | p50 ms | p99 ms | CPU/req | PostgreSQL CPU/req "
+        "| moto peer (same run) | moto req/s | p50 ms | p99 ms | CPU/req | req/s ratio "
+        "| CPU/req ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for number, title, key, peer, peer_label in rows:
+        k = load(results, f"{key}_keypaird")
+        m = load(results, f"{peer}_moto")
+        uk, um = usable(k), usable(m)
+        db = uk and uk.get("db_cpu_us_per_req")
+        kcpu = uk and uk.get("cpu_us_per_req")
+        total = kcpu + db if kcpu is not None and db is not None else kcpu
+        lines.append(
+            f"| {number} | {title} | " + " | ".join(wrk_cells(k))
+            + f" | {'—' if db is None else us(db)} | {peer_label} | "
+            + " | ".join(wrk_cells(m))
+            + f" | {ratio(uk and uk['rps'], um and um['rps'])}"
+            + f" | {ratio(um and um.get('cpu_us_per_req'), total)} |"
+        )
+
+    def total_cpu(r):
+        if r is None or r.get("cpu_us_per_req") is None:
+            return None
+        return r["cpu_us_per_req"] + (r.get("db_cpu_us_per_req") or 0)
+
+    baselines = [
+        ("7", "describe_one_pg_keypaird", "row 1: the same on SQLite", "describe_one_keypaird"),
+        ("8", "import_pg_keypaird", "row 3: the same on SQLite", "import_keypaird"),
+        ("9", "ecs_describe_one_keypaird",
+         "row 6, `--any-credentials`: EC2 DescribeKeyPairs of one key, SQLite", "sig_any"),
+    ]
+    lines += [
+        "",
+        "| # | keypaird against itself (same run) | req/s | CPU/req (+ PostgreSQL) | baseline "
+        "| req/s | CPU/req | req/s vs baseline | CPU/req vs baseline |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for number, key, label, base_key in baselines:
+        r, b = usable(load(results, key)), usable(load(results, base_key))
+        if not r or not b:
+            lines.append(f"| {number} | | failed | | {label} | | | n/a | n/a |")
+            continue
+        this_cpu, base_cpu = total_cpu(r), total_cpu(b)
+        lines.append(
+            f"| {number} | {'PostgreSQL' if number != '9' else 'ECS'} | {fmt_rps(r['rps'])} "
+            f"| {us(this_cpu)} | {label} | {fmt_rps(b['rps'])} | {us(base_cpu)} "
+            f"| {r['rps'] / b['rps']:.2f} | {this_cpu / base_cpu:.2f} |"
+        )
+    return lines
+
+
 def report(results, out_md):
     meta = load(results, "meta")
     lines = [
@@ -369,6 +574,8 @@ def report(results, out_md):
             + f" | {ratio(uk and uk['rps'], um and um['rps'])}"
             + f" | {ratio(um and um.get('cpu_us_per_req'), uk and uk.get('cpu_us_per_req'))} |"
         )
+
+    lines += new_parts_tables(results, meta)
 
     rk, rn, rm = (load(results, f"rsa_{s}") for s in ("keypaird", "nopool", "moto"))
     lines += [
@@ -431,7 +638,20 @@ def report(results, out_md):
         "checks no signature either). Reads are signed with fixed credentials, and keypaird "
         "verifies them.",
     ]
-    for key in ("describe_one", "describe_all", "import", "create_ed25519"):
+    lines.append(
+        "‡ ECS replays one v1-signed request, so keypaird runs with `--any-credentials` (no "
+        "signature, clock or nonce check); verifying, it refuses every replay with "
+        "SignatureNonceUsed. moto has no ECS: its peer is its EC2 DescribeKeyPairs of one key "
+        "(row 1), the same work."
+    )
+    lines.append(
+        "Rows 7–9 were measured after rows 0–6; their moto columns repeat moto's rows 1 and 3 "
+        "of this run (moto was not measured again). PostgreSQL CPU/req is the CPU time of every "
+        "`postgres` process on the machine during the run divided by the requests; the CPU/req "
+        "ratio of rows 7 and 8 is moto over keypaird plus PostgreSQL."
+    )
+    for key in ("describe_one", "describe_all", "import", "create_ed25519", "describe_one_pg",
+                "import_pg", "ecs_describe_one"):
         for server in ("keypaird", "moto"):
             r = usable(load(results, f"{key}_{server}"))
             if r and (r["socket_errors"] or r["timeouts"]):
@@ -453,6 +673,12 @@ def main(argv):
         seed(args[0], int(args[1]))
     elif command == "sign":
         sign_spec(args[0], args[1], args[2] if len(args) > 2 else None)
+    elif command == "seed-ecs":
+        seed_ecs(args[0], int(args[1]))
+    elif command == "sign-ecs":
+        sign_ecs_spec(*args)
+    elif command == "ecs-replay":
+        ecs_replay(*args)
     elif command == "check":
         check(*args)
     elif command == "stored":

@@ -3,10 +3,14 @@
 #   - installs wrk (Debian package) if missing, makes bench/.venv from bench/requirements.txt,
 #   - builds keypaird in release, starts it and moto_server on free ports of 127.0.0.1,
 #   - seeds both with 1,000 key pairs, runs every workload against both, prints the table and
-#     writes it to bench/results-latest.md.
+#     writes it to bench/results-latest.md,
+#   - then measures keypaird on PostgreSQL (a fresh schema bench_<unix time>, dropped at exit) and
+#     its ECS dialect, against moto's numbers of the same run.
 # Everything it starts is stopped at exit. It exits non-zero if any workload got a reply outside
 # 2xx (the table still shows which one).
-# Settings: BENCH_DURATION (seconds per wrk run, default 8), BENCH_CONNECTIONS (default 16).
+# Settings: BENCH_DURATION (seconds per wrk run, default 8), BENCH_CONNECTIONS (default 16),
+# BENCH_POSTGRES (the database for rows 7 and 8, default postgres://postgres@127.0.0.1:5432/test;
+# empty skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,6 +19,8 @@ bench=$root/bench
 duration=${BENCH_DURATION:-8}
 connections=${BENCH_CONNECTIONS:-16}
 seed_count=1000
+postgres=${BENCH_POSTGRES-postgres://postgres@127.0.0.1:5432/test}
+pg_schema=""
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -59,6 +65,11 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$pg_schema" ]; then
+    timeout 60 psql "$postgres" -qX -c "SET client_min_messages = warning" \
+      -c "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null \
+      || printf 'bench: could not drop the PostgreSQL schema %s\n' "$pg_schema" >&2
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,30 +124,40 @@ sleep 5
 failed=0
 # CPU time (user + system, in clock ticks) a process has used so far.
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# The same for every PostgreSQL process on the machine, with the children they waited for (the
+# postmaster's exited backends and autovacuum workers). A process may end between the glob and
+# cat; cat then fails, which must not end the script (pipefail).
+db_ticks() {
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+    awk '/^[0-9]+ \(postgres\) / { sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 }
+         END { print t + 0 }'
+}
 
 # Runs wrk against server $2 (a pid, for its CPU time) with the remaining arguments, and saves
 # its WRK_RESULT line as $results/$1.json; a run with any non-2xx reply (or no result at all)
-# is marked invalid there and fails the bench.
+# is marked invalid there and fails the bench. With measure_db=1, PostgreSQL's CPU time too.
 run_wrk() {
   local name=$1 pid=$2
   shift 2
-  local before
+  local before db_before="" db=()
   before=$(ticks "$pid")
+  [ "${measure_db:-0}" = 1 ] && db_before=$(db_ticks)
   timeout --kill-after=10 $((duration + 90)) wrk "$@" > "$work/$name.wrk" 2>&1 || true
+  [ -n "$db_before" ] && db=($(( $(db_ticks) - db_before )))
   "$py" "$bench/kp.py" wrkresult "$name" "$results/$name.json" $(( $(ticks "$pid") - before )) \
-    < "$work/$name.wrk" || failed=1
+    "${db[@]}" < "$work/$name.wrk" || failed=1
 }
 
 wrk_args=(-t1 -c"$connections" -d"${duration}s" --timeout 60s)
 
 # Read workloads replay one request signed with botocore (valid for 15 minutes).
 # $1 name, $2 url, $3 pid, $4 label, $5 KeyName or "", $6 expected key pairs, $7 warm|cold,
-# then wrk's arguments.
+# then wrk's arguments. With read_sign=sign-ecs, the request is an ECS one (v1-signed, JSON).
 read_workload() {
   local name=$1 url=$2 pid=$3 server=$4 key_name=$5 expected=$6 warmup=$7
   shift 7
   local spec=$work/$name-$server.req
-  kp sign "$url" "$spec" $key_name
+  kp "${read_sign:-sign}" "$url" "$spec" $key_name
   if ! kp check "$url" "$spec" "$expected" > "$work/$name-$server.check" 2>&1; then
     printf '\nbench: INVALID %s_%s: %s\n\n' "$name" "$server" "$(cat "$work/$name-$server.check")" >&2
     "$py" -c 'import json,sys; print(json.dumps({"invalid": sys.argv[1][:300]}))' \
@@ -213,11 +234,90 @@ for server in keypaird moto; do
   done
 done
 
+# Marks a row that could not run as invalid. $1 result name, $2 why.
+not_run() {
+  printf '\nbench: INVALID %s: %s\n\n' "$1" "$2" >&2
+  "$py" -c 'import json,sys; print(json.dumps({"invalid": sys.argv[1]}))' "$2" > "$results/$1.json"
+}
+
+# --- (7, 8) keypaird on PostgreSQL: a fresh schema, dropped at exit. Same requests as rows 1 and
+# 3; moto is not measured again (its rows 1 and 3 are the peers). No RSA pool: its thread would
+# share the CPU with the measurements and no PostgreSQL row creates RSA keys.
+pg_info=""
+if [ -z "$postgres" ]; then
+  log "(7, 8) skipped: BENCH_POSTGRES is empty"
+  for r in describe_one_pg_keypaird import_pg_keypaird; do
+    echo '{"invalid": "skipped: BENCH_POSTGRES is empty"}' > "$results/$r.json"
+  done
+elif ! pg_info=$(timeout 30 psql "$postgres" -qXAt -F '|' \
+    -c "SELECT current_setting('server_version'), current_setting('synchronous_commit')" 2>&1); then
+  for r in describe_one_pg_keypaird import_pg_keypaird; do
+    not_run "$r" "PostgreSQL at $postgres not reachable: ${pg_info:0:200}"
+  done
+  pg_info=""
+  failed=1
+else
+  pg_schema=bench_$(date +%s)
+  case $postgres in
+    *\?*) pg_store="$postgres&schema=$pg_schema" ;;
+    *) pg_store="$postgres?schema=$pg_schema" ;;
+  esac
+  log "(7) DescribeKeyPairs, one key by name, on PostgreSQL (schema $pg_schema)"
+  "$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
+    --store "$pg_store" >/dev/null
+  "$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" \
+    >"$work/pg.out" 2>"$work/pg.log" &
+  pids+=($!); gpid=$!
+  G=$(wait_url "$work/pg.out" "$gpid" 'keypaird listening on http://[0-9.:]+')
+  kp seed "$G" "$seed_count" >&2
+  # What autovacuum does within a minute of a bulk load (autovacuum_naptime): without statistics
+  # on the fresh tables the planner reads the scope's 1,000 rows newest first and filters on the
+  # name instead of using the name's unique index (0.6 ms of PostgreSQL CPU per lookup against
+  # 0.08 ms), a state a running deployment is in for at most that minute.
+  timeout 60 psql "$postgres" -qX -c "DO \$\$ DECLARE t record; BEGIN
+      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = '$pg_schema' LOOP
+        EXECUTE format('ANALYZE %I.%I', '$pg_schema', t.tablename);
+      END LOOP; END \$\$" >&2
+  measure_db=1 read_workload describe_one_pg "$G" "$gpid" keypaird seed-0500 1 warm "${wrk_args[@]}"
+  # What row 9 cannot do: a keypaird verifying signatures refuses a replayed ECS request.
+  kp ecs-replay "$G" >&2 || { printf '\nbench: the ECS replay check failed\n\n' >&2; failed=1; }
+  stop_server "$gpid"
+
+  log "(8) ImportKeyPair ed25519, unique names, on PostgreSQL"
+  "$bin" serve --any-credentials --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" \
+    >"$work/pgany.out" 2>"$work/pgany.log" &
+  pids+=($!); gapid=$!
+  GA=$(wait_url "$work/pgany.out" "$gapid" 'keypaird listening on http://[0-9.:]+')
+  measure_db=1 run_wrk import_pg_keypaird "$gapid" "${wrk_args[@]}" -s "$bench/write.lua" "$GA" \
+    -- import "$tag"
+  result=$results/import_pg_keypaird.json
+  if [ -s "$result" ] && grep -q '"requests"' "$result"; then
+    kp stored "$GA" "$tag" imp "$result" "$connections" >/dev/null || failed=1
+  fi
+  stop_server "$gapid"
+fi
+
+# --- (9) the ECS dialect: DescribeKeyPairs of one key by name, one v1-signed request replayed.
+# A replay passes only with --any-credentials (no signature, clock or nonce check). The account is
+# made first, with the EC2 quota of 5,000, so that 1,000 key pairs fit (ECS's own is 500).
+ecs_seed_count=$seed_count
+log "(9) ECS DescribeKeyPairs, one key by name, $ecs_seed_count in the account (SQLite)"
+"$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
+  --key-pair-quota 5000 --store "sqlite://$work/ecs/k.db" >/dev/null
+"$bin" serve --any-credentials --rsa-pool-size 0 --listen 127.0.0.1:0 \
+  --store "sqlite://$work/ecs/k.db" >"$work/ecs.out" 2>"$work/ecs.log" &
+pids+=($!); epid=$!
+E=$(wait_url "$work/ecs.out" "$epid" 'keypaird listening on http://[0-9.:]+')
+kp seed-ecs "$E" "$ecs_seed_count" >&2
+read_sign=sign-ecs read_workload ecs_describe_one "$E" "$epid" keypaird seed-0500 1 warm \
+  "${wrk_args[@]}"
+stop_server "$epid"
+
 # --- the report
-"$py" - "$results/meta.json" "$root" "${wrk_args[*]}" "$load_before" <<'EOF'
+"$py" - "$results/meta.json" "$root" "${wrk_args[*]}" "$load_before" "$pg_info" <<'EOF'
 import json, subprocess, sys
 from importlib.metadata import version
-out, root, wrk_args, load = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+out, root, wrk_args, load, pg = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True).stdout.strip()
 model = next((l.split(":", 1)[1].strip() for l in run("lscpu").splitlines()
               if l.startswith("Model name")), "unknown CPU")
@@ -232,6 +332,7 @@ json.dump({
     "moto": version("moto"),
     "wrk_args": wrk_args,
     "load": load.split(),
+    "postgres": pg.split("|") if pg else [],
 }, open(out, "w"))
 EOF
 echo
