@@ -102,7 +102,8 @@ def test_error_table(srv, case, mode):
 def test_every_table_code_is_exercised():
     covered = {c for _, _, c, _ in CASES.values()}
     elsewhere = {"QuotaExceed.KeyPair": "test_quota_*", "QuotaExceed.Tags": "test_aliyun_tags",
-                 "IncompleteSignature": "test_aliyun_bad_input", "SignatureNonceUsed": "test_aliyun_auth"}
+                 "IncompleteSignature": "test_aliyun_bad_input", "SignatureNonceUsed": "test_aliyun_auth",
+                 "InvalidTimeStamp.Format": "test_aliyun_bad_input"}
     assert set(ERRORS) == covered | set(elsewhere), sorted(set(ERRORS) - covered - set(elsewhere))
 
 

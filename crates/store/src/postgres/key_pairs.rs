@@ -44,10 +44,13 @@ impl Column {
 fn select_sql(narrow: Option<Column>, for_update: bool) -> String {
     let mut sql =
         format!("SELECT {KEY_PAIR_COLUMNS} FROM key_pairs k {TAGS_LATERAL} WHERE {SCOPE_FILTER}");
-    if let Some(column) = narrow {
-        sql.push_str(&format!(" AND {} = ANY($4)", column.sql()));
+    match narrow {
+        Some(column) => sql.push_str(&format!(" AND {} = ANY($4)", column.sql())),
+        // A narrowed lookup is ordered by the caller: an ORDER BY there tempts a planner without
+        // statistics (a fresh table) to walk the whole scope in the newest-first index and
+        // discard all but a few rows, instead of probing the unique (scope, name) index.
+        None => sql.push_str(" ORDER BY k.created_at_ms DESC, k.id DESC"),
     }
-    sql.push_str(" ORDER BY k.created_at_ms DESC, k.id DESC");
     if for_update {
         sql.push_str(" FOR UPDATE OF k");
     }
@@ -89,7 +92,16 @@ pub(super) async fn find(
                 .await?
         }
     };
-    rows.iter().map(key_pair_from_row).collect()
+    let mut key_pairs = rows
+        .iter()
+        .map(key_pair_from_row)
+        .collect::<Outcome<Vec<_>>>()?;
+    if !matches!(selector, KeyPairSelector::All) {
+        // Newest first, ties by id in byte order (the column's "C" collation).
+        key_pairs
+            .sort_by(|a, b| (b.created_at, b.id.as_bytes()).cmp(&(a.created_at, a.id.as_bytes())));
+    }
+    Ok(key_pairs)
 }
 
 /// Locks the scope's counter row, if it exists, so that no insert or delete in the scope runs
