@@ -92,10 +92,14 @@ fn has_aliyun_marker(form: &[u8]) -> bool {
         let Some(eq) = pair.iter().position(|b| *b == b'=') else {
             return false;
         };
-        let (name, value) = (&pair[..eq], &pair[eq + 1..]);
-        let value = params::decode_component(value).unwrap_or_default();
-        (name == b"Version" && value == aliyun::API_VERSION)
-            || (name == b"SignatureMethod" && value == "HMAC-SHA1")
+        // Only the two marker names' values are decoded: this runs on every request, and a
+        // large body of other parameters must not be decoded twice.
+        let wanted = match &pair[..eq] {
+            b"Version" => aliyun::API_VERSION,
+            b"SignatureMethod" => "HMAC-SHA1",
+            _ => return false,
+        };
+        params::decode_component(&pair[eq + 1..]).is_ok_and(|value| value == wanted)
     })
 }
 

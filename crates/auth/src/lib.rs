@@ -13,5 +13,6 @@
 //!   nonce to the caller, whose store keeps that record.
 
 pub mod acs;
+mod authorization;
 mod form;
 pub mod sigv4;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use keypaird_inventory::Store;
 
-/// How often expired signature nonces are deleted. Records live about 16 minutes, so the table
-/// holds at most the nonces of about 17 minutes of Alibaba traffic.
+/// How often expired signature nonces are deleted. A record expires 16 minutes after its
+/// request's timestamp, so the table holds about the last 17 minutes of Alibaba traffic.
 const NONCE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 pub fn spawn_nonce_purge(store: Arc<dyn Store>) {

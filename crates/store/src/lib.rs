@@ -10,6 +10,7 @@
 
 mod millis;
 mod postgres;
+mod sql;
 mod sqlite;
 
 #[doc(hidden)]

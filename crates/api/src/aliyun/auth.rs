@@ -11,10 +11,6 @@ use crate::aws::AuthMode;
 use crate::params::Params;
 use crate::ApiRequest;
 
-/// How long a nonce is remembered past the later of its timestamp and now: the signature
-/// window plus a minute for clocks that differ between nodes.
-const NONCE_MEMORY: time::Duration = time::Duration::minutes(16);
-
 pub fn is_v3(headers: &http::HeaderMap) -> bool {
     acs::is_v3(headers)
 }
@@ -61,10 +57,14 @@ pub async fn authenticate(
             acs::verify(&signed, &auth, secret, now).map_err(from_acs)?;
             // Only a correctly signed request spends its nonce, so nobody can burn another
             // caller's nonces or fill the record with garbage.
-            let expires_at = auth.timestamp.max(now) + NONCE_MEMORY;
             let fresh = inventory
                 .store()
-                .record_nonce(&auth.access_key_id, &auth.nonce, expires_at, now)
+                .record_nonce(
+                    &auth.access_key_id,
+                    &auth.nonce,
+                    auth.nonce_expires_at(),
+                    now,
+                )
                 .await
                 .map_err(InventoryError::from)?;
             if !fresh {

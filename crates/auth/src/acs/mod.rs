@@ -61,6 +61,8 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// How far the request's timestamp may be from our clock, either way.
 pub const MAX_SKEW: Duration = Duration::minutes(15);
+/// Clock difference tolerated between the nodes sharing one nonce record.
+pub const NONCE_CLOCK_DRIFT: Duration = Duration::minutes(1);
 /// Longest nonce accepted, in bytes.
 pub const MAX_NONCE_LEN: usize = 128;
 /// The only V3 algorithm supported.
@@ -109,10 +111,11 @@ pub struct AcsAuth {
 }
 
 impl AcsAuth {
-    /// The last instant at which this request passes the clock check, hence how long its nonce
-    /// must be remembered to refuse replays.
+    /// How long this request's nonce must be remembered to refuse replays: the last instant at
+    /// which it passes the clock check, plus [`NONCE_CLOCK_DRIFT`] for nodes whose clocks
+    /// differ from the one that purges the record.
     pub fn nonce_expires_at(&self) -> OffsetDateTime {
-        self.timestamp.saturating_add(MAX_SKEW)
+        self.timestamp.saturating_add(MAX_SKEW + NONCE_CLOCK_DRIFT)
     }
 
     /// V3 only (empty for v1): the headers the client signed, in its order.

@@ -179,7 +179,7 @@ fn v1_reference_vector() {
     assert_eq!(auth.access_key_id, "testid");
     assert_eq!(auth.nonce, "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf");
     assert_eq!(auth.timestamp, signed_at);
-    assert_eq!(auth.nonce_expires_at(), datetime!(2016-02-23 13:01:24 UTC));
+    assert_eq!(auth.nonce_expires_at(), datetime!(2016-02-23 13:02:24 UTC));
     assert!(auth.signed_headers().is_empty());
     // The one-character-off secret, and the one-character-off signature, both fail.
     mismatch(r.check("testsecreT", signed_at));

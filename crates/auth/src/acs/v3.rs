@@ -10,6 +10,7 @@
 use super::{
     check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme, V3_ALGORITHM,
 };
+use crate::authorization::{split_parts, AuthorizationParts, PartsError};
 use crate::form::query_pairs;
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName};
@@ -42,26 +43,18 @@ pub(super) fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
             "The signature algorithm '{algorithm}' is not supported; use {V3_ALGORITHM}."
         )));
     }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((key, value)) = part.split_once('=') else {
-            return Err(incomplete(format!(
-                "'{part}' is not a key=value pair in the Authorization header."
-            )));
-        };
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue,
-        };
-        if slot.replace(value.trim()).is_some() {
-            return Err(incomplete(format!(
-                "The Authorization header has more than one '{}' parameter.",
-                key.trim()
-            )));
-        }
-    }
+    let AuthorizationParts {
+        credential,
+        signed_headers,
+        signature,
+    } = split_parts(rest).map_err(|err| match err {
+        PartsError::NotKeyValue(part) => incomplete(format!(
+            "'{part}' is not a key=value pair in the Authorization header."
+        )),
+        PartsError::Duplicate(key) => incomplete(format!(
+            "The Authorization header has more than one '{key}' parameter."
+        )),
+    })?;
     let mut missing = Vec::new();
     for (name, value) in [
         ("Credential", credential),

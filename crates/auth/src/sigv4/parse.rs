@@ -8,6 +8,7 @@ use super::canonical::format_amz_date;
 use super::{
     SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS, SERVICE,
 };
+use crate::authorization::{split_parts, AuthorizationParts, PartsError};
 use crate::form::query_pairs;
 use time::format_description::well_known::Rfc2822;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
@@ -59,26 +60,19 @@ fn parse_header(req: &SignedRequest, header: &str) -> Result<SigV4Auth, SigV4Err
             "Unsupported AWS 'algorithm': '{algorithm}'."
         )));
     }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((key, value)) = part.split_once('=') else {
-            return Err(incomplete(format!(
-                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization \
-                 header: '{header}'."
-            )));
-        };
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue,
-        };
-        if slot.replace(value.trim()).is_some() {
-            return Err(incomplete(format!(
-                "Authorization header has a duplicate '{key}' parameter."
-            )));
-        }
-    }
+    let AuthorizationParts {
+        credential,
+        signed_headers,
+        signature,
+    } = split_parts(rest).map_err(|err| match err {
+        PartsError::NotKeyValue(part) => incomplete(format!(
+            "'{part}' not a valid key=value pair (missing equal-sign) in Authorization \
+             header: '{header}'."
+        )),
+        PartsError::Duplicate(key) => incomplete(format!(
+            "Authorization header has a duplicate '{key}' parameter."
+        )),
+    })?;
 
     let x_amz_date = req.headers.get("x-amz-date");
     let date = req.headers.get(http::header::DATE);

@@ -22,24 +22,9 @@ use keypaird_inventory::{
 
 use super::failure::{violated_constraint, Failure, Outcome};
 use super::rows::{column, key_pair_from_row, to_millis, KEY_PAIR_COLUMNS, TAGS_LATERAL};
+use crate::sql::Column;
 
 const SCOPE_FILTER: &str = "k.account_id = $1 AND k.provider = $2 AND k.region = $3";
-
-/// Which column a lookup narrows the scope by.
-#[derive(Clone, Copy)]
-enum Column {
-    Name,
-    Id,
-}
-
-impl Column {
-    fn sql(self) -> &'static str {
-        match self {
-            Column::Name => "k.name",
-            Column::Id => "k.id",
-        }
-    }
-}
 
 fn select_sql(narrow: Option<Column>, for_update: bool) -> String {
     let mut sql =

@@ -11,6 +11,7 @@ use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExten
 
 use super::failure::{is_primary_key_violation, is_unique_violation, Failure, Outcome};
 use super::rows::{key_pair_from_row, to_millis, KEY_PAIR_COLUMNS};
+use crate::sql::Column;
 
 /// Names or IDs bound per statement. Far below SQLite's variable limit, and large enough that
 /// any request a client can send in practice is a single query.
@@ -24,22 +25,6 @@ fn scope_values(scope: &Scope) -> Vec<Value> {
         Value::Text(scope.provider.as_str().to_owned()),
         Value::Text(scope.region.clone()),
     ]
-}
-
-/// Which column a lookup narrows the scope by.
-#[derive(Clone, Copy)]
-enum Column {
-    Name,
-    Id,
-}
-
-impl Column {
-    fn sql(self) -> &'static str {
-        match self {
-            Column::Name => "k.name",
-            Column::Id => "k.id",
-        }
-    }
 }
 
 pub(super) fn find(
