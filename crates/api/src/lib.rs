@@ -6,6 +6,7 @@
 
 pub mod aliyun;
 pub mod aws;
+pub mod paging;
 pub mod params;
 
 use bytes::Bytes;

@@ -150,15 +150,6 @@ pub enum KeyPairRef {
     Id(String),
 }
 
-/// Which key pairs a lookup returns. Every variant is one indexed query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPairSelector {
-    /// Everything in the scope, newest first.
-    All,
-    Names(Vec<String>),
-    Ids(Vec<String>),
-}
-
 /// A tag to remove: by key alone, or only where the value also matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRemoval {

@@ -1,5 +1,9 @@
 //! EC2 filter values are glob patterns: `*` matches any run (also empty), `?` exactly one
 //! character, and a backslash makes the next character literal. Matching is case-sensitive.
+//!
+//! The store evaluates these patterns itself (as SQL `GLOB` or `LIKE`, with the literal prefix
+//! as an index range), so a pattern exposes its tokens; [`Wildcard::matches`] is the reference
+//! the backends are tested against.
 
 /// A compiled filter value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -7,10 +11,13 @@ pub struct Wildcard {
     tokens: Vec<Token>,
 }
 
+/// One element of a pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
+pub enum Token {
     Literal(char),
+    /// Exactly one character.
     AnyOne,
+    /// Any run of characters, also none.
     AnyRun,
 }
 
@@ -49,6 +56,41 @@ impl Wildcard {
             tokens.push(token);
         }
         Wildcard { tokens }
+    }
+
+    /// A pattern that matches exactly `text`, whatever characters it holds.
+    pub fn literal(text: &str) -> Self {
+        Wildcard {
+            tokens: text.chars().map(Token::Literal).collect(),
+        }
+    }
+
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// The literal characters every match starts with (empty when the pattern starts with a
+    /// wildcard): the index range a store can narrow a scan to.
+    pub fn literal_prefix(&self) -> String {
+        self.tokens
+            .iter()
+            .map_while(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The fewest characters a matching text has.
+    pub fn min_chars(&self) -> usize {
+        self.tokens.iter().filter(|t| **t != Token::AnyRun).count()
+    }
+
+    /// Whether any literal character of the pattern satisfies `test`.
+    pub fn has_literal(&self, mut test: impl FnMut(char) -> bool) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| matches!(t, Token::Literal(c) if test(*c)))
     }
 
     /// The literal text when the pattern has no wildcard, so callers can use an index.
@@ -96,9 +138,24 @@ impl Wildcard {
     }
 }
 
+/// The smallest text greater than every text that starts with `prefix`, in code point order
+/// (which is also the byte order of UTF-8): `prefix` with its last character replaced by the
+/// next one. `None` when no such text exists (an empty prefix, or only U+10FFFF).
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Wildcard;
+    use super::{prefix_upper_bound, Token, Wildcard};
 
     fn m(p: &str, t: &str) -> bool {
         Wildcard::new(p).matches(t)
@@ -167,6 +224,44 @@ mod tests {
         assert_eq!(Wildcard::new(r"a\*c").as_literal().as_deref(), Some("a*c"));
         assert_eq!(Wildcard::new("a*c").as_literal(), None);
         assert_eq!(Wildcard::new("a?c").as_literal(), None);
+    }
+
+    #[test]
+    fn literal_patterns_keep_wildcard_characters_as_text() {
+        let w = Wildcard::literal(r"a*b?c\");
+        assert!(w.matches(r"a*b?c\"));
+        assert!(!w.matches("aXb?c\\"));
+        assert_eq!(w.as_literal().as_deref(), Some(r"a*b?c\"));
+    }
+
+    #[test]
+    fn prefixes_and_lengths() {
+        assert_eq!(Wildcard::new("web-*").literal_prefix(), "web-");
+        assert_eq!(Wildcard::new(r"a\*b?c").literal_prefix(), "a*b");
+        assert_eq!(Wildcard::new("*web").literal_prefix(), "");
+        assert_eq!(Wildcard::new("a*b?c").min_chars(), 4);
+        assert_eq!(Wildcard::new("***").min_chars(), 0);
+        assert_eq!(
+            Wildcard::new("a?*").tokens(),
+            &[Token::Literal('a'), Token::AnyOne, Token::AnyRun]
+        );
+    }
+
+    #[test]
+    fn prefix_upper_bound_is_the_next_text_after_every_extension() {
+        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound(""), None);
+        let upper = prefix_upper_bound("kp-12").unwrap();
+        for inside in ["kp-12", "kp-12\u{10FFFF}\u{10FFFF}", "kp-12~~~"] {
+            assert!(inside >= "kp-12" && inside < upper.as_str(), "{inside}");
+        }
+        assert!("kp-13" >= upper.as_str());
     }
 
     #[test]

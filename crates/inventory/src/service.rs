@@ -9,10 +9,9 @@ use time::OffsetDateTime;
 
 use crate::error::InventoryError;
 use crate::ids;
-use crate::model::{
-    KeyPair, KeyPairRef, KeyPairSelector, KeyType, Provider, Scope, Tag, TagRemoval,
-};
+use crate::model::{KeyPair, KeyPairRef, KeyType, Provider, Scope, Tag, TagRemoval};
 use crate::pool::RsaKeyPool;
+use crate::query::{KeyPairPage, KeyPairQuery, TagQuery, TagRow};
 use crate::rules;
 use crate::store::{Store, StoreError};
 
@@ -143,12 +142,34 @@ impl Inventory {
         Ok(key_pair)
     }
 
+    /// The page of key pairs `query` selects (and their total when it asks).
     pub async fn find_key_pairs(
         &self,
-        scope: &Scope,
-        selector: &KeyPairSelector,
-    ) -> Result<Vec<KeyPair>, InventoryError> {
-        Ok(self.store.find_key_pairs(scope, selector).await?)
+        query: &KeyPairQuery,
+    ) -> Result<KeyPairPage, InventoryError> {
+        Ok(self.store.find_key_pairs(query).await?)
+    }
+
+    /// Every key pair `query` selects, handed to `visit` as the store reads them: for replies
+    /// without a page limit, which then hold a chunk of rows at a time, not the whole result.
+    pub async fn visit_key_pairs(
+        &self,
+        query: &KeyPairQuery,
+        visit: &mut (dyn FnMut(KeyPair) + Send),
+    ) -> Result<(), InventoryError> {
+        Ok(self.store.visit_key_pairs(query, visit).await?)
+    }
+
+    pub async fn find_tags(&self, query: &TagQuery) -> Result<Vec<TagRow>, InventoryError> {
+        Ok(self.store.find_tags(query).await?)
+    }
+
+    pub async fn visit_tags(
+        &self,
+        query: &TagQuery,
+        visit: &mut (dyn FnMut(TagRow) + Send),
+    ) -> Result<(), InventoryError> {
+        Ok(self.store.visit_tags(query, visit).await?)
     }
 
     /// Deletes one key pair; `Ok(None)` when there was nothing to delete.
@@ -223,9 +244,9 @@ impl Inventory {
     async fn ensure_name_free(&self, scope: &Scope, name: &str) -> Result<(), InventoryError> {
         let existing = self
             .store
-            .find_key_pairs(scope, &KeyPairSelector::Names(vec![name.to_owned()]))
+            .count_key_pairs(&KeyPairQuery::names(scope.clone(), [name]))
             .await?;
-        if existing.is_empty() {
+        if existing == 0 {
             Ok(())
         } else {
             Err(InventoryError::KeyPairExists {

@@ -4,7 +4,11 @@
 //! Invariants a backend must keep (the service relies on them and never re-checks):
 //! - `(scope, name)` is unique, enforced by a unique index, not by read-then-write.
 //! - `insert_key_pair` counts and inserts in one transaction, so racing writers on any number of
-//!   nodes never exceed the quota.
+//!   nodes never exceed the quota. The count is a per-scope counter row that every insert and
+//!   delete updates in its own transaction: no write counts the scope.
+//! - Queries are answered with indexed SQL: a lookup by name, ID, fingerprint, tag or resource
+//!   group reads only the rows it returns (plus their index entries), a page reads only its
+//!   page, and nothing loads a scope into memory to filter or page it.
 //! - A key pair and its tags are written and deleted together: no key pair without the tags it
 //!   was created with, no tag without its key pair.
 //! - An acknowledged write is durable.
@@ -13,9 +17,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::model::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
-    Tag, TagRemoval,
+    Account, AccountSummary, Credential, KeyPair, KeyPairRef, NewAccount, Scope, Tag, TagRemoval,
 };
+use crate::query::{KeyPairPage, KeyPairQuery, TagQuery, TagRow};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -71,13 +75,44 @@ pub trait Store: Send + Sync + 'static {
     /// (`QuotaExceeded`) or one with the same name (`DuplicateKeyPair`).
     async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError>;
 
-    /// Key pairs of the scope with their tags, newest first (ties broken by id). Names or IDs that
-    /// do not exist are simply absent from the result.
-    async fn find_key_pairs(
+    /// Hands every key pair `query` selects to `visit`, in the query's order and page, each
+    /// with its tags, as the backend reads them: a reply of any size holds a chunk of rows in
+    /// memory, never the whole result. On an error some rows may already have been visited.
+    async fn visit_key_pairs(
         &self,
-        scope: &Scope,
-        selector: &KeyPairSelector,
-    ) -> Result<Vec<KeyPair>, StoreError>;
+        query: &KeyPairQuery,
+        visit: &mut (dyn FnMut(KeyPair) + Send),
+    ) -> Result<(), StoreError>;
+
+    /// How many key pairs match `query`'s filters, whatever its page. Without filters this is
+    /// the scope's counter row; with them, a count over the index that serves them.
+    async fn count_key_pairs(&self, query: &KeyPairQuery) -> Result<u64, StoreError>;
+
+    /// The page `query` selects, and the total when it asks for one.
+    async fn find_key_pairs(&self, query: &KeyPairQuery) -> Result<KeyPairPage, StoreError> {
+        let mut key_pairs = Vec::new();
+        self.visit_key_pairs(query, &mut |kp| key_pairs.push(kp))
+            .await?;
+        let total = if query.count_total {
+            Some(self.count_key_pairs(query).await?)
+        } else {
+            None
+        };
+        Ok(KeyPairPage { key_pairs, total })
+    }
+
+    /// Hands every tag row `query` selects to `visit`, in (key pair ID, key) order.
+    async fn visit_tags(
+        &self,
+        query: &TagQuery,
+        visit: &mut (dyn FnMut(TagRow) + Send),
+    ) -> Result<(), StoreError>;
+
+    async fn find_tags(&self, query: &TagQuery) -> Result<Vec<TagRow>, StoreError> {
+        let mut rows = Vec::new();
+        self.visit_tags(query, &mut |row| rows.push(row)).await?;
+        Ok(rows)
+    }
 
     /// Deletes one key pair and its tags; returns what was deleted, or `None` if nothing matched.
     async fn delete_key_pair(

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use keypaird_inventory::{
-    Account, KeyPair, KeyPairRef, KeyPairSelector, KeyType, NewAccount, Provider, Scope, Store,
+    Account, KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount, Provider, Scope, Store,
     StoreError, Tag, TagRemoval,
 };
 use time::OffsetDateTime;
@@ -82,6 +82,12 @@ macro_rules! store_conformance_tests {
             expired_nonce_is_fresh_again,
             concurrent_uses_of_a_nonce_admit_exactly_one,
             purge_removes_only_expired_nonces,
+            query_each_filter_alone,
+            query_wildcards_and_sql_metacharacters,
+            query_filters_combined,
+            query_pages_at_their_boundaries,
+            tag_queries,
+            counter_matches_the_rows_after_racing_writes,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {
@@ -105,6 +111,9 @@ macro_rules! store_conformance_tests {
         )*
     };
 }
+
+mod queries;
+pub use queries::*;
 
 // ---- fixtures ----
 
@@ -198,18 +207,21 @@ async fn insert(store: &dyn Store, key_pair: &KeyPair) {
         .unwrap_or_else(|err| panic!("insert {}: {err}", key_pair.id));
 }
 
-async fn all(store: &dyn Store, scope: &Scope) -> Vec<KeyPair> {
-    store
-        .find_key_pairs(scope, &KeyPairSelector::All)
+async fn find(store: &dyn Store, query: KeyPairQuery) -> Vec<KeyPair> {
+    let page = store
+        .find_key_pairs(&query)
         .await
-        .expect("find all")
+        .unwrap_or_else(|err| panic!("{query:?}: {err}"));
+    assert_eq!(page.total, None, "no total unless asked for");
+    page.key_pairs
+}
+
+async fn all(store: &dyn Store, scope: &Scope) -> Vec<KeyPair> {
+    find(store, KeyPairQuery::all(scope.clone())).await
 }
 
 async fn by_id(store: &dyn Store, scope: &Scope, id: &str) -> Option<KeyPair> {
-    let mut found = store
-        .find_key_pairs(scope, &KeyPairSelector::Ids(vec![id.to_owned()]))
-        .await
-        .expect("find by id");
+    let mut found = find(store, KeyPairQuery::ids(scope.clone(), [id])).await;
     assert!(found.len() <= 1, "one id matched {} key pairs", found.len());
     found.pop()
 }
@@ -251,10 +263,7 @@ pub async fn key_pair_round_trips(store: Arc<dyn Store>) {
     store.insert_key_pair(&kp, 10).await.expect("insert");
 
     assert_eq!(all(&*store, &scope).await, vec![kp.clone()]);
-    let by_name = store
-        .find_key_pairs(&scope, &KeyPairSelector::Names(strings(&["my key"])))
-        .await
-        .expect("find by name");
+    let by_name = find(&*store, KeyPairQuery::names(scope.clone(), ["my key"])).await;
     assert_eq!(by_name, vec![kp.clone()]);
     assert_eq!(by_id(&*store, &scope, &kp.id).await, Some(kp));
 }
@@ -325,27 +334,27 @@ pub async fn find_by_names_and_ids_skips_unknown_and_keeps_order(store: Arc<dyn 
         insert(&*store, &key_pair(&key_id(n), &scope, name, t + n as i64)).await;
     }
 
-    let found = store
-        .find_key_pairs(
-            &scope,
-            &KeyPairSelector::Names(strings(&["a", "missing", "c", "a"])),
-        )
-        .await
-        .expect("find by names");
+    let found = find(
+        &*store,
+        KeyPairQuery::names(scope.clone(), ["a", "missing", "c", "a"]),
+    )
+    .await;
     assert_eq!(ids(&found), vec![key_id(3), key_id(1)]);
 
-    let found = store
-        .find_key_pairs(
-            &scope,
-            &KeyPairSelector::Ids(vec![key_id(1), key_id(99), key_id(2), key_id(2)]),
-        )
-        .await
-        .expect("find by ids");
+    let found = find(
+        &*store,
+        KeyPairQuery::ids(scope.clone(), [key_id(1), key_id(99), key_id(2), key_id(2)]),
+    )
+    .await;
     assert_eq!(ids(&found), vec![key_id(2), key_id(1)]);
 
-    for selector in [KeyPairSelector::Names(vec![]), KeyPairSelector::Ids(vec![])] {
-        let found = store.find_key_pairs(&scope, &selector).await.expect("find");
-        assert!(found.is_empty(), "{selector:?} matched {found:?}");
+    let none: [&str; 0] = [];
+    for query in [
+        KeyPairQuery::names(scope.clone(), none),
+        KeyPairQuery::ids(scope.clone(), none),
+    ] {
+        let found = find(&*store, query.clone()).await;
+        assert!(found.is_empty(), "{query:?} matched {found:?}");
     }
 }
 
@@ -370,17 +379,11 @@ pub async fn find_with_more_than_a_thousand_names_or_ids(store: Arc<dyn Store>) 
     assert_eq!(expected.len(), count as usize);
 
     let names: Vec<String> = (0..count).rev().map(|n| format!("name-{n:04}")).collect();
-    let by_names = store
-        .find_key_pairs(&scope, &KeyPairSelector::Names(names))
-        .await
-        .expect("find by names");
+    let by_names = find(&*store, KeyPairQuery::names(scope.clone(), names)).await;
     assert_eq!(by_names, expected);
 
     let ids: Vec<String> = (0..count).map(key_id).collect();
-    let by_ids = store
-        .find_key_pairs(&scope, &KeyPairSelector::Ids(ids))
-        .await
-        .expect("find by ids");
+    let by_ids = find(&*store, KeyPairQuery::ids(scope.clone(), ids)).await;
     assert_eq!(by_ids, expected);
 }
 
@@ -402,16 +405,10 @@ pub async fn find_is_confined_to_the_scope(store: Arc<dyn Store>) {
     for (n, scope) in scopes.iter().enumerate() {
         let own = key_id(n as u64);
         assert_eq!(ids(&all(&*store, scope).await), vec![own.as_str()]);
-        let by_name = store
-            .find_key_pairs(scope, &KeyPairSelector::Names(strings(&["same"])))
-            .await
-            .expect("find by name");
+        let by_name = find(&*store, KeyPairQuery::names(scope.clone(), ["same"])).await;
         assert_eq!(ids(&by_name), vec![own.as_str()]);
-        let every_id = (0..scopes.len() as u64).map(key_id).collect();
-        let by_ids = store
-            .find_key_pairs(scope, &KeyPairSelector::Ids(every_id))
-            .await
-            .expect("find by ids");
+        let every_id: Vec<String> = (0..scopes.len() as u64).map(key_id).collect();
+        let by_ids = find(&*store, KeyPairQuery::ids(scope.clone(), every_id)).await;
         assert_eq!(ids(&by_ids), vec![own.as_str()]);
     }
 }

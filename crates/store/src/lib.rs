@@ -9,6 +9,8 @@
 //! inventories without any error surfacing.
 
 mod millis;
+#[cfg(test)]
+mod plan_cases;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -3,7 +3,8 @@
 
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    ImportedKeyPair, Inventory, KeyPair, KeyPairSelector, NewKeyPair, Scope, TagRemoval,
+    AnyOf, ImportedKeyPair, Inventory, KeyPair, KeyPairFilter, KeyPairQuery, NewKeyPair, Page,
+    Scope, TagFilter, TagMatch, TagQuery, TagRemoval,
 };
 use keypaird_keys::{KeyAlgorithm, PublicKey};
 use time::macros::format_description;
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use super::error::AliyunError;
 use super::reply::Node;
 use super::shape::{self, MAX_TAGS_PER_REQUEST};
+use crate::paging::{decode_tag_cursor, encode_tag_cursor};
 use crate::params::Params;
 
 /// The fields of a successful reply, without `RequestId`.
@@ -23,7 +25,7 @@ const DELETE_NAMES_MAX: usize = 100;
 const INSTANCE_IDS_MAX: usize = 50;
 const RESOURCE_IDS_MAX: usize = 50;
 /// Tag-resource pairs per ListTagResources page (ECS's page size for this call).
-const TAG_RESOURCES_PAGE: usize = 50;
+const TAG_RESOURCES_PAGE: u32 = 50;
 /// The only resource type this service holds.
 const KEY_PAIR_RESOURCE_TYPE: &str = "keypair";
 
@@ -107,41 +109,39 @@ pub async fn describe_key_pairs(
         DESCRIBE_PAGE_SIZE_MAX,
     )?;
     let include_public_key = shape::boolean(params, "IncludePublicKey")?.unwrap_or(false);
-    let name_pattern = shape::optional(params, "KeyPairName").map(Wildcard::star_only);
-    let fingerprint = shape::optional(params, "KeyPairFingerPrint").map(normalise_fingerprint);
-    let resource_group = shape::optional(params, "ResourceGroupId");
-    let tag_filters = shape::tag_pairs(params)?;
-
-    // An exact name is one indexed lookup; a pattern filters the scope.
-    let selector = match name_pattern.as_ref().map(Wildcard::as_literal) {
-        Some(Some(name)) => KeyPairSelector::Names(vec![name]),
-        _ => KeyPairSelector::All,
-    };
-    let matching: Vec<KeyPair> = ctx
-        .inventory
-        .find_key_pairs(&ctx.scope, &selector)
-        .await?
+    let mut query = KeyPairQuery::all(ctx.scope.clone()).paged(Page::Offset {
+        offset: u64::from(page_number - 1) * u64::from(page_size),
+        limit: page_size,
+    });
+    query.count_total = true;
+    if let Some(pattern) = shape::optional(params, "KeyPairName") {
+        query = query.with(KeyPairFilter::Name(AnyOf::patterns([Wildcard::star_only(
+            pattern,
+        )])));
+    }
+    if let Some(fingerprint) = shape::optional(params, "KeyPairFingerPrint") {
+        query = query.with(KeyPairFilter::Fingerprint(AnyOf::exactly(
+            canonical_fingerprint(fingerprint),
+        )));
+    }
+    if let Some(group) = shape::optional(params, "ResourceGroupId") {
+        query = query.with(KeyPairFilter::ResourceGroup(group.to_owned()));
+    }
+    for (key, value) in shape::tag_pairs(params)? {
+        query = query.with(KeyPairFilter::Tag(TagMatch {
+            key,
+            value: value.map(|v| AnyOf::exactly([v])),
+        }));
+    }
+    let page = ctx.inventory.find_key_pairs(&query).await?;
+    let items = page
+        .key_pairs
         .into_iter()
-        .filter(|kp| name_pattern.as_ref().is_none_or(|p| p.matches(&kp.name)))
-        .filter(|kp| {
-            fingerprint
-                .as_ref()
-                .is_none_or(|f| normalise_fingerprint(&kp.fingerprint) == *f)
-        })
-        .filter(|kp| resource_group.is_none_or(|g| kp.resource_group_id == g))
-        .filter(|kp| has_all_tags(kp, &tag_filters))
-        .collect();
-
-    let total = matching.len();
-    let skip = (page_number as usize - 1).saturating_mul(page_size as usize);
-    let items = matching
-        .into_iter()
-        .skip(skip)
-        .take(page_size as usize)
         .map(|kp| describe_item(kp, include_public_key))
         .collect();
+    let total = i64::try_from(page.total.unwrap_or(0)).unwrap_or(i64::MAX);
     Ok(vec![
-        ("TotalCount", Node::Int(total as i64)),
+        ("TotalCount", Node::Int(total)),
         ("PageNumber", Node::Int(i64::from(page_number))),
         ("PageSize", Node::Int(i64::from(page_size))),
         ("KeyPairs", Node::List("KeyPair", items)),
@@ -179,21 +179,20 @@ fn creation_time(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Fingerprints compare without colons and case: ECS prints them both ways.
-fn normalise_fingerprint(fingerprint: &str) -> String {
-    fingerprint
+/// ECS fingerprints are compared without colons and case, as ECS prints them both ways: the
+/// filter value in the form this service stores (lowercase hex pairs joined by colons), or
+/// none when it is no MD5 fingerprint at all and so matches nothing.
+fn canonical_fingerprint(fingerprint: &str) -> Option<String> {
+    let digits: String = fingerprint
         .chars()
         .filter(|c| *c != ':')
         .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-fn has_all_tags(kp: &KeyPair, filters: &[(String, Option<String>)]) -> bool {
-    filters.iter().all(|(key, value)| {
-        kp.tags
-            .iter()
-            .any(|tag| tag.key == *key && value.as_ref().is_none_or(|v| tag.value == *v))
-    })
+        .collect();
+    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let pairs: Vec<&str> = (0..16).map(|i| &digits[2 * i..2 * i + 2]).collect();
+    Some(pairs.join(":"))
 }
 
 pub async fn delete_key_pairs(
@@ -306,47 +305,49 @@ pub async fn list_tag_resources(
         RESOURCE_IDS_MAX,
         AliyunError::too_many_resource_ids,
     )?;
+    let mut query = TagQuery::all(ctx.scope.clone());
+    if !names.is_empty() {
+        query = query.with(TagFilter::KeyPairName(AnyOf::exactly(names)));
+    }
+    // With tag filters, only the tags they name.
     let tag_filters = shape::tag_pairs(params)?;
-    let start = match shape::optional(params, "NextToken") {
-        None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .map_err(|_| AliyunError::invalid_parameter("NextToken"))?,
-    };
-    let selector = if names.is_empty() {
-        KeyPairSelector::All
-    } else {
-        KeyPairSelector::Names(names)
-    };
-    let key_pairs = ctx.inventory.find_key_pairs(&ctx.scope, &selector).await?;
-    // One row per (key pair, tag); with tag filters, only the tags they name.
-    let rows: Vec<Node> = key_pairs
-        .iter()
-        .flat_map(|kp| kp.tags.iter().map(move |tag| (kp, tag)))
-        .filter(|(_, tag)| {
-            tag_filters.is_empty()
-                || tag_filters.iter().any(|(key, value)| {
-                    tag.key == *key && value.as_ref().is_none_or(|v| tag.value == *v)
+    if !tag_filters.is_empty() {
+        query = query.with(TagFilter::AnyOf(
+            tag_filters
+                .into_iter()
+                .map(|(key, value)| TagMatch {
+                    key,
+                    value: value.map(|v| AnyOf::exactly([v])),
                 })
-        })
-        .skip(start)
-        .take(TAG_RESOURCES_PAGE + 1)
-        .map(|(kp, tag)| {
+                .collect(),
+        ));
+    }
+    if let Some(token) = shape::optional(params, "NextToken") {
+        query.after = Some(
+            decode_tag_cursor(token).ok_or_else(|| AliyunError::invalid_parameter("NextToken"))?,
+        );
+    }
+    // One row more than the page tells whether another page follows.
+    query.limit = Some(TAG_RESOURCES_PAGE + 1);
+    let mut rows = ctx.inventory.find_tags(&query).await?;
+    let mut next_token = String::new();
+    if rows.len() > TAG_RESOURCES_PAGE as usize {
+        rows.truncate(TAG_RESOURCES_PAGE as usize);
+        if let Some(last) = rows.last() {
+            next_token = encode_tag_cursor(&last.cursor());
+        }
+    }
+    let page = rows
+        .into_iter()
+        .map(|row| {
             Node::Object(vec![
-                ("ResourceId", Node::text(kp.name.as_str())),
+                ("ResourceId", Node::text(row.key_pair_name)),
                 ("ResourceType", Node::text(KEY_PAIR_RESOURCE_TYPE)),
-                ("TagKey", Node::text(tag.key.as_str())),
-                ("TagValue", Node::text(tag.value.as_str())),
+                ("TagKey", Node::text(row.key)),
+                ("TagValue", Node::text(row.value)),
             ])
         })
         .collect();
-    let (page, next_token) = if rows.len() > TAG_RESOURCES_PAGE {
-        let mut page = rows;
-        page.truncate(TAG_RESOURCES_PAGE);
-        (page, (start + TAG_RESOURCES_PAGE).to_string())
-    } else {
-        (rows, String::new())
-    };
     Ok(vec![
         ("NextToken", Node::text(next_token)),
         ("TagResources", Node::List("TagResource", page)),
@@ -409,9 +410,9 @@ fn resource_ids(params: &Params) -> Result<Vec<String>, AliyunError> {
 async fn find_by_name(ctx: &ActionContext<'_>, name: &str) -> Result<Option<KeyPair>, AliyunError> {
     let found = ctx
         .inventory
-        .find_key_pairs(&ctx.scope, &KeyPairSelector::Names(vec![name.to_owned()]))
+        .find_key_pairs(&KeyPairQuery::names(ctx.scope.clone(), [name]))
         .await?;
-    Ok(found.into_iter().next())
+    Ok(found.key_pairs.into_iter().next())
 }
 
 /// Key pair IDs for the names, in one lookup; every name must exist.
@@ -421,8 +422,9 @@ async fn resolve_names(
 ) -> Result<Vec<String>, AliyunError> {
     let found = ctx
         .inventory
-        .find_key_pairs(&ctx.scope, &KeyPairSelector::Names(names.to_vec()))
-        .await?;
+        .find_key_pairs(&KeyPairQuery::names(ctx.scope.clone(), names))
+        .await?
+        .key_pairs;
     let all_found = names
         .iter()
         .all(|name| found.iter().any(|kp| kp.name == *name));
@@ -447,9 +449,24 @@ mod tests {
 
     #[test]
     fn fingerprints_compare_without_colons_or_case() {
-        assert_eq!(
-            normalise_fingerprint("AB:cd:0F"),
-            normalise_fingerprint("abcd0f")
-        );
+        let stored = "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89";
+        for asked in [
+            stored,
+            "ABCDEF0123456789ABCDEF0123456789",
+            "AB:cd:EF0123456789:ab:cd:ef:01:23:45:67:89",
+        ] {
+            assert_eq!(
+                canonical_fingerprint(asked).as_deref(),
+                Some(stored),
+                "{asked}"
+            );
+        }
+        for none in [
+            "",
+            "ab:cd",
+            "zz:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89",
+        ] {
+            assert_eq!(canonical_fingerprint(none), None, "{none}");
+        }
     }
 }

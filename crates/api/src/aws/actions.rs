@@ -3,15 +3,16 @@
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairRef, KeyPairSelector, NewKeyPair,
-    Scope, Tag, TagRemoval,
+    AnyOf, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairQuery,
+    KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery, TagRemoval, TagRow,
 };
 use keypaird_keys::{KeyAlgorithm, PpkVersion, PublicKey};
 use zeroize::Zeroizing;
 
 use super::error::{AwsError, Code};
 use super::shape::{self, Filter};
-use super::xml::{timestamp, XmlWriter};
+use super::xml::{timestamp, StreamedSet, XmlWriter};
+use crate::paging::{decode_tag_cursor, encode_tag_cursor};
 use crate::params::Params;
 
 /// What the actions need besides the request: the inventory and the server's settings.
@@ -156,18 +157,40 @@ pub async fn describe_key_pairs(
     )?;
     let names = shape::list(params, "KeyName");
     let ids = shape::list(params, "KeyPairId");
-    let filters = compile_filters(&shape::filters(params)?, KEY_PAIR_FILTERS)?;
+    let filters = key_pair_filters(&shape::filters(params)?)?;
     let include_public_key = shape::boolean(params, "IncludePublicKey")?;
     if shape::boolean(params, "DryRun")? {
         return Err(InventoryError::DryRun.into());
     }
-    let key_pairs = select_key_pairs(ctx, names, ids).await?;
+    let mut query = KeyPairQuery::all(ctx.scope.clone());
+    if !names.is_empty() {
+        query = query.with(KeyPairFilter::Name(AnyOf::exactly(&names)));
+    }
+    if !ids.is_empty() {
+        query = query.with(KeyPairFilter::Id(AnyOf::exactly(&ids)));
+    }
+    query.filters.extend(filters);
+
     let mut xml = XmlWriter::response("DescribeKeyPairs", ctx.request_id);
-    let matching: Vec<&KeyPair> = key_pairs
-        .iter()
-        .filter(|kp| filters.iter().all(|f| f.matches_key_pair(kp)))
-        .collect();
-    xml.set("keySet", &matching, |xml, kp| {
+    let mut set = xml.streamed_set("keySet");
+    let mut item = |kp: KeyPair| write_key_pair_item(&mut set, &kp, include_public_key);
+    if names.is_empty() && ids.is_empty() {
+        // EC2 has no paging here: the reply is the whole match, written as the store streams
+        // it, so it holds its own rows once (as XML), never the scope.
+        ctx.inventory.visit_key_pairs(&query, &mut item).await?;
+    } else {
+        // Named key pairs must all exist, whatever the filters; the result is bounded by the
+        // names asked for.
+        let found = ctx.inventory.find_key_pairs(&query).await?.key_pairs;
+        ensure_named_exist(ctx, &names, &ids, &found).await?;
+        found.into_iter().for_each(&mut item);
+    }
+    set.finish();
+    Ok(xml.finish("DescribeKeyPairs"))
+}
+
+fn write_key_pair_item(set: &mut StreamedSet<'_>, kp: &KeyPair, include_public_key: bool) {
+    set.item(|xml| {
         xml.leaf("keyPairId", &kp.id)
             .leaf("keyType", kp.key_type.as_str());
         write_tag_set(xml, &kp.tags);
@@ -178,59 +201,47 @@ pub async fn describe_key_pairs(
             .leaf("keyName", &kp.name)
             .leaf("keyFingerprint", &kp.fingerprint);
     });
-    Ok(xml.finish("DescribeKeyPairs"))
 }
 
-/// Named key pairs must all exist (EC2 fails rather than returning a shorter list); with both
-/// names and IDs, a key pair must match both.
-async fn select_key_pairs(
+/// EC2 fails rather than returning a shorter list when a named key pair does not exist, even
+/// if filters would have left it out. `found` is what the whole query returned; only when it
+/// lacks a name or ID is the store asked which of them exist at all.
+async fn ensure_named_exist(
     ctx: &ActionContext<'_>,
-    names: Vec<String>,
-    ids: Vec<String>,
-) -> Result<Vec<KeyPair>, AwsError> {
-    if names.is_empty() && ids.is_empty() {
-        return Ok(ctx
+    names: &[String],
+    ids: &[String],
+    found: &[KeyPair],
+) -> Result<(), AwsError> {
+    let lacks_name = names.iter().any(|n| !found.iter().any(|kp| kp.name == *n));
+    let lacks_id = ids.iter().any(|i| !found.iter().any(|kp| kp.id == *i));
+    if lacks_name {
+        let existing = ctx
             .inventory
-            .find_key_pairs(&ctx.scope, &KeyPairSelector::All)
-            .await?);
-    }
-    let mut selected: Option<Vec<KeyPair>> = None;
-    for (wanted, by_name) in [(names, true), (ids, false)] {
-        if wanted.is_empty() {
-            continue;
+            .find_key_pairs(&KeyPairQuery::names(ctx.scope.clone(), names))
+            .await?
+            .key_pairs;
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !existing.iter().any(|kp| kp.name == **n))
+        {
+            return Err(AwsError::key_pair_not_found(&KeyPairRef::Name(
+                missing.clone(),
+            )));
         }
-        let selector = if by_name {
-            KeyPairSelector::Names(wanted.clone())
-        } else {
-            KeyPairSelector::Ids(wanted.clone())
-        };
-        let found = ctx.inventory.find_key_pairs(&ctx.scope, &selector).await?;
-        for want in &wanted {
-            let present = found.iter().any(|kp| {
-                if by_name {
-                    &kp.name == want
-                } else {
-                    &kp.id == want
-                }
-            });
-            if !present {
-                let missing = if by_name {
-                    KeyPairRef::Name(want.clone())
-                } else {
-                    KeyPairRef::Id(want.clone())
-                };
-                return Err(AwsError::key_pair_not_found(&missing));
-            }
-        }
-        selected = Some(match selected {
-            None => found,
-            Some(previous) => previous
-                .into_iter()
-                .filter(|kp| found.iter().any(|f| f.id == kp.id))
-                .collect(),
-        });
     }
-    Ok(selected.unwrap_or_default())
+    if lacks_id {
+        let existing = ctx
+            .inventory
+            .find_key_pairs(&KeyPairQuery::ids(ctx.scope.clone(), ids))
+            .await?
+            .key_pairs;
+        if let Some(missing) = ids.iter().find(|i| !existing.iter().any(|kp| kp.id == **i)) {
+            return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(
+                missing.clone(),
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub async fn delete_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
@@ -294,8 +305,9 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
         // EC2 names the first resource that does not exist rather than ignoring it.
         let found = ctx
             .inventory
-            .find_key_pairs(&ctx.scope, &KeyPairSelector::Ids(ids.clone()))
-            .await?;
+            .find_key_pairs(&KeyPairQuery::ids(ctx.scope.clone(), &ids))
+            .await?
+            .key_pairs;
         if let Some(missing) = ids.iter().find(|id| !found.iter().any(|kp| &kp.id == *id)) {
             return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(
                 missing.clone(),
@@ -321,10 +333,10 @@ pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<S
             "DryRun",
         ],
     )?;
-    let filters = compile_filters(&shape::filters(params)?, TAG_FILTERS)?;
+    let filters = tag_filters(&shape::filters(params)?)?;
     let max_results = match params.get("MaxResults") {
         None => None,
-        Some(text) => match text.parse::<usize>() {
+        Some(text) => match text.parse::<u32>() {
             Ok(n) if (5..=1000).contains(&n) => Some(n),
             _ => {
                 return Err(AwsError::invalid_value(
@@ -335,76 +347,61 @@ pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<S
             }
         },
     };
-    let after = params.get("NextToken").map(decode_next_token).transpose()?;
+    let after = params
+        .get("NextToken")
+        .map(|token| {
+            decode_tag_cursor(token).ok_or_else(|| {
+                AwsError::new(
+                    Code::InvalidPaginationToken,
+                    "The specified pagination token is not valid or is expired.",
+                )
+            })
+        })
+        .transpose()?;
     if shape::boolean(params, "DryRun")? {
         return Err(InventoryError::DryRun.into());
     }
-    let key_pairs = ctx
-        .inventory
-        .find_key_pairs(&ctx.scope, &KeyPairSelector::All)
-        .await?;
-    let mut rows: Vec<TagRow> = key_pairs
-        .iter()
-        .flat_map(|kp| {
-            kp.tags.iter().map(move |tag| TagRow {
-                resource_id: &kp.id,
-                key: &tag.key,
-                value: &tag.value,
-            })
-        })
-        .filter(|row| filters.iter().all(|f| f.matches_tag_row(row)))
-        .collect();
-    rows.sort_by(|a, b| (a.resource_id, a.key).cmp(&(b.resource_id, b.key)));
-    if let Some((after_id, after_key)) = &after {
-        rows.retain(|row| (row.resource_id, row.key) > (after_id.as_str(), after_key.as_str()));
-    }
-    let next_token = match max_results {
-        Some(max) if rows.len() > max => {
-            rows.truncate(max);
-            rows.last()
-                .map(|last| encode_next_token(last.resource_id, last.key))
-        }
-        _ => None,
-    };
     let mut xml = XmlWriter::response("DescribeTags", ctx.request_id);
-    xml.set("tagSet", &rows, |xml, row| {
-        xml.leaf("resourceId", row.resource_id)
-            .leaf("resourceType", "key-pair")
-            .leaf("key", row.key)
-            .leaf("value", row.value);
-    });
+    let mut set = xml.streamed_set("tagSet");
+    let mut next_token = None;
+    if let Some(filters) = filters {
+        let query = TagQuery {
+            scope: ctx.scope.clone(),
+            filters,
+            after,
+            // One row more than the page tells whether another page follows.
+            limit: max_results.map(|max| max + 1),
+        };
+        match max_results {
+            None => {
+                ctx.inventory
+                    .visit_tags(&query, &mut |row| write_tag_row(&mut set, &row))
+                    .await?
+            }
+            Some(max) => {
+                let mut rows = ctx.inventory.find_tags(&query).await?;
+                if rows.len() > max as usize {
+                    rows.truncate(max as usize);
+                    next_token = rows.last().map(|last| encode_tag_cursor(&last.cursor()));
+                }
+                rows.iter().for_each(|row| write_tag_row(&mut set, row));
+            }
+        }
+    }
+    set.finish();
     if let Some(token) = next_token {
         xml.leaf("nextToken", &token);
     }
     Ok(xml.finish("DescribeTags"))
 }
 
-struct TagRow<'a> {
-    resource_id: &'a str,
-    key: &'a str,
-    value: &'a str,
-}
-
-/// The token is the last row returned, so paging stays correct while tags change.
-fn encode_next_token(resource_id: &str, key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{resource_id}\n{key}"))
-}
-
-fn decode_next_token(token: &str) -> Result<(String, String), AwsError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| {
-            text.split_once('\n')
-                .map(|(id, key)| (id.to_owned(), key.to_owned()))
-        })
-        .ok_or_else(|| {
-            AwsError::new(
-                Code::InvalidPaginationToken,
-                "The specified pagination token is not valid or is expired.",
-            )
-        })
+fn write_tag_row(set: &mut StreamedSet<'_>, row: &TagRow) {
+    set.item(|xml| {
+        xml.leaf("resourceId", &row.key_pair_id)
+            .leaf("resourceType", KEY_PAIR_RESOURCE_TYPE)
+            .leaf("key", &row.key)
+            .leaf("value", &row.value);
+    });
 }
 
 /// Tags from `TagSpecification.N`, which must all be for `key-pair`.
@@ -478,14 +475,16 @@ fn resource_ids(params: &Params) -> Result<Vec<String>, AwsError> {
 
 const KEY_PAIR_FILTERS: &[&str] = &["key-pair-id", "fingerprint", "key-name", "tag-key"];
 const TAG_FILTERS: &[&str] = &["key", "value", "resource-id", "resource-type"];
+/// The only resource type this service holds.
+const KEY_PAIR_RESOURCE_TYPE: &str = "key-pair";
 
-/// A filter ready to apply: values are ORed, filters ANDed.
-struct CompiledFilter {
-    field: String,
-    values: Vec<Wildcard>,
-}
-
-fn compile_filters(filters: &[Filter], known: &[&str]) -> Result<Vec<CompiledFilter>, AwsError> {
+/// Checks each filter's name against `known` (or `tag:<key>`) and that it has values, and
+/// compiles the values: EC2 ORs a filter's values, ANDs filters, and reads `*`, `?` and `\`
+/// in values as wildcards.
+fn checked_filters<'f>(
+    filters: &'f [Filter],
+    known: &[&str],
+) -> Result<Vec<(&'f str, AnyOf)>, AwsError> {
     filters
         .iter()
         .map(|filter| {
@@ -502,48 +501,48 @@ fn compile_filters(filters: &[Filter], known: &[&str]) -> Result<Vec<CompiledFil
                     format!("The filter '{}' requires at least one value", filter.name),
                 ));
             }
-            Ok(CompiledFilter {
-                field: filter.name.clone(),
-                values: filter.values.iter().map(|v| Wildcard::new(v)).collect(),
-            })
+            let values = AnyOf::patterns(filter.values.iter().map(|v| Wildcard::new(v)));
+            Ok((filter.name.as_str(), values))
         })
         .collect()
 }
 
-impl CompiledFilter {
-    fn any(&self, text: &str) -> bool {
-        self.values.iter().any(|value| value.matches(text))
-    }
+/// DescribeKeyPairs' filters as the inventory's.
+fn key_pair_filters(filters: &[Filter]) -> Result<Vec<KeyPairFilter>, AwsError> {
+    Ok(checked_filters(filters, KEY_PAIR_FILTERS)?
+        .into_iter()
+        .map(|(name, values)| match name {
+            "key-pair-id" => KeyPairFilter::Id(values),
+            "fingerprint" => KeyPairFilter::Fingerprint(values),
+            "key-name" => KeyPairFilter::Name(values),
+            "tag-key" => KeyPairFilter::TagKey(values),
+            tag => KeyPairFilter::Tag(TagMatch {
+                key: tag.trim_start_matches("tag:").to_owned(),
+                value: Some(values),
+            }),
+        })
+        .collect())
+}
 
-    fn any_tag(&self, tags: &[Tag]) -> bool {
-        match self.field.strip_prefix("tag:") {
-            Some(key) => tags.iter().any(|t| t.key == key && self.any(&t.value)),
-            None => tags.iter().any(|t| self.any(&t.key)),
-        }
-    }
-
-    fn matches_key_pair(&self, kp: &KeyPair) -> bool {
-        match self.field.as_str() {
-            "key-pair-id" => self.any(&kp.id),
-            "fingerprint" => self.any(&kp.fingerprint),
-            "key-name" => self.any(&kp.name),
-            _ => self.any_tag(&kp.tags),
-        }
-    }
-
-    fn matches_tag_row(&self, row: &TagRow) -> bool {
-        match self.field.as_str() {
-            "key" => self.any(row.key),
-            "value" => self.any(row.value),
-            "resource-id" => self.any(row.resource_id),
-            "resource-type" => self.any("key-pair"),
+/// DescribeTags' filters as the inventory's; `None` when a `resource-type` filter rules out
+/// key pairs, the only resources here.
+fn tag_filters(filters: &[Filter]) -> Result<Option<Vec<TagFilter>>, AwsError> {
+    let mut compiled = Vec::new();
+    for (name, values) in checked_filters(filters, TAG_FILTERS)? {
+        compiled.push(match name {
+            "key" => TagFilter::Key(values),
+            "value" => TagFilter::Value(values),
+            "resource-id" => TagFilter::KeyPairId(values),
+            "resource-type" if values.matches(KEY_PAIR_RESOURCE_TYPE) => continue,
+            "resource-type" => return Ok(None),
             // tag:<key> on DescribeTags: rows of that key whose value matches.
-            other => {
-                let key = other.trim_start_matches("tag:");
-                row.key == key && self.any(row.value)
-            }
-        }
+            tag => TagFilter::AnyOf(vec![TagMatch {
+                key: tag.trim_start_matches("tag:").to_owned(),
+                value: Some(values),
+            }]),
+        });
     }
+    Ok(Some(compiled))
 }
 
 fn write_tag_set(xml: &mut XmlWriter, tags: &[Tag]) {

@@ -64,20 +64,26 @@ impl XmlWriter {
     /// A `<name>` list of `<item>`s, or `<name/>` when empty, the way EC2 writes sets.
     pub fn set<T>(
         &mut self,
-        name: &str,
+        name: &'static str,
         items: &[T],
         mut item: impl FnMut(&mut Self, &T),
     ) -> &mut Self {
-        if items.is_empty() {
-            return self.empty(name);
-        }
-        self.open(name);
+        let mut set = self.streamed_set(name);
         for each in items {
-            self.open("item");
-            item(self, each);
-            self.close("item");
+            set.item(|xml| item(xml, each));
         }
-        self.close(name)
+        set.finish();
+        self
+    }
+
+    /// A set whose items are written as they arrive (from a store read that streams), without
+    /// knowing beforehand whether there will be any.
+    pub fn streamed_set(&mut self, name: &'static str) -> StreamedSet<'_> {
+        StreamedSet {
+            xml: self,
+            name,
+            items: 0,
+        }
     }
 
     pub fn finish(mut self, action: &str) -> String {
@@ -85,6 +91,34 @@ impl XmlWriter {
         self.out.push_str(action);
         self.out.push_str("Response>");
         self.out
+    }
+}
+
+/// See [`XmlWriter::streamed_set`]: `<name>` goes out before the first item, and a set that
+/// got none is written `<name/>` when finished.
+pub struct StreamedSet<'a> {
+    xml: &'a mut XmlWriter,
+    name: &'static str,
+    items: usize,
+}
+
+impl StreamedSet<'_> {
+    pub fn item(&mut self, write: impl FnOnce(&mut XmlWriter)) {
+        if self.items == 0 {
+            self.xml.open(self.name);
+        }
+        self.items += 1;
+        self.xml.open("item");
+        write(self.xml);
+        self.xml.close("item");
+    }
+
+    pub fn finish(self) {
+        if self.items == 0 {
+            self.xml.empty(self.name);
+        } else {
+            self.xml.close(self.name);
+        }
     }
 }
 

@@ -168,17 +168,22 @@ impl Settings {
         if pg.get_application_name().is_none() {
             pg.application_name("keypaird");
         }
+        // Set at connection start-up, so no extra round trip:
+        // - every statement of every pooled connection resolves the tables in the schema;
+        // - prepared statements always run their generic plan: planned once per connection
+        //   from the indexes alone, so a plan never changes with the parameter values or with
+        //   whether statistics exist yet (see `sql.rs` for how queries are shaped for it).
+        let mut settings = vec!["-c plan_cache_mode=force_generic_plan".to_owned()];
         if let Some(schema) = &schema {
-            // Set at connection start-up: no extra round trip, and every statement of every
-            // pooled connection resolves the tables in this schema.
-            let options = match pg.get_options() {
-                Some(existing) if !existing.trim().is_empty() => {
-                    format!("{existing} -c search_path={schema}")
-                }
-                _ => format!("-c search_path={schema}"),
-            };
-            pg.options(&options);
+            settings.push(format!("-c search_path={schema}"));
         }
+        let options = match pg.get_options() {
+            Some(existing) if !existing.trim().is_empty() => {
+                format!("{existing} {}", settings.join(" "))
+            }
+            _ => settings.join(" "),
+        };
+        pg.options(&options);
         Ok(Settings {
             pg,
             schema,
@@ -256,7 +261,10 @@ mod tests {
         assert_eq!(s.pg.get_user(), Some("postgres"));
         assert_eq!(s.pg.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
         assert_eq!(s.pg.get_application_name(), Some("keypaird"));
-        assert_eq!(s.pg.get_options(), None);
+        assert_eq!(
+            s.pg.get_options(),
+            Some("-c plan_cache_mode=force_generic_plan")
+        );
     }
 
     #[test]
@@ -272,7 +280,7 @@ mod tests {
         assert_eq!(s.pg.get_application_name(), Some("node a"));
         assert_eq!(
             s.pg.get_options(),
-            Some("-c work_mem=8MB -c search_path=tenant_1")
+            Some("-c work_mem=8MB -c plan_cache_mode=force_generic_plan -c search_path=tenant_1")
         );
     }
 

@@ -16,77 +16,94 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
-use keypaird_inventory::{
-    KeyPair, KeyPairRef, KeyPairSelector, Scope, StoreError, Tag, TagRemoval,
-};
+use keypaird_inventory::{KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagRemoval};
+use tokio_postgres::types::ToSql;
 
 use super::failure::{violated_constraint, Failure, Outcome};
 use super::rows::{column, key_pair_from_row, to_millis, KEY_PAIR_COLUMNS, TAGS_LATERAL};
-use crate::sql::Column;
+use crate::sql::{self, scope_key, Column, Count, Flavor, Param, Statement};
 
-const SCOPE_FILTER: &str = "k.account_id = $1 AND k.provider = $2 AND k.region = $3";
-
-fn select_sql(narrow: Option<Column>, for_update: bool) -> String {
-    let mut sql =
-        format!("SELECT {KEY_PAIR_COLUMNS} FROM key_pairs k {TAGS_LATERAL} WHERE {SCOPE_FILTER}");
-    match narrow {
-        Some(column) => sql.push_str(&format!(" AND {} = ANY($4)", column.sql())),
-        // A narrowed lookup is ordered by the caller: an ORDER BY there tempts a planner without
-        // statistics (a fresh table) to walk the whole scope in the newest-first index and
-        // discard all but a few rows, instead of probing the unique (scope, name) index.
-        None => sql.push_str(" ORDER BY k.created_at_ms DESC, k.id DESC"),
-    }
-    if for_update {
-        sql.push_str(" FOR UPDATE OF k");
-    }
-    sql
+/// The statement's parameters as tokio-postgres takes them.
+pub(super) fn sql_params(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| match param {
+            Param::Text(text) => text as &(dyn ToSql + Sync),
+            Param::Texts(texts) => texts as &(dyn ToSql + Sync),
+            Param::Int(n) => n as &(dyn ToSql + Sync),
+        })
+        .collect()
 }
 
-/// Key pairs of the scope, newest first, each with its tags: one statement, one index range
-/// (the scope, or the scope and `= ANY` of the names or IDs), however many are asked for.
-pub(super) async fn find(
-    client: &Client,
-    scope: &Scope,
-    selector: &KeyPairSelector,
-) -> Outcome<Vec<KeyPair>> {
-    let provider = scope.provider.as_str();
-    let rows = match selector {
-        KeyPairSelector::All => {
-            client
-                .query(
-                    &client.prepare_cached(&select_sql(None, false)).await?,
-                    &[&scope.account_id, &provider, &scope.region],
-                )
-                .await?
-        }
-        KeyPairSelector::Names(wanted) | KeyPairSelector::Ids(wanted) => {
-            if wanted.is_empty() {
-                return Ok(Vec::new());
-            }
-            let column = match selector {
-                KeyPairSelector::Names(_) => Column::Name,
-                _ => Column::Id,
-            };
-            client
-                .query(
+/// The statement that reads the query's page of key pairs, each with its tags (aggregated in
+/// the same statement); `None` when nothing can match.
+pub(super) fn select(query: &KeyPairQuery) -> Option<Statement> {
+    sql::select_key_pairs(
+        Flavor::Postgres,
+        query,
+        KEY_PAIR_COLUMNS,
+        &format!(" {TAGS_LATERAL}"),
+    )
+}
+
+/// The statement that reads the query's tag rows; `None` when nothing can match.
+pub(super) fn select_tags(query: &keypaird_inventory::TagQuery) -> Option<Statement> {
+    sql::select_tags(Flavor::Postgres, query)
+}
+
+pub(super) async fn count(client: &Client, query: &KeyPairQuery) -> Outcome<u64> {
+    let counted: i64 = match sql::count_key_pairs(Flavor::Postgres, query) {
+        Count::Zero => 0,
+        Count::Counter => {
+            let scope = &query.scope;
+            let row = client
+                .query_opt(
                     &client
-                        .prepare_cached(&select_sql(Some(column), false))
+                        .prepare_cached(
+                            "SELECT count FROM key_pair_counts \
+                             WHERE account_id = $1 AND provider = $2 AND region = $3",
+                        )
                         .await?,
-                    &[&scope.account_id, &provider, &scope.region, wanted],
+                    &[&scope.account_id, &scope.provider.as_str(), &scope.region],
                 )
-                .await?
+                .await?;
+            match row {
+                Some(row) => column(&row, 0, "key_pair_counts.count")?,
+                None => 0,
+            }
+        }
+        Count::Statement(statement) => {
+            let row = client
+                .query_one(
+                    &client.prepare_cached(&statement.sql).await?,
+                    &sql_params(&statement.params),
+                )
+                .await?;
+            column(&row, 0, "key_pairs")?
         }
     };
-    let mut key_pairs = rows
-        .iter()
-        .map(key_pair_from_row)
-        .collect::<Outcome<Vec<_>>>()?;
-    if !matches!(selector, KeyPairSelector::All) {
-        // Newest first, ties by id in byte order (the column's "C" collation).
-        key_pairs
-            .sort_by(|a, b| (b.created_at, b.id.as_bytes()).cmp(&(a.created_at, a.id.as_bytes())));
-    }
-    Ok(key_pairs)
+    Ok(u64::try_from(counted).unwrap_or(0))
+}
+
+/// One key pair of the scope by name or ID, locked until the transaction ends, with its tags.
+async fn lock_one(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    column: Column,
+    value: &str,
+) -> Outcome<Option<KeyPair>> {
+    let row = tx
+        .query_opt(
+            &tx.prepare_cached(&format!(
+                "SELECT {KEY_PAIR_COLUMNS} FROM key_pairs k {TAGS_LATERAL} \
+                 WHERE k.scope = $1 AND {} = $2 FOR UPDATE OF k",
+                column.sql()
+            ))
+            .await?,
+            &[&scope_key(scope), &value],
+        )
+        .await?;
+    row.as_ref().map(key_pair_from_row).transpose()
 }
 
 /// Locks the scope's counter row, if it exists, so that no insert or delete in the scope runs
@@ -123,7 +140,7 @@ pub(super) async fn insert(tx: &Transaction<'_>, key_pair: &KeyPair, quota: u32)
                 "INSERT INTO key_pairs (id, account_id, provider, region, name, key_type, \
                  fingerprint, public_key, created_at_ms, resource_group_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (account_id, provider, region, name) DO NOTHING",
+                 ON CONFLICT (scope, name) DO NOTHING",
             )
             .await?,
             &[
@@ -154,12 +171,12 @@ pub(super) async fn insert(tx: &Transaction<'_>, key_pair: &KeyPair, quota: u32)
         let (keys, values) = distinct_tags(&key_pair.tags);
         tx.execute(
             &tx.prepare_cached(
-                "INSERT INTO key_pair_tags (key_pair_id, position, key, value) \
-                 SELECT $1, t.ord - 1, t.key, t.value \
-                 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t (key, value, ord)",
+                "INSERT INTO key_pair_tags (key_pair_id, scope, position, key, value) \
+                 SELECT $1, $2, t.ord - 1, t.key, t.value \
+                 FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (key, value, ord)",
             )
             .await?,
-            &[&key_pair.id, &keys, &values],
+            &[&key_pair.id, &scope_key(scope), &keys, &values],
         )
         .await?;
     }
@@ -223,21 +240,9 @@ pub(super) async fn delete_one(
     lock_scope(tx, scope).await?;
     // Locking the row too keeps its tags still until it is gone, so what is returned is exactly
     // what was deleted.
-    let row = tx
-        .query_opt(
-            &tx.prepare_cached(&select_sql(Some(column), true)).await?,
-            &[
-                &scope.account_id,
-                &scope.provider.as_str(),
-                &scope.region,
-                &vec![value.as_str()],
-            ],
-        )
-        .await?;
-    let Some(row) = row else {
+    let Some(key_pair) = lock_one(tx, scope, column, value).await? else {
         return Ok(None);
     };
-    let key_pair = key_pair_from_row(&row)?;
     // Tags go with it through ON DELETE CASCADE.
     tx.execute(
         &tx.prepare_cached(
@@ -266,8 +271,7 @@ pub(super) async fn delete_by_names(
     let row = tx
         .query_one(
             &tx.prepare_cached(
-                "WITH gone AS (DELETE FROM key_pairs k WHERE k.account_id = $1 \
-                                 AND k.provider = $2 AND k.region = $3 AND k.name = ANY($4) \
+                "WITH gone AS (DELETE FROM key_pairs k WHERE k.scope = $5 AND k.name = ANY($4) \
                                RETURNING 1), \
                       counted AS (UPDATE key_pair_counts c \
                                   SET count = c.count - (SELECT count(*) FROM gone) \
@@ -281,6 +285,7 @@ pub(super) async fn delete_by_names(
                 &scope.provider.as_str(),
                 &scope.region,
                 &names,
+                &scope_key(scope),
             ],
         )
         .await?;
@@ -297,17 +302,12 @@ async fn lock_key_pairs(
 ) -> Outcome<HashSet<String>> {
     let rows = tx
         .query(
-            &tx.prepare_cached(&format!(
-                "SELECT k.id FROM key_pairs k WHERE {SCOPE_FILTER} AND k.id = ANY($4) \
-                 ORDER BY k.id FOR UPDATE"
-            ))
+            &tx.prepare_cached(
+                "SELECT k.id FROM key_pairs k WHERE k.scope = $1 AND k.id = ANY($2) \
+                 ORDER BY k.id FOR UPDATE",
+            )
             .await?,
-            &[
-                &scope.account_id,
-                &scope.provider.as_str(),
-                &scope.region,
-                &ids,
-            ],
+            &[&scope_key(scope), &ids],
         )
         .await?;
     rows.iter()
@@ -341,8 +341,8 @@ pub(super) async fn add_tags(
     // only their order matters); an existing key keeps its place and takes the new value.
     tx.execute(
         &tx.prepare_cached(
-            "INSERT INTO key_pair_tags (key_pair_id, position, key, value) \
-             SELECT k.id, \
+            "INSERT INTO key_pair_tags (key_pair_id, scope, position, key, value) \
+             SELECT k.id, $4, \
                     coalesce((SELECT max(p.position) + 1 FROM key_pair_tags p \
                               WHERE p.key_pair_id = k.id), 0) + t.ord - 1, \
                     t.key, t.value \
@@ -351,7 +351,7 @@ pub(super) async fn add_tags(
              ON CONFLICT (key_pair_id, key) DO UPDATE SET value = excluded.value",
         )
         .await?,
-        &[&ids, &keys, &values],
+        &[&ids, &keys, &values, &scope_key(scope)],
     )
     .await?;
     let counts: HashMap<String, i64> = tx
@@ -386,7 +386,7 @@ pub(super) async fn add_tags(
     Ok(())
 }
 
-/// One statement: key pairs outside the scope or missing are simply not joined.
+/// One statement: tags carry their key pair's scope, so IDs outside it or missing match no row.
 pub(super) async fn remove_tags(
     client: &Client,
     scope: &Scope,
@@ -396,17 +396,17 @@ pub(super) async fn remove_tags(
     if key_pair_ids.is_empty() {
         return Ok(());
     }
-    let provider = scope.provider.as_str();
+    let scope = scope_key(scope);
     if removals.is_empty() {
         client
             .execute(
                 &client
-                    .prepare_cached(&format!(
-                        "DELETE FROM key_pair_tags t USING key_pairs k \
-                         WHERE t.key_pair_id = k.id AND {SCOPE_FILTER} AND k.id = ANY($4)"
-                    ))
+                    .prepare_cached(
+                        "DELETE FROM key_pair_tags t \
+                         WHERE t.scope = $1 AND t.key_pair_id = ANY($2)",
+                    )
                     .await?,
-                &[&scope.account_id, &provider, &scope.region, &key_pair_ids],
+                &[&scope, &key_pair_ids],
             )
             .await?;
         return Ok(());
@@ -416,21 +416,14 @@ pub(super) async fn remove_tags(
     client
         .execute(
             &client
-                .prepare_cached(&format!(
+                .prepare_cached(
                     "DELETE FROM key_pair_tags t \
-                     USING key_pairs k, unnest($5::text[], $6::text[]) AS r (key, value) \
-                     WHERE t.key_pair_id = k.id AND {SCOPE_FILTER} AND k.id = ANY($4) \
-                       AND t.key = r.key AND (r.value IS NULL OR t.value = r.value)"
-                ))
+                     USING unnest($3::text[], $4::text[]) AS r (key, value) \
+                     WHERE t.scope = $1 AND t.key_pair_id = ANY($2) \
+                       AND t.key = r.key AND (r.value IS NULL OR t.value = r.value)",
+                )
                 .await?,
-            &[
-                &scope.account_id,
-                &provider,
-                &scope.region,
-                &key_pair_ids,
-                &keys,
-                &values,
-            ],
+            &[&scope, &key_pair_ids, &keys, &values],
         )
         .await?;
     Ok(())
@@ -446,17 +439,10 @@ pub(super) async fn set_resource_group(
         .execute(
             &client
                 .prepare_cached(
-                    "UPDATE key_pairs SET resource_group_id = $5 \
-                     WHERE account_id = $1 AND provider = $2 AND region = $3 AND id = $4",
+                    "UPDATE key_pairs SET resource_group_id = $3 WHERE scope = $1 AND id = $2",
                 )
                 .await?,
-            &[
-                &scope.account_id,
-                &scope.provider.as_str(),
-                &scope.region,
-                &key_pair_id,
-                &resource_group_id,
-            ],
+            &[&scope_key(scope), &key_pair_id, &resource_group_id],
         )
         .await?;
     if updated == 0 {

@@ -92,6 +92,35 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at_ms);
     "#,
+    // 2: lookups whose plans do not depend on statistics. Without them (a fresh table, or
+    //    right after a bulk load) the planner multiplies a default selectivity per equality,
+    //    so a scope written as three columns looks like a single row, every index of the
+    //    scope looks equally good, and a lookup may walk the whole scope. One `scope` column
+    //    (generated, so it cannot disagree with the three) is one equality: the planner then
+    //    prefers the index that also matches the name, fingerprint or tag. Every index leads
+    //    with it; tags carry their key pair's scope, so a lookup by tag is one index range.
+    r#"
+    ALTER TABLE key_pairs ADD COLUMN scope text COLLATE "C" NOT NULL
+        GENERATED ALWAYS AS (account_id || '/' || provider || '/' || region) STORED;
+
+    ALTER TABLE key_pairs DROP CONSTRAINT key_pairs_name_key;
+    ALTER TABLE key_pairs ADD CONSTRAINT key_pairs_name_key UNIQUE (scope, name);
+
+    DROP INDEX key_pairs_newest_first;
+    CREATE INDEX key_pairs_newest_first ON key_pairs (scope, created_at_ms DESC, id DESC);
+    CREATE INDEX key_pairs_by_fingerprint ON key_pairs (scope, fingerprint);
+    CREATE INDEX key_pairs_by_resource_group
+        ON key_pairs (scope, resource_group_id, created_at_ms DESC, id DESC);
+
+    ALTER TABLE key_pair_tags ADD COLUMN scope text COLLATE "C";
+    UPDATE key_pair_tags t SET scope = k.scope FROM key_pairs k WHERE k.id = t.key_pair_id;
+    ALTER TABLE key_pair_tags ALTER COLUMN scope SET NOT NULL;
+
+    -- Key pairs by tag (key, or key and value), within the scope.
+    CREATE INDEX key_pair_tags_by_value ON key_pair_tags (scope, key, value);
+    -- A scope's tags in (key pair, key) order: EC2 DescribeTags and ECS ListTagResources pages.
+    CREATE INDEX key_pair_tags_in_scope ON key_pair_tags (scope, key_pair_id, key, value);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -61,9 +61,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::StreamExt;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
-    Store, StoreError, Tag, TagRemoval,
+    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, Scope,
+    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
@@ -218,6 +219,59 @@ impl PostgresStore {
         self.pool.get().await.map_err(pool_error)
     }
 
+    /// Runs one read statement and hands its rows to `each` as they arrive from the server, so
+    /// a result of any size is never held whole. Unlike [`on_connection!`] it is not retried
+    /// (rows may already have been handed on), and the time limit applies to each wait for the
+    /// server, not to the whole stream: a long reply is fine, a stalled one is not.
+    async fn stream_rows(
+        &self,
+        statement: &crate::sql::Statement,
+        each: &mut (dyn FnMut(&tokio_postgres::Row) -> Outcome<()> + Send),
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let streamed: Result<Outcome<()>, tokio::time::error::Elapsed> = async {
+            let prepared = match tokio::time::timeout(
+                OPERATION_TIMEOUT,
+                client.prepare_cached(&statement.sql),
+            )
+            .await?
+            {
+                Ok(prepared) => prepared,
+                Err(err) => return Ok(Err(err.into())),
+            };
+            let params = key_pairs::sql_params(&statement.params);
+            let rows =
+                match tokio::time::timeout(OPERATION_TIMEOUT, client.query_raw(&prepared, params))
+                    .await?
+                {
+                    Ok(rows) => rows,
+                    Err(err) => return Ok(Err(err.into())),
+                };
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = tokio::time::timeout(OPERATION_TIMEOUT, rows.next()).await? {
+                let handled = match row {
+                    Ok(row) => each(&row),
+                    Err(err) => Err(err.into()),
+                };
+                if let Err(failure) = handled {
+                    return Ok(Err(failure));
+                }
+            }
+            Ok(Ok(()))
+        }
+        .await;
+        match streamed {
+            Ok(outcome) => outcome.map_err(StoreError::from),
+            Err(_elapsed) => {
+                drop(Object::take(client));
+                Err(StoreError::Unavailable(format!(
+                    "PostgreSQL did not answer within {} s",
+                    OPERATION_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+
     async fn apply_migrations(&self) -> Result<MigrationReport, StoreError> {
         let mut client = self.client().await?;
         let schema = self.schema.as_deref();
@@ -273,12 +327,43 @@ impl Store for PostgresStore {
         in_transaction!(self, tx => key_pairs::insert(&tx, key_pair, quota).await)
     }
 
-    async fn find_key_pairs(
+    async fn visit_key_pairs(
         &self,
-        scope: &Scope,
-        selector: &KeyPairSelector,
-    ) -> Result<Vec<KeyPair>, StoreError> {
-        on_connection!(self, client => key_pairs::find(&client, scope, selector).await)
+        query: &KeyPairQuery,
+        visit: &mut (dyn FnMut(KeyPair) + Send),
+    ) -> Result<(), StoreError> {
+        let Some(statement) = key_pairs::select(query) else {
+            return Ok(());
+        };
+        self.stream_rows(&statement, &mut |row| {
+            visit(rows::key_pair_from_row(row)?);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn count_key_pairs(&self, query: &KeyPairQuery) -> Result<u64, StoreError> {
+        on_connection!(self, client => key_pairs::count(&client, query).await)
+    }
+
+    async fn visit_tags(
+        &self,
+        query: &TagQuery,
+        visit: &mut (dyn FnMut(TagRow) + Send),
+    ) -> Result<(), StoreError> {
+        let Some(statement) = key_pairs::select_tags(query) else {
+            return Ok(());
+        };
+        self.stream_rows(&statement, &mut |row| {
+            visit(TagRow {
+                key_pair_id: rows::column(row, 0, "key_pair_tags.key_pair_id")?,
+                key_pair_name: rows::column(row, 1, "key_pairs.name")?,
+                key: rows::column(row, 2, "key_pair_tags.key")?,
+                value: rows::column(row, 3, "key_pair_tags.value")?,
+            });
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_key_pair(

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keypaird_inventory::{
-    KeyPair, KeyPairRef, KeyPairSelector, KeyType, NewAccount, Provider, Scope, Store, StoreError,
-    Tag,
+    KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
 };
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -282,9 +281,10 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
     assert_eq!((ok, refused), (50, 30));
     for node in &nodes {
         let found = node
-            .find_key_pairs(&quota_scope, &KeyPairSelector::All)
+            .find_key_pairs(&KeyPairQuery::all(quota_scope.clone()))
             .await
-            .expect("find");
+            .expect("find")
+            .key_pairs;
         assert_eq!(found.len(), 50);
     }
 
@@ -522,7 +522,10 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
             .expect("row");
         let provider: String = found.get(0);
         if provider == "bogus" {
-            let rows = store.find_key_pairs(&east, &KeyPairSelector::All).await;
+            let rows = store
+                .find_key_pairs(&KeyPairQuery::all(east.clone()))
+                .await
+                .map(|page| page.key_pairs);
             assert_eq!(rows, Ok(vec![]), "a row outside every scope is invisible");
             client
                 .batch_execute("UPDATE key_pairs SET provider = 'aws'")
@@ -530,7 +533,7 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
                 .expect("repair");
             continue;
         }
-        match store.find_key_pairs(&east, &KeyPairSelector::All).await {
+        match store.find_key_pairs(&KeyPairQuery::all(east.clone())).await {
             Err(StoreError::Internal(message)) => assert!(message.contains("corrupt"), "{message}"),
             other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
         }
@@ -748,7 +751,7 @@ async fn outage_fails_fast_and_the_store_recovers() {
     assert_unavailable_soon(
         "find",
         fast,
-        store.find_key_pairs(&east, &KeyPairSelector::All),
+        store.find_key_pairs(&KeyPairQuery::all(east.clone())),
     )
     .await;
     assert_unavailable_soon(
@@ -767,9 +770,10 @@ async fn outage_fails_fast_and_the_store_recovers() {
         .await
         .expect("insert after recovery");
     let names: Vec<String> = store
-        .find_key_pairs(&east, &KeyPairSelector::All)
+        .find_key_pairs(&KeyPairQuery::all(east.clone()))
         .await
         .expect("find")
+        .key_pairs
         .into_iter()
         .map(|kp| kp.name)
         .collect();
@@ -880,4 +884,120 @@ async fn tls_verifies_the_server_certificate() {
         }
         assert!(started.elapsed() < Duration::from_secs(5));
     }
+}
+
+/// A literal for `EXECUTE`, so the plan asked for is the prepared statement's generic plan.
+fn literal(param: &crate::sql::Param) -> String {
+    use crate::sql::Param;
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    match param {
+        Param::Text(text) => quote(text),
+        Param::Texts(texts) => format!(
+            "ARRAY[{}]::text[]",
+            texts
+                .iter()
+                .map(|t| quote(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Param::Int(n) => n.to_string(),
+    }
+}
+
+/// Right after a bulk load, before autovacuum has analyzed anything, a planner without
+/// statistics must still serve every lookup from its index: the plan of each case (see
+/// `plan_cases.rs`) is asked for on 50,000 key pairs in one scope with no statistics, as the
+/// generic plan that the store's connections always run (`plan_cache_mode`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_path_is_served_by_its_index_without_statistics() {
+    use crate::plan_cases::cases;
+    use crate::sql::{scope_key, Flavor};
+
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url()).await.expect("store");
+    let east = scope("us-east-1");
+    let client = schema.client().await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE key_pairs SET (autovacuum_enabled = false);
+             ALTER TABLE key_pair_tags SET (autovacuum_enabled = false);
+             INSERT INTO key_pairs (id, account_id, provider, region, name, key_type,
+                                    fingerprint, public_key, created_at_ms, resource_group_id)
+               SELECT 'key-' || lpad(to_hex(i), 17, '0'), '{account}', 'aws', 'us-east-1',
+                      'kp-' || i, 'ed25519', md5(i::text), 'ssh-ed25519 AAAA', i, ''
+               FROM generate_series(1, 50000) i;
+             INSERT INTO key_pair_tags (key_pair_id, scope, position, key, value)
+               SELECT 'key-' || lpad(to_hex(i), 17, '0'), '{scope}', 0, 'id', 'kp-' || i
+               FROM generate_series(1, 50000) i;",
+            account = east.account_id,
+            scope = scope_key(&east),
+        ))
+        .await
+        .expect("bulk load");
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema()",
+            &[],
+        )
+        .await
+        .expect("pg_stats")
+        .get(0);
+    assert_eq!(analyzed, 0, "the tables must have no statistics");
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .expect("generic plans");
+    let select = |query: &KeyPairQuery| super::key_pairs::select(query).expect("can match");
+    for (n, case) in cases(Flavor::Postgres, &east, &select)
+        .into_iter()
+        .enumerate()
+    {
+        let sql = &case.statement.sql;
+        client
+            .batch_execute(&format!("PREPARE plan_case_{n} AS {sql}"))
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        let args: Vec<String> = case.statement.params.iter().map(literal).collect();
+        let plan: Vec<String> = client
+            .simple_query(&format!(
+                "EXPLAIN (COSTS OFF) EXECUTE plan_case_{n}({})",
+                args.join(", ")
+            ))
+            .await
+            .expect("explain")
+            .into_iter()
+            .filter_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        let shown = plan.join("\n");
+        let index = case.index.name(Flavor::Postgres);
+        assert!(
+            shown.contains(&format!(" {index} "))
+                || shown.contains(&format!(" {index}\n"))
+                || shown.ends_with(index),
+            "{}: not served by {index}:\n{shown}",
+            case.what
+        );
+        for line in &plan {
+            let scope_walk =
+                line.trim().starts_with("Index Cond: (scope = $1)") && !case.index.is_scope_order();
+            assert!(
+                !line.contains("Seq Scan") && !scope_walk,
+                "{}: reads the whole scope:\n{shown}",
+                case.what
+            );
+            if case.ordered {
+                assert!(
+                    !line.contains("Sort"),
+                    "{}: sorts instead of reading in order:\n{shown}",
+                    case.what
+                );
+            }
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
+    drop(store);
 }

@@ -3,115 +3,171 @@
 //! other connection or process can interleave with.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use keypaird_inventory::{
-    KeyPair, KeyPairRef, KeyPairSelector, Scope, StoreError, Tag, TagRemoval,
+    KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
-use rusqlite::{params, params_from_iter, types::Value, Connection, OptionalExtension};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Statement as Prepared};
 
 use super::failure::{is_primary_key_violation, is_unique_violation, Failure, Outcome};
 use super::rows::{key_pair_from_row, to_millis, KEY_PAIR_COLUMNS};
-use crate::sql::Column;
+use crate::sql::{self, Column, Count, Flavor, Param};
 
-/// Names or IDs bound per statement. Far below SQLite's variable limit, and large enough that
-/// any request a client can send in practice is a single query.
-const VALUES_PER_QUERY: usize = 500;
+/// Key pairs read before their tags are fetched and the batch is handed on: bounds the memory
+/// of a reply of any size, and the tag query's list.
+pub(super) const CHUNK: usize = 256;
 
 const SCOPE_FILTER: &str = "k.account_id = ?1 AND k.provider = ?2 AND k.region = ?3";
 
-fn scope_values(scope: &Scope) -> Vec<Value> {
-    vec![
-        Value::Text(scope.account_id.clone()),
-        Value::Text(scope.provider.as_str().to_owned()),
-        Value::Text(scope.region.clone()),
-    ]
+pub(super) fn bind(stmt: &mut Prepared<'_>, params: &[Param]) -> Outcome<()> {
+    for (index, param) in params.iter().enumerate() {
+        let at = index + 1;
+        match param {
+            Param::Text(text) => stmt.raw_bind_parameter(at, text)?,
+            Param::Int(n) => stmt.raw_bind_parameter(at, n)?,
+            Param::Texts(texts) => stmt.raw_bind_parameter(at, text_array(texts))?,
+        }
+    }
+    Ok(())
 }
 
-pub(super) fn find(
+fn text_array(texts: &[String]) -> rusqlite::vtab::array::Array {
+    Rc::new(texts.iter().cloned().map(Value::Text).collect())
+}
+
+/// Runs `query` and hands its key pairs, with their tags, to `send` in chunks of [`CHUNK`];
+/// stops early when `send` returns false (nobody is listening any more).
+pub(super) fn visit(
     conn: &Connection,
-    scope: &Scope,
-    selector: &KeyPairSelector,
-) -> Outcome<Vec<KeyPair>> {
-    let (column, wanted) = match selector {
-        KeyPairSelector::All => return load(conn, scope, None),
-        KeyPairSelector::Names(names) => (Column::Name, names),
-        KeyPairSelector::Ids(ids) => (Column::Id, ids),
+    query: &KeyPairQuery,
+    send: &mut dyn FnMut(Vec<KeyPair>) -> bool,
+) -> Outcome<()> {
+    let Some(statement) = sql::select_key_pairs(Flavor::Sqlite, query, KEY_PAIR_COLUMNS, "") else {
+        return Ok(());
     };
-    let wanted: Vec<&str> = wanted
-        .iter()
-        .map(String::as_str)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut found = Vec::new();
-    for chunk in wanted.chunks(VALUES_PER_QUERY) {
-        found.extend(load(conn, scope, Some((column, chunk)))?);
+    let mut stmt = conn.prepare_cached(&statement.sql)?;
+    bind(&mut stmt, &statement.params)?;
+    let mut rows = stmt.raw_query();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while let Some(row) = rows.next()? {
+        chunk.push(key_pair_from_row(row)?);
+        if chunk.len() == CHUNK {
+            attach_tags(conn, &mut chunk)?;
+            if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
+                return Ok(());
+            }
+        }
     }
-    if wanted.len() > VALUES_PER_QUERY {
-        // Each chunk came back ordered; together they must be too, with the SQL ordering.
-        found.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| b.id.cmp(&a.id))
+    if !chunk.is_empty() {
+        attach_tags(conn, &mut chunk)?;
+        send(chunk);
+    }
+    Ok(())
+}
+
+/// Fills in the tags of these key pairs, in the order they were first set: one query for
+/// the chunk, through the tag table's (key pair, position) index.
+fn attach_tags(conn: &Connection, key_pairs: &mut [KeyPair]) -> Outcome<()> {
+    let ids: Vec<String> = key_pairs.iter().map(|kp| kp.id.clone()).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT key_pair_id, key, value FROM key_pair_tags \
+         WHERE key_pair_id IN rarray(?1) ORDER BY key_pair_id, position",
+    )?;
+    let mut rows = stmt.query([text_array(&ids)])?;
+    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        tags.entry(row.get(0)?).or_default().push(Tag {
+            key: row.get(1)?,
+            value: row.get(2)?,
         });
     }
-    Ok(found)
+    for key_pair in key_pairs {
+        key_pair.tags = tags.remove(&key_pair.id).unwrap_or_default();
+    }
+    Ok(())
 }
 
-/// Key pairs of the scope, optionally narrowed, newest first, each with its tags in the order
-/// they were first set. Two queries whatever the number of key pairs: one for the rows, one for
-/// all their tags.
+pub(super) fn count(conn: &Connection, query: &KeyPairQuery) -> Outcome<u64> {
+    let counted: i64 = match sql::count_key_pairs(Flavor::Sqlite, query) {
+        Count::Zero => 0,
+        Count::Counter => scope_count(conn, &query.scope)?,
+        Count::Statement(statement) => {
+            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            bind(&mut stmt, &statement.params)?;
+            let mut rows = stmt.raw_query();
+            match rows.next()? {
+                Some(row) => row.get(0)?,
+                None => 0,
+            }
+        }
+    };
+    Ok(u64::try_from(counted).unwrap_or(0))
+}
+
+/// The scope's counter row, which the triggers of migration 3 keep equal to its key pairs.
+fn scope_count(conn: &Connection, scope: &Scope) -> Outcome<i64> {
+    let count = conn
+        .prepare_cached(
+            "SELECT count FROM key_pair_counts \
+             WHERE account_id = ?1 AND provider = ?2 AND region = ?3",
+        )?
+        .query_row(
+            params![scope.account_id, scope.provider.as_str(), scope.region],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(count.unwrap_or(0))
+}
+
+/// Like [`visit`], for tag rows.
+pub(super) fn visit_tags(
+    conn: &Connection,
+    query: &TagQuery,
+    send: &mut dyn FnMut(Vec<TagRow>) -> bool,
+) -> Outcome<()> {
+    let Some(statement) = sql::select_tags(Flavor::Sqlite, query) else {
+        return Ok(());
+    };
+    let mut stmt = conn.prepare_cached(&statement.sql)?;
+    bind(&mut stmt, &statement.params)?;
+    let mut rows = stmt.raw_query();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while let Some(row) = rows.next()? {
+        chunk.push(TagRow {
+            key_pair_id: row.get(0)?,
+            key_pair_name: row.get(1)?,
+            key: row.get(2)?,
+            value: row.get(3)?,
+        });
+        if chunk.len() == CHUNK && !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
+            return Ok(());
+        }
+    }
+    if !chunk.is_empty() {
+        send(chunk);
+    }
+    Ok(())
+}
+
+/// Key pairs of the scope whose `column` is one of `wanted`, with their tags.
 fn load(
     conn: &Connection,
     scope: &Scope,
-    narrow: Option<(Column, &[&str])>,
+    column: Column,
+    wanted: &[&str],
 ) -> Outcome<Vec<KeyPair>> {
-    let mut filter = SCOPE_FILTER.to_owned();
-    let mut values = scope_values(scope);
-    if let Some((column, wanted)) = narrow {
-        if wanted.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = vec!["?"; wanted.len()].join(", ");
-        filter.push_str(&format!(" AND {} IN ({placeholders})", column.sql()));
-        values.extend(wanted.iter().map(|v| Value::Text((*v).to_owned())));
-    }
-
-    let mut key_pairs = {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {KEY_PAIR_COLUMNS} FROM key_pairs k WHERE {filter} \
-             ORDER BY k.created_at_ms DESC, k.id DESC"
-        ))?;
-        let mut rows = stmt.query(params_from_iter(values.iter()))?;
-        let mut key_pairs = Vec::new();
-        while let Some(row) = rows.next()? {
-            key_pairs.push(key_pair_from_row(row)?);
-        }
-        key_pairs
+    let query = match column {
+        Column::Name => KeyPairQuery::names(scope.clone(), wanted),
+        Column::Id => KeyPairQuery::ids(scope.clone(), wanted),
     };
-    if key_pairs.is_empty() {
-        return Ok(key_pairs);
-    }
-
-    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.key_pair_id, t.key, t.value \
-             FROM key_pair_tags t JOIN key_pairs k ON k.id = t.key_pair_id \
-             WHERE {filter} ORDER BY t.key_pair_id, t.position"
-        ))?;
-        let mut rows = stmt.query(params_from_iter(values.iter()))?;
-        while let Some(row) = rows.next()? {
-            tags.entry(row.get(0)?).or_default().push(Tag {
-                key: row.get(1)?,
-                value: row.get(2)?,
-            });
-        }
-    }
-    for key_pair in &mut key_pairs {
-        key_pair.tags = tags.remove(&key_pair.id).unwrap_or_default();
-    }
-    Ok(key_pairs)
+    let mut found = Vec::new();
+    visit(conn, &query, &mut |chunk| {
+        found.extend(chunk);
+        true
+    })?;
+    Ok(found)
 }
 
 /// Whether the scope holds a key pair whose `column` equals `value`: one indexed lookup.
@@ -135,17 +191,6 @@ fn exists_in_scope(conn: &Connection, scope: &Scope, column: Column, value: &str
     Ok(exists)
 }
 
-fn count_in_scope(conn: &Connection, scope: &Scope) -> Outcome<i64> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT count(*) FROM key_pairs k WHERE {SCOPE_FILTER}"
-    ))?;
-    let count = stmt.query_row(
-        params![scope.account_id, scope.provider.as_str(), scope.region],
-        |row| row.get(0),
-    )?;
-    Ok(count)
-}
-
 /// The name is checked before the quota, as AWS does: a client retrying a create that already
 /// succeeded learns about the duplicate even when the scope is full.
 pub(super) fn insert(conn: &Connection, key_pair: &KeyPair, quota: u32) -> Outcome<()> {
@@ -153,7 +198,9 @@ pub(super) fn insert(conn: &Connection, key_pair: &KeyPair, quota: u32) -> Outco
     if exists_in_scope(conn, scope, Column::Name, &key_pair.name)? {
         return Err(StoreError::DuplicateKeyPair.into());
     }
-    if count_in_scope(conn, scope)? >= i64::from(quota) {
+    // The counter row, not a count: O(1) whatever the scope holds. The insert's trigger bumps
+    // it within this transaction.
+    if scope_count(conn, scope)? >= i64::from(quota) {
         return Err(StoreError::QuotaExceeded { quota }.into());
     }
     let mut stmt = conn.prepare_cached(
@@ -183,21 +230,29 @@ pub(super) fn insert(conn: &Connection, key_pair: &KeyPair, quota: u32) -> Outco
         }
     })?;
     for tag in &key_pair.tags {
-        set_tag(conn, &key_pair.id, tag)?;
+        set_tag(conn, scope, &key_pair.id, tag)?;
     }
     Ok(())
 }
 
 /// Overwrites the value of an existing key in place; a new key goes after every tag the key
 /// pair has ever kept, so tags list in the order they were first set.
-fn set_tag(conn: &Connection, key_pair_id: &str, tag: &Tag) -> Outcome<()> {
+fn set_tag(conn: &Connection, scope: &Scope, key_pair_id: &str, tag: &Tag) -> Outcome<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO key_pair_tags (key_pair_id, position, key, value) \
-         VALUES (?1, (SELECT coalesce(max(position) + 1, 0) FROM key_pair_tags \
-                      WHERE key_pair_id = ?1), ?2, ?3) \
+        "INSERT INTO key_pair_tags \
+             (key_pair_id, account_id, provider, region, position, key, value) \
+         VALUES (?1, ?2, ?3, ?4, (SELECT coalesce(max(position) + 1, 0) FROM key_pair_tags \
+                                  WHERE key_pair_id = ?1), ?5, ?6) \
          ON CONFLICT (key_pair_id, key) DO UPDATE SET value = excluded.value",
     )?;
-    stmt.execute(params![key_pair_id, tag.key, tag.value])?;
+    stmt.execute(params![
+        key_pair_id,
+        scope.account_id,
+        scope.provider.as_str(),
+        scope.region,
+        tag.key,
+        tag.value
+    ])?;
     Ok(())
 }
 
@@ -217,13 +272,10 @@ pub(super) fn delete_one(
         KeyPairRef::Name(name) => (Column::Name, name.as_str()),
         KeyPairRef::Id(id) => (Column::Id, id.as_str()),
     };
-    let Some(key_pair) = load(conn, scope, Some((column, &[value])))?
-        .into_iter()
-        .next()
-    else {
+    let Some(key_pair) = load(conn, scope, column, &[value])?.into_iter().next() else {
         return Ok(None);
     };
-    // Tags go with it through ON DELETE CASCADE.
+    // Tags go with it through ON DELETE CASCADE; the counter through the delete trigger.
     conn.prepare_cached("DELETE FROM key_pairs WHERE id = ?1")?
         .execute([&key_pair.id])?;
     Ok(Some(key_pair))
@@ -262,7 +314,7 @@ pub(super) fn add_tags(
     }
     for id in key_pair_ids {
         for tag in tags {
-            set_tag(conn, id, tag)?;
+            set_tag(conn, scope, id, tag)?;
         }
         if tag_count(conn, id)? > limit {
             return Err(StoreError::TagLimitExceeded {
@@ -325,6 +377,8 @@ pub(super) fn set_resource_group(
 }
 
 pub(super) fn reset(conn: &Connection) -> Outcome<()> {
-    conn.execute_batch("DELETE FROM key_pair_tags; DELETE FROM key_pairs;")?;
+    conn.execute_batch(
+        "DELETE FROM key_pair_tags; DELETE FROM key_pairs; DELETE FROM key_pair_counts;",
+    )?;
     Ok(())
 }

@@ -74,6 +74,70 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at_ms);
     "#,
+    // 3: costs that do not grow with the inventory. A counter row per scope, kept by triggers
+    //    in the same transaction as every insert and delete, so a quota check reads one row
+    //    instead of counting the scope; indexes for lookups by fingerprint and resource group;
+    //    and the scope on every tag row, so a lookup by tag is one index range within the
+    //    scope (the table is rebuilt to hold it, as SQLite adds NOT NULL columns no other way).
+    r#"
+    CREATE TABLE key_pair_counts (
+        account_id  TEXT NOT NULL,
+        provider    TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        count       INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (account_id, provider, region)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO key_pair_counts (account_id, provider, region, count)
+        SELECT account_id, provider, region, count(*) FROM key_pairs
+        GROUP BY account_id, provider, region;
+
+    CREATE TRIGGER key_pairs_count_insert AFTER INSERT ON key_pairs BEGIN
+        INSERT INTO key_pair_counts (account_id, provider, region, count)
+            VALUES (NEW.account_id, NEW.provider, NEW.region, 1)
+            ON CONFLICT (account_id, provider, region) DO UPDATE SET count = count + 1;
+    END;
+
+    CREATE TRIGGER key_pairs_count_delete AFTER DELETE ON key_pairs BEGIN
+        UPDATE key_pair_counts SET count = count - 1
+            WHERE account_id = OLD.account_id AND provider = OLD.provider
+              AND region = OLD.region;
+    END;
+
+    CREATE INDEX key_pairs_by_fingerprint
+        ON key_pairs (account_id, provider, region, fingerprint);
+
+    CREATE INDEX key_pairs_by_resource_group
+        ON key_pairs (account_id, provider, region, resource_group_id, created_at_ms DESC, id DESC);
+
+    CREATE TABLE key_pair_tags_with_scope (
+        key_pair_id TEXT NOT NULL REFERENCES key_pairs (id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        provider    TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        PRIMARY KEY (key_pair_id, key),
+        UNIQUE (key_pair_id, position)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO key_pair_tags_with_scope
+        SELECT t.key_pair_id, k.account_id, k.provider, k.region, t.position, t.key, t.value
+        FROM key_pair_tags t JOIN key_pairs k ON k.id = t.key_pair_id;
+
+    DROP TABLE key_pair_tags;
+    ALTER TABLE key_pair_tags_with_scope RENAME TO key_pair_tags;
+
+    -- Key pairs by tag (key, or key and value), within the scope.
+    CREATE INDEX key_pair_tags_by_value
+        ON key_pair_tags (account_id, provider, region, key, value);
+
+    -- A scope's tags in (key pair, key) order: EC2 DescribeTags and ECS ListTagResources pages.
+    -- The value too, so that the index alone answers them (as the one by value does).
+    CREATE INDEX key_pair_tags_in_scope
+        ON key_pair_tags (account_id, provider, region, key_pair_id, key, value);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairRef, KeyPairSelector, NewAccount, Scope,
-    Store, StoreError, Tag, TagRemoval,
+    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, Scope,
+    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
@@ -49,8 +49,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Concurrent readers. Two cores serve the daemon; more readers would only queue on the CPU.
 const READERS: usize = 4;
 
-/// Lookups build statements for several list lengths; keep them all prepared.
+/// Queries come in a few dozen shapes (which filters, which page); keep them all prepared.
 const STATEMENT_CACHE: usize = 64;
+
+/// Chunks of a streamed result that may wait for their consumer.
+const STREAM_DEPTH: usize = 2;
 
 /// A [`Store`] kept in one SQLite file.
 pub struct SqliteStore {
@@ -184,6 +187,29 @@ impl SqliteStore {
         })
         .await
     }
+    /// Runs a reading `op` that produces its result in chunks, handing each chunk to `consume`
+    /// on this task while `op` reads on: the channel between them holds at most
+    /// [`STREAM_DEPTH`] chunks, so memory stays bounded whatever the result's size. `op` stops
+    /// when its `send` returns false (the consumer is gone, say the request was dropped).
+    async fn stream<C, F>(
+        &self,
+        op: F,
+        consume: &mut (dyn FnMut(Vec<C>) + Send),
+    ) -> Result<(), StoreError>
+    where
+        C: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut dyn FnMut(Vec<C>) -> bool) -> Outcome<()> + Send + 'static,
+    {
+        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<C>>(STREAM_DEPTH);
+        let reading = self.read(move |tx| op(tx, &mut |chunk| sender.blocking_send(chunk).is_ok()));
+        let consuming = async {
+            while let Some(chunk) = chunks.recv().await {
+                consume(chunk);
+            }
+        };
+        let (read, ()) = tokio::join!(reading, consuming);
+        read
+    }
 }
 
 impl Shared {
@@ -232,6 +258,8 @@ fn configure(conn: &Connection) -> Outcome<()> {
     // First, so that every statement below already waits for other processes' locks.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // `rarray(?)`: lists bind as one parameter (see `sql.rs`).
+    rusqlite::vtab::array::load_module(conn)?;
     // Switching a file to WAL can report SQLITE_BUSY at once, without calling the busy handler,
     // while another process opens the same fresh file; wait for it like the busy timeout would.
     let journal_mode: String = retry_while_busy(|| {
@@ -315,15 +343,35 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn find_key_pairs(
+    async fn visit_key_pairs(
         &self,
-        scope: &Scope,
-        selector: &KeyPairSelector,
-    ) -> Result<Vec<KeyPair>, StoreError> {
-        let scope = scope.clone();
-        let selector = selector.clone();
-        self.read(move |tx| key_pairs::find(tx, &scope, &selector))
-            .await
+        query: &KeyPairQuery,
+        visit: &mut (dyn FnMut(KeyPair) + Send),
+    ) -> Result<(), StoreError> {
+        let query = query.clone();
+        self.stream(
+            move |tx, send| key_pairs::visit(tx, &query, send),
+            &mut |chunk| chunk.into_iter().for_each(&mut *visit),
+        )
+        .await
+    }
+
+    async fn count_key_pairs(&self, query: &KeyPairQuery) -> Result<u64, StoreError> {
+        let query = query.clone();
+        self.read(move |tx| key_pairs::count(tx, &query)).await
+    }
+
+    async fn visit_tags(
+        &self,
+        query: &TagQuery,
+        visit: &mut (dyn FnMut(TagRow) + Send),
+    ) -> Result<(), StoreError> {
+        let query = query.clone();
+        self.stream(
+            move |tx, send| key_pairs::visit_tags(tx, &query, send),
+            &mut |chunk| chunk.into_iter().for_each(&mut *visit),
+        )
+        .await
     }
 
     async fn delete_key_pair(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use keypaird_inventory::{
-    KeyPair, KeyPairSelector, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
+    KeyPair, KeyPairQuery, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
 };
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -82,7 +82,10 @@ async fn reopening_keeps_everything_and_migrates_once() {
     for _ in 0..2 {
         let store = SqliteStore::open(&path).expect("reopen");
         assert_eq!(
-            store.find_key_pairs(&scope(), &KeyPairSelector::All).await,
+            store
+                .find_key_pairs(&KeyPairQuery::all(scope()))
+                .await
+                .map(|page| page.key_pairs),
             Ok(vec![kp.clone()])
         );
         let credential = store
@@ -168,9 +171,10 @@ async fn stores_sharing_a_file_never_exceed_the_quota() {
     assert_eq!((ok, refused), (25, 15));
     for store in &stores {
         let all = store
-            .find_key_pairs(&scope(), &KeyPairSelector::All)
+            .find_key_pairs(&KeyPairQuery::all(scope()))
             .await
-            .expect("find");
+            .expect("find")
+            .key_pairs;
         assert_eq!(all.len(), 25);
     }
 }
@@ -250,7 +254,7 @@ async fn unreadable_rows_are_errors_not_panics() {
         .execute("UPDATE key_pairs SET key_type = 'rot13'", [])
         .expect("damage the row");
     let err = store
-        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .find_key_pairs(&KeyPairQuery::all(scope()))
         .await
         .expect_err("must not read");
     assert!(
@@ -277,7 +281,7 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     // Reads still go through: WAL readers do not wait for writers.
     store
-        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .find_key_pairs(&KeyPairQuery::all(scope()))
         .await
         .expect("read while locked");
 
@@ -302,9 +306,10 @@ async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
         .expect_err("id is taken");
     assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
     let names: Vec<String> = store
-        .find_key_pairs(&scope(), &KeyPairSelector::All)
+        .find_key_pairs(&KeyPairQuery::all(scope()))
         .await
         .expect("find")
+        .key_pairs
         .into_iter()
         .map(|kp| kp.name)
         .collect();
@@ -323,4 +328,60 @@ fn migrate_applies_once_and_reports_it() {
     assert!(again.applied.is_empty());
     assert_eq!(applied_versions(&path), every_version);
     SqliteStore::open(&path).expect("open after migrate");
+}
+
+/// SQLite keeps no statistics unless someone runs ANALYZE, so its plans are the ones a store of
+/// any size gets. Each case must be served by its index, never by a walk of the scope (see
+/// `plan_cases.rs`).
+#[test]
+fn every_query_path_is_served_by_its_index() {
+    use crate::plan_cases::cases;
+    use crate::sql::Flavor;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    let conn = Connection::open(&path).expect("connection");
+    rusqlite::vtab::array::load_module(&conn).expect("rarray");
+    let scope_only = "(account_id=? AND provider=? AND region=?)";
+    let select = |query: &KeyPairQuery| {
+        crate::sql::select_key_pairs(Flavor::Sqlite, query, super::rows::KEY_PAIR_COLUMNS, "")
+            .expect("a query that can match")
+    };
+    for case in cases(Flavor::Sqlite, &scope(), &select) {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", case.statement.sql))
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        super::key_pairs::bind(&mut stmt, &case.statement.params).expect("bind");
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().expect("plan row") {
+            plan.push(row.get::<_, String>(3).expect("detail"));
+        }
+        let shown = plan.join("\n");
+        let index = case.index.name(Flavor::Sqlite);
+        assert!(
+            plan.iter()
+                .any(|line| line.contains(&format!("INDEX {index} ("))),
+            "{}: not served by {index}:\n{shown}",
+            case.what
+        );
+        for line in &plan {
+            let table_scan = line.starts_with("SCAN ") && !line.contains("VIRTUAL TABLE");
+            let scope_walk = line.ends_with(scope_only) && !case.index.is_scope_order();
+            assert!(
+                !table_scan && !scope_walk,
+                "{}: reads the whole scope:\n{shown}",
+                case.what
+            );
+            if case.ordered {
+                assert!(
+                    !line.contains("TEMP B-TREE FOR ORDER BY"),
+                    "{}: sorts instead of reading in order:\n{shown}",
+                    case.what
+                );
+            }
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
 }
