@@ -13,6 +13,17 @@ use keypaird_keys::{GeneratedKey, KeyError};
 #[derive(Clone)]
 pub struct RsaKeyPool {
     inner: Option<Arc<PoolInner>>,
+    /// Keys generated on demand (the pool empty or off) run on tokio's blocking pool, at most
+    /// one per core at a time: more would only queue on the CPU, and would fill the bounded
+    /// blocking pool that the SQLite reads also need.
+    on_demand: Arc<tokio::sync::Semaphore>,
+}
+
+impl RsaKeyPool {
+    /// How many RSA keys may be generated on demand at once (one per core).
+    pub fn on_demand_generations() -> usize {
+        thread::available_parallelism().map_or(2, |n| n.get())
+    }
 }
 
 struct PoolInner {
@@ -28,8 +39,12 @@ impl RsaKeyPool {
     /// One thread, not one per core, so a refill never takes the whole machine from requests.
     /// `capacity == 0` disables the pool: every create generates its own key.
     pub fn new(capacity: usize) -> Self {
+        let on_demand = Arc::new(tokio::sync::Semaphore::new(Self::on_demand_generations()));
         if capacity == 0 {
-            return RsaKeyPool { inner: None };
+            return RsaKeyPool {
+                inner: None,
+                on_demand,
+            };
         }
         let (sender, receiver) = sync_channel(capacity);
         let producer = sender.clone();
@@ -59,6 +74,7 @@ impl RsaKeyPool {
                 refill: sender,
                 ready_keys,
             })),
+            on_demand,
         }
     }
 
@@ -68,6 +84,8 @@ impl RsaKeyPool {
         if let Some(key) = self.try_take() {
             return Ok(key);
         }
+        // The semaphore is never closed, so acquiring only waits.
+        let _turn = self.on_demand.acquire().await;
         tokio::task::spawn_blocking(GeneratedKey::generate_rsa2048)
             .await
             .unwrap_or_else(|join| panic!("RSA generation thread failed: {join}"))

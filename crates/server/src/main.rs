@@ -23,6 +23,14 @@ use cli::{AccountsCommand, Cli, Command};
 use config::ServeConfig;
 use store_url::StoreUrl;
 
+/// tokio's blocking pool runs only SQLite reads (at most `SqliteStore::READERS` at once) and
+/// RSA keys generated on demand (at most one per core), each limited by its own permits; the
+/// bound keeps a burst from spawning hundreds of threads and leaves room so neither waits for
+/// a thread the other holds. (tokio's default is 512.)
+fn blocking_threads() -> usize {
+    keypaird_store::SqliteStore::READERS + RsaKeyPool::on_demand_generations() + 2
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -35,6 +43,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads())
         .build()
     {
         Ok(runtime) => runtime,

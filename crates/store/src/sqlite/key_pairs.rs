@@ -33,7 +33,7 @@ pub(super) fn bind(stmt: &mut Prepared<'_>, params: &[Param]) -> Outcome<()> {
     Ok(())
 }
 
-fn text_array(texts: &[String]) -> rusqlite::vtab::array::Array {
+pub(super) fn text_array(texts: &[String]) -> rusqlite::vtab::array::Array {
     Rc::new(texts.iter().cloned().map(Value::Text).collect())
 }
 
@@ -67,14 +67,15 @@ pub(super) fn visit(
     Ok(())
 }
 
+/// The tags of a chunk of key pairs, through the tag table's (key pair, position) index.
+pub(super) const TAGS_OF_CHUNK: &str = "SELECT key_pair_id, key, value FROM key_pair_tags \
+     WHERE key_pair_id IN rarray(?1) ORDER BY key_pair_id, position";
+
 /// Fills in the tags of these key pairs, in the order they were first set: one query for
-/// the chunk, through the tag table's (key pair, position) index.
+/// the chunk.
 fn attach_tags(conn: &Connection, key_pairs: &mut [KeyPair]) -> Outcome<()> {
     let ids: Vec<String> = key_pairs.iter().map(|kp| kp.id.clone()).collect();
-    let mut stmt = conn.prepare_cached(
-        "SELECT key_pair_id, key, value FROM key_pair_tags \
-         WHERE key_pair_id IN rarray(?1) ORDER BY key_pair_id, position",
-    )?;
+    let mut stmt = conn.prepare_cached(TAGS_OF_CHUNK)?;
     let mut rows = stmt.query([text_array(&ids)])?;
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
     while let Some(row) = rows.next()? {

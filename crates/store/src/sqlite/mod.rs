@@ -47,7 +47,7 @@ use failure::{classify, io_unavailable, Failure, Outcome};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Concurrent readers. Two cores serve the daemon; more readers would only queue on the CPU.
-const READERS: usize = 4;
+const READERS: usize = SqliteStore::READERS;
 
 /// Queries come in a few dozen shapes (which filters, which page); keep them all prepared.
 const STATEMENT_CACHE: usize = 64;
@@ -79,6 +79,9 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Reads that run at once, each on a thread of tokio's blocking pool.
+    pub const READERS: usize = 4;
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// Blocks: call it at startup, before serving, or from a blocking context.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {

@@ -384,4 +384,23 @@ fn every_query_path_is_served_by_its_index() {
         }
         eprintln!("{}:\n{shown}\n", case.what);
     }
+    // The tags of each streamed chunk: by key pair, already in position order.
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::key_pairs::TAGS_OF_CHUNK
+        ))
+        .expect("plan")
+        .query_map([super::key_pairs::text_array(&["key-1".to_owned()])], |row| {
+            row.get(3)
+        })
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan rows");
+    let shown = plan.join("\n");
+    assert!(
+        shown.contains("USING INDEX sqlite_autoindex_key_pair_tags_2 (key_pair_id=?)")
+            && !shown.contains("TEMP B-TREE"),
+        "tags of a chunk:\n{shown}"
+    );
 }
