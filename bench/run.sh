@@ -37,18 +37,9 @@ if ! command -v wrk >/dev/null; then
 fi
 
 # --- Python virtualenv, reinstalled only when the requirements file changes
-python=${PYTHON:-python3}
-req=$bench/requirements.txt
-want=$(sha256sum "$req" | cut -d' ' -f1)
-have=$(cat "$bench/.venv/.requirements.sha256" 2>/dev/null || true)
-if [ ! -x "$bench/.venv/bin/python" ] || [ "$want" != "$have" ]; then
-  log "creating bench/.venv from bench/requirements.txt"
-  rm -rf "$bench/.venv"
-  "$python" -m venv "$bench/.venv"
-  "$bench/.venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$bench/.venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-  echo "$want" > "$bench/.venv/.requirements.sha256"
-fi
+# shellcheck source=bench/common.sh
+. "$bench/common.sh"
+bench_venv "$bench"
 py=$bench/.venv/bin/python
 kp() { timeout --kill-after=10 180 "$py" "$bench/kp.py" "$@"; }
 
