@@ -279,7 +279,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
         say(&format!("written to {}", out.display()));
     }
-    Ok(runs.iter().all(Run::is_valid))
+    // The exit status is about keypaird; the peer's failures are reported, not fatal.
+    Ok(runs
+        .iter()
+        .filter(|run| run.key != "moto")
+        .all(Run::is_valid))
 }
 
 fn load_average() -> String {

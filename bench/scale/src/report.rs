@@ -127,7 +127,8 @@ pub fn render(opts: &Opts, meta: &Meta, runs: &[Run], notes: &[String]) -> Strin
     if meta.moto.is_some() {
         let _ = writeln!(
             out,
-            "- moto: `moto_server` in the same run, filled the same way up to {} key pairs (EC2 \
+            "- moto: `moto_server` in the same run, driven by one client (it serves one request at a \
+         time), filled the same way up to {} key pairs (EC2 \
              only: moto has no ECS), then the same EC2 reads, DescribeTags and writes.",
             thousands(opts.moto_max_size)
         );

@@ -26,15 +26,17 @@ pub(crate) enum Index {
 impl Index {
     pub(crate) fn name(self, flavor: Flavor) -> &'static str {
         match (self, flavor) {
-            (Index::KeyPairId, Flavor::Sqlite) => "sqlite_autoindex_key_pairs_1",
+            // SQLite's tables are clustered on (scope, name) and (scope, key pair, key).
+            (Index::KeyPairId, Flavor::Sqlite) => "key_pairs_by_id",
             (Index::KeyPairId, Flavor::Postgres) => "key_pairs_pkey",
-            (Index::KeyPairName, Flavor::Sqlite) => "sqlite_autoindex_key_pairs_2",
+            (Index::KeyPairName, Flavor::Sqlite) => "PRIMARY KEY",
             (Index::KeyPairName, Flavor::Postgres) => "key_pairs_name_key",
             (Index::Fingerprint, _) => "key_pairs_by_fingerprint",
             (Index::ResourceGroup, _) => "key_pairs_by_resource_group",
             (Index::NewestFirst, _) => "key_pairs_newest_first",
             (Index::TagValue, _) => "key_pair_tags_by_value",
-            (Index::TagsInScope, _) => "key_pair_tags_in_scope",
+            (Index::TagsInScope, Flavor::Sqlite) => "PRIMARY KEY",
+            (Index::TagsInScope, Flavor::Postgres) => "key_pair_tags_in_scope",
         }
     }
 
@@ -48,9 +50,19 @@ impl Index {
 pub(crate) struct PlanCase {
     pub(crate) what: &'static str,
     pub(crate) statement: Statement,
-    pub(crate) index: Index,
+    /// The index that must serve the statement: the first, or (where two conditions are both
+    /// selective and either index is as good) any of them.
+    pub(crate) indexes: Vec<Index>,
     /// A page: rows must come in index order, with no sort of the matches.
     pub(crate) ordered: bool,
+}
+
+impl PlanCase {
+    /// Whether the walk of the scope that `index` makes is what this case is (a page in
+    /// that index's order).
+    pub(crate) fn walks_scope_in_order(&self) -> bool {
+        self.indexes.iter().all(|index| index.is_scope_order())
+    }
 }
 
 fn exact(values: &[&str]) -> AnyOf {
@@ -82,10 +94,10 @@ pub(crate) fn cases(
     let case = |what, statement, index, ordered| PlanCase {
         what,
         statement,
-        index,
+        indexes: vec![index],
         ordered,
     };
-    vec![
+    let mut cases = vec![
         case(
             "key pairs by name",
             select(&KeyPairQuery::names(scope.clone(), ["kp-1"])),
@@ -264,5 +276,12 @@ pub(crate) fn cases(
             Index::TagsInScope,
             true,
         ),
-    ]
+    ];
+    // Both conditions are selective, so either index serves.
+    for case in &mut cases {
+        if case.what == "key pairs by exact name and a tag" {
+            case.indexes.push(Index::TagValue);
+        }
+    }
+    cases
 }

@@ -196,17 +196,24 @@ impl Builder {
         out
     }
 
-    /// The row `alias` holds a tag like `tag`, checked through the tag table's primary key.
-    fn has_tag(&mut self, alias: &str, tag: &TagMatch) -> String {
-        let key = self.text(&tag.key);
-        let value = match &tag.value {
-            Some(value) => format!(" AND {}", self.matches("t.value", value)),
-            None => String::new(),
-        };
+    /// The key pair `k` holds a tag whose key and value satisfy `condition` (over `t`),
+    /// checked through the tag table's primary key (SQLite's leads with the scope).
+    fn has_tag_where(&self, condition: &str) -> String {
         format!(
-            "EXISTS (SELECT 1 FROM key_pair_tags t WHERE t.key_pair_id = {alias}.id \
-             AND t.key = {key}{value})"
+            "EXISTS (SELECT 1 FROM key_pair_tags t WHERE {} AND t.key_pair_id = k.id \
+             AND {condition})",
+            self.in_scope("t")
         )
+    }
+
+    /// The key pair `k` holds a tag like `tag`.
+    fn has_tag(&mut self, tag: &TagMatch) -> String {
+        let key = self.text(&tag.key);
+        let condition = match &tag.value {
+            Some(value) => format!("t.key = {key} AND {}", self.matches("t.value", value)),
+            None => format!("t.key = {key}"),
+        };
+        self.has_tag_where(&condition)
     }
 
     fn finish(self, sql: String) -> Statement {
@@ -220,25 +227,45 @@ impl Builder {
 /// The condition that narrows a key pair query through an index, by the preference in the
 /// module comment.
 enum Driver<'q> {
-    /// A filter whose own condition, written as usual, is what an index serves.
-    Indexed,
+    /// Exact values of a column with an index of its own: the plain condition is what it
+    /// serves.
+    Exact(ExactColumn),
     /// Rows of the tag table with this key (and value), joined to their key pairs.
     Tag(&'q TagMatch),
     /// A name range: every name starting with `prefix`.
     NamePrefix(String),
+    /// The resource group's index, which continues newest first after the group.
+    ResourceGroup,
     /// The scope's newest-first index, walked in order.
     Scope,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExactColumn {
+    Id,
+    Name,
+    Fingerprint,
 }
 
 fn exact(any: &AnyOf) -> bool {
     any.literals().is_some()
 }
 
+fn exact_column(filter: &KeyPairFilter) -> Option<ExactColumn> {
+    match filter {
+        KeyPairFilter::Id(any) if exact(any) => Some(ExactColumn::Id),
+        KeyPairFilter::Name(any) if exact(any) => Some(ExactColumn::Name),
+        KeyPairFilter::Fingerprint(any) if exact(any) => Some(ExactColumn::Fingerprint),
+        _ => None,
+    }
+}
+
 fn driver(filters: &[KeyPairFilter]) -> Driver<'_> {
-    // Exact IDs, names or fingerprints: each has its own index, and the plain condition is
-    // what it serves (which of them the database picks when there are several does not matter).
-    if filters.iter().any(is_exact_column) {
-        return Driver::Indexed;
+    let exact_columns: Vec<ExactColumn> = filters.iter().filter_map(exact_column).collect();
+    for column in [ExactColumn::Id, ExactColumn::Name, ExactColumn::Fingerprint] {
+        if exact_columns.contains(&column) {
+            return Driver::Exact(column);
+        }
     }
     // A tag with exact values, else any tag filter by key. A key pair holds each key once, so
     // joining the rows of one key never repeats a key pair.
@@ -268,9 +295,25 @@ fn driver(filters: &[KeyPairFilter]) -> Driver<'_> {
         .iter()
         .any(|f| matches!(f, KeyPairFilter::ResourceGroup(_)))
     {
-        return Driver::Indexed;
+        return Driver::ResourceGroup;
     }
     Driver::Scope
+}
+
+impl Driver<'_> {
+    /// SQLite's `INDEXED BY` for the key pair table, so the driving index is the one used:
+    /// without statistics SQLite guesses that a scope holds a handful of rows, and would rather
+    /// walk the scope in the clustered primary key than look up an index and then the row.
+    /// (Exact names and name ranges are the primary key itself.)
+    fn sqlite_key_pair_index(&self) -> Option<&'static str> {
+        match self {
+            Driver::Exact(ExactColumn::Id) | Driver::Tag(_) => Some("key_pairs_by_id"),
+            Driver::Exact(ExactColumn::Fingerprint) => Some("key_pairs_by_fingerprint"),
+            Driver::ResourceGroup => Some("key_pairs_by_resource_group"),
+            Driver::Scope => Some("key_pairs_newest_first"),
+            Driver::Exact(ExactColumn::Name) | Driver::NamePrefix(_) => None,
+        }
+    }
 }
 
 /// Whether a filter can match no key pair at all (an empty list of alternatives), so the store
@@ -289,16 +332,7 @@ fn matches_nothing(filter: &KeyPairFilter) -> bool {
 /// Whether the index that drives these filters yields rows newest first: the scope's own, or
 /// the resource group's, which continues newest first after the group.
 fn yields_newest_first(filters: &[KeyPairFilter]) -> bool {
-    match driver(filters) {
-        Driver::Scope => true,
-        Driver::Indexed => !filters.iter().any(is_exact_column),
-        Driver::Tag(_) | Driver::NamePrefix(_) => false,
-    }
-}
-
-fn is_exact_column(filter: &KeyPairFilter) -> bool {
-    matches!(filter, KeyPairFilter::Id(any) | KeyPairFilter::Name(any)
-        | KeyPairFilter::Fingerprint(any) if exact(any))
+    matches!(driver(filters), Driver::Scope | Driver::ResourceGroup)
 }
 
 /// `FROM … WHERE …` of a key pair query, with `k` the key pair row (and whatever
@@ -308,6 +342,10 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
         return None;
     }
     let driver = driver(&query.filters);
+    let key_pairs = match (b.flavor, driver.sqlite_key_pair_index()) {
+        (Flavor::Sqlite, Some(index)) => format!("key_pairs k INDEXED BY {index}"),
+        _ => "key_pairs k".to_owned(),
+    };
     let mut conditions = Vec::new();
     let from = match &driver {
         Driver::Tag(tag) => {
@@ -320,7 +358,11 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
                 conditions.push(b.matches("d.value", value));
             }
             conditions.push("k.id = d.key_pair_id".to_owned());
-            format!("key_pair_tags d CROSS JOIN key_pairs k{extra_from}")
+            let tags = match b.flavor {
+                Flavor::Sqlite => "key_pair_tags d INDEXED BY key_pair_tags_by_value",
+                Flavor::Postgres => "key_pair_tags d",
+            };
+            format!("{tags} CROSS JOIN {key_pairs}{extra_from}")
         }
         _ => {
             conditions.push(b.in_scope("k"));
@@ -332,7 +374,7 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
                     conditions.push(format!("k.name < {high}"));
                 }
             }
-            format!("key_pairs k{extra_from}")
+            format!("{key_pairs}{extra_from}")
         }
     };
     for filter in &query.filters {
@@ -343,12 +385,10 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
             KeyPairFilter::Id(any) => b.matches("k.id", any),
             KeyPairFilter::Name(any) => b.matches("k.name", any),
             KeyPairFilter::Fingerprint(any) => b.matches("k.fingerprint", any),
-            KeyPairFilter::Tag(tag) => b.has_tag("k", tag),
+            KeyPairFilter::Tag(tag) => b.has_tag(tag),
             KeyPairFilter::TagKey(any) => {
                 let key = b.matches("t.key", any);
-                format!(
-                    "EXISTS (SELECT 1 FROM key_pair_tags t WHERE t.key_pair_id = k.id AND {key})"
-                )
+                b.has_tag_where(&key)
             }
             KeyPairFilter::ResourceGroup(group) => {
                 let g = b.text(group);
@@ -515,9 +555,14 @@ pub(crate) fn select_tags(flavor: Flavor, query: &TagQuery) -> Option<Statement>
         let key = b.text(&after.key);
         conditions.push(format!("(t.key_pair_id, t.key) > ({id}, {key})"));
     }
+    // SQLite: the key pair by its ID index (see `Driver::sqlite_key_pair_index`).
+    let key_pairs = match flavor {
+        Flavor::Sqlite => "key_pairs k INDEXED BY key_pairs_by_id",
+        Flavor::Postgres => "key_pairs k",
+    };
     let mut sql = format!(
         "SELECT t.key_pair_id, k.name, t.key, t.value \
-         FROM key_pair_tags t CROSS JOIN key_pairs k WHERE {} ORDER BY t.key_pair_id, t.key",
+         FROM key_pair_tags t CROSS JOIN {key_pairs} WHERE {} ORDER BY t.key_pair_id, t.key",
         conditions.join(" AND ")
     );
     let limit = match (query.limit, flavor) {
@@ -590,7 +635,8 @@ mod tests {
         let s = sql(Flavor::Sqlite, &query);
         assert!(
             s.sql.starts_with(
-                "SELECT k.id FROM key_pair_tags d CROSS JOIN key_pairs k WHERE d.account_id = ?1"
+                "SELECT k.id FROM key_pair_tags d INDEXED BY key_pair_tags_by_value \
+                 CROSS JOIN key_pairs k INDEXED BY key_pairs_by_id WHERE d.account_id = ?1"
             ),
             "{}",
             s.sql

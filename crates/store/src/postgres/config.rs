@@ -40,6 +40,21 @@ const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
 
 const DEFAULT_POOL_SIZE: usize = 16;
 
+/// Planner settings of every keypaird connection. Each statement keypaird runs is written for
+/// an index (see `sql.rs`); these keep the planner from trading that index for something its
+/// estimates merely make look cheaper, which without statistics they often do:
+/// - generic plans only: a statement is planned once per connection, so its plan never changes
+///   with the parameter values or with statistics arriving after a bulk load;
+/// - no parallel plans: a lookup of a few rows does not start workers, and a page is not
+///   replaced by a parallel scan of the scope and a sort;
+/// - no JIT: compiling a plan costs tens of milliseconds, far more than any of these
+///   statements, and estimates without statistics can trigger it for every execution.
+pub(super) const SESSION_SETTINGS: &[(&str, &str)] = &[
+    ("plan_cache_mode", "force_generic_plan"),
+    ("max_parallel_workers_per_gather", "0"),
+    ("jit", "off"),
+];
+
 /// Where the trusted certificate authorities come from when TLS is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Roots {
@@ -168,13 +183,13 @@ impl Settings {
         if pg.get_application_name().is_none() {
             pg.application_name("keypaird");
         }
-        // Set at connection start-up, so no extra round trip:
-        // - every statement of every pooled connection resolves the tables in the schema;
-        // - prepared statements always run their generic plan: planned once per connection
-        //   from the indexes alone, so a plan never changes with the parameter values or with
-        //   whether statistics exist yet (see `sql.rs` for how queries are shaped for it).
-        let mut settings = vec!["-c plan_cache_mode=force_generic_plan".to_owned()];
+        // Set at connection start-up (see SESSION_SETTINGS), so no extra round trip.
+        let mut settings: Vec<String> = SESSION_SETTINGS
+            .iter()
+            .map(|(name, value)| format!("-c {name}={value}"))
+            .collect();
         if let Some(schema) = &schema {
+            // Every statement of every pooled connection resolves the tables in this schema.
             settings.push(format!("-c search_path={schema}"));
         }
         let options = match pg.get_options() {
@@ -263,7 +278,10 @@ mod tests {
         assert_eq!(s.pg.get_application_name(), Some("keypaird"));
         assert_eq!(
             s.pg.get_options(),
-            Some("-c plan_cache_mode=force_generic_plan")
+            Some(
+                "-c plan_cache_mode=force_generic_plan -c max_parallel_workers_per_gather=0 \
+                 -c jit=off"
+            )
         );
     }
 
@@ -280,7 +298,10 @@ mod tests {
         assert_eq!(s.pg.get_application_name(), Some("node a"));
         assert_eq!(
             s.pg.get_options(),
-            Some("-c work_mem=8MB -c plan_cache_mode=force_generic_plan -c search_path=tenant_1")
+            Some(
+                "-c work_mem=8MB -c plan_cache_mode=force_generic_plan \
+                 -c max_parallel_workers_per_gather=0 -c jit=off -c search_path=tenant_1"
+            )
         );
     }
 

@@ -135,6 +135,15 @@ pub(super) async fn migrate(
     client: &mut deadpool_postgres::Client,
     schema: Option<&str>,
 ) -> Outcome<MigrationReport> {
+    migrate_to(client, schema, latest_version()).await
+}
+
+/// [`migrate`], stopping at `target`: for tests of one step on a schema an earlier build wrote.
+pub(super) async fn migrate_to(
+    client: &mut deadpool_postgres::Client,
+    schema: Option<&str>,
+    target: i64,
+) -> Outcome<MigrationReport> {
     let tx = client.transaction().await?;
     // IF NOT EXISTS on a current schema would log a NOTICE at every start.
     tx.batch_execute("SET LOCAL client_min_messages = warning")
@@ -188,7 +197,7 @@ pub(super) async fn migrate(
     let mut applied = Vec::new();
     for (index, sql) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
-        if version <= newest {
+        if version <= newest || version > target {
             continue;
         }
         tx.batch_execute(sql).await?;

@@ -80,8 +80,11 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(3);
 /// operation (milliseconds), it only ends those stuck on a server that stopped answering.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Migrations may wait for another node's migration to finish.
-const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Migrations may wait for another node's migration to finish, and a step may rewrite a
+/// table: adding the generated `scope` column to a million key pairs and rebuilding their
+/// indexes takes tens of seconds here. Connecting is still bounded by [`POOL_TIMEOUT`], so an
+/// unreachable server is reported as fast as ever.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Runs of one transaction when the server reports a lost race (40001, 40P01).
 const ATTEMPTS: u32 = 3;

@@ -54,29 +54,36 @@ pub(super) fn visit(
     while let Some(row) = rows.next()? {
         chunk.push(key_pair_from_row(row)?);
         if chunk.len() == CHUNK {
-            attach_tags(conn, &mut chunk)?;
+            attach_tags(conn, &query.scope, &mut chunk)?;
             if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
                 return Ok(());
             }
         }
     }
     if !chunk.is_empty() {
-        attach_tags(conn, &mut chunk)?;
+        attach_tags(conn, &query.scope, &mut chunk)?;
         send(chunk);
     }
     Ok(())
 }
 
-/// The tags of a chunk of key pairs, through the tag table's (key pair, position) index.
+/// The tags of a chunk of key pairs of one scope: one range of the tag table's primary key per
+/// key pair.
 pub(super) const TAGS_OF_CHUNK: &str = "SELECT key_pair_id, key, value FROM key_pair_tags \
-     WHERE key_pair_id IN rarray(?1) ORDER BY key_pair_id, position";
+     WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id IN rarray(?4) \
+     ORDER BY key_pair_id, position";
 
-/// Fills in the tags of these key pairs, in the order they were first set: one query for
-/// the chunk.
-fn attach_tags(conn: &Connection, key_pairs: &mut [KeyPair]) -> Outcome<()> {
+/// Fills in the tags of these key pairs of `scope`, in the order they were first set: one
+/// query for the chunk.
+fn attach_tags(conn: &Connection, scope: &Scope, key_pairs: &mut [KeyPair]) -> Outcome<()> {
     let ids: Vec<String> = key_pairs.iter().map(|kp| kp.id.clone()).collect();
     let mut stmt = conn.prepare_cached(TAGS_OF_CHUNK)?;
-    let mut rows = stmt.query([text_array(&ids)])?;
+    let mut rows = stmt.query(params![
+        scope.account_id,
+        scope.provider.as_str(),
+        scope.region,
+        text_array(&ids)
+    ])?;
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
     while let Some(row) = rows.next()? {
         tags.entry(row.get(0)?).or_default().push(Tag {
@@ -222,9 +229,10 @@ pub(super) fn insert(conn: &Connection, key_pair: &KeyPair, quota: u32) -> Outco
         key_pair.resource_group_id,
     ])
     .map_err(|err| {
-        if is_unique_violation(&err) {
+        // The primary key is (scope, name); IDs have a unique index of their own.
+        if is_primary_key_violation(&err) {
             Failure::Refused(StoreError::DuplicateKeyPair)
-        } else if is_primary_key_violation(&err) {
+        } else if is_unique_violation(&err) {
             Failure::Refused(StoreError::Internal("key pair id already in use".into()))
         } else {
             Failure::Database(err)
@@ -242,9 +250,12 @@ fn set_tag(conn: &Connection, scope: &Scope, key_pair_id: &str, tag: &Tag) -> Ou
     let mut stmt = conn.prepare_cached(
         "INSERT INTO key_pair_tags \
              (key_pair_id, account_id, provider, region, position, key, value) \
-         VALUES (?1, ?2, ?3, ?4, (SELECT coalesce(max(position) + 1, 0) FROM key_pair_tags \
-                                  WHERE key_pair_id = ?1), ?5, ?6) \
-         ON CONFLICT (key_pair_id, key) DO UPDATE SET value = excluded.value",
+         VALUES (?1, ?2, ?3, ?4, \
+                 (SELECT coalesce(max(position) + 1, 0) FROM key_pair_tags \
+                  WHERE account_id = ?2 AND provider = ?3 AND region = ?4 \
+                    AND key_pair_id = ?1), ?5, ?6) \
+         ON CONFLICT (account_id, provider, region, key_pair_id, key) \
+         DO UPDATE SET value = excluded.value",
     )?;
     stmt.execute(params![
         key_pair_id,
@@ -257,10 +268,20 @@ fn set_tag(conn: &Connection, scope: &Scope, key_pair_id: &str, tag: &Tag) -> Ou
     Ok(())
 }
 
-fn tag_count(conn: &Connection, key_pair_id: &str) -> Outcome<usize> {
-    let mut stmt =
-        conn.prepare_cached("SELECT count(*) FROM key_pair_tags WHERE key_pair_id = ?1")?;
-    let count: i64 = stmt.query_row([key_pair_id], |row| row.get(0))?;
+fn tag_count(conn: &Connection, scope: &Scope, key_pair_id: &str) -> Outcome<usize> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*) FROM key_pair_tags \
+         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id = ?4",
+    )?;
+    let count: i64 = stmt.query_row(
+        params![
+            scope.account_id,
+            scope.provider.as_str(),
+            scope.region,
+            key_pair_id
+        ],
+        |row| row.get(0),
+    )?;
     Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }
 
@@ -276,7 +297,7 @@ pub(super) fn delete_one(
     let Some(key_pair) = load(conn, scope, column, &[value])?.into_iter().next() else {
         return Ok(None);
     };
-    // Tags go with it through ON DELETE CASCADE; the counter through the delete trigger.
+    // Its tags and its count go with it, through the delete trigger.
     conn.prepare_cached("DELETE FROM key_pairs WHERE id = ?1")?
         .execute([&key_pair.id])?;
     Ok(Some(key_pair))
@@ -317,7 +338,7 @@ pub(super) fn add_tags(
         for tag in tags {
             set_tag(conn, scope, id, tag)?;
         }
-        if tag_count(conn, id)? > limit {
+        if tag_count(conn, scope, id)? > limit {
             return Err(StoreError::TagLimitExceeded {
                 resource_id: id.clone(),
                 limit,
@@ -334,20 +355,30 @@ pub(super) fn remove_tags(
     key_pair_ids: &[String],
     removals: &[TagRemoval],
 ) -> Outcome<()> {
-    let mut remove_all = conn.prepare_cached("DELETE FROM key_pair_tags WHERE key_pair_id = ?1")?;
+    // Tags carry their key pair's scope: IDs outside it or missing match no row.
+    let mut remove_all = conn.prepare_cached(
+        "DELETE FROM key_pair_tags \
+         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id = ?4",
+    )?;
     let mut remove_one = conn.prepare_cached(
         "DELETE FROM key_pair_tags \
-         WHERE key_pair_id = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)",
+         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id = ?4 \
+           AND key = ?5 AND (?6 IS NULL OR value = ?6)",
     )?;
+    let (account, provider, region) = (&scope.account_id, scope.provider.as_str(), &scope.region);
     for id in key_pair_ids {
-        if !exists_in_scope(conn, scope, Column::Id, id)? {
-            continue;
-        }
         if removals.is_empty() {
-            remove_all.execute([id])?;
+            remove_all.execute(params![account, provider, region, id])?;
         }
         for removal in removals {
-            remove_one.execute(params![id, removal.key, removal.value])?;
+            remove_one.execute(params![
+                account,
+                provider,
+                region,
+                id,
+                removal.key,
+                removal.value
+            ])?;
         }
     }
     Ok(())
@@ -378,6 +409,7 @@ pub(super) fn set_resource_group(
 }
 
 pub(super) fn reset(conn: &Connection) -> Outcome<()> {
+    // Tags first, so the delete trigger of each key pair finds none left to delete.
     conn.execute_batch(
         "DELETE FROM key_pair_tags; DELETE FROM key_pairs; DELETE FROM key_pair_counts;",
     )?;

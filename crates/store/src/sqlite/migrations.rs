@@ -74,12 +74,70 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_at_ms);
     "#,
-    // 3: costs that do not grow with the inventory. A counter row per scope, kept by triggers
-    //    in the same transaction as every insert and delete, so a quota check reads one row
-    //    instead of counting the scope; indexes for lookups by fingerprint and resource group;
-    //    and the scope on every tag row, so a lookup by tag is one index range within the
-    //    scope (the table is rebuilt to hold it, as SQLite adds NOT NULL columns no other way).
+    // 3: costs that do not grow with the inventory.
+    //    - Both tables are rebuilt clustered on what lookups ask for (WITHOUT ROWID): a key
+    //      pair on (scope, name), so a lookup by name is one B-tree descent, not an index and
+    //      then the table; its tags on (scope, key pair, key), so the tags of key pairs are one
+    //      range each, and a scope's tags come in (key pair, key) order with no index of their
+    //      own. The tags carry their key pair's scope for that.
+    //    - Tags go with their key pair through a trigger rather than a foreign key, whose
+    //      cascade would need an index led by the key pair ID alone on every tag.
+    //    - A counter row per scope, kept by triggers in the transaction of every insert and
+    //      delete, so a quota check reads one row instead of counting the scope.
+    //    - Indexes for lookups by ID, fingerprint, resource group and tag value.
     r#"
+    CREATE TABLE key_pairs_clustered (
+        account_id          TEXT NOT NULL,
+        provider            TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        name                TEXT NOT NULL,
+        id                  TEXT NOT NULL,
+        key_type            TEXT NOT NULL,
+        fingerprint         TEXT NOT NULL,
+        public_key          TEXT NOT NULL,
+        created_at_ms       INTEGER NOT NULL,
+        resource_group_id   TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (account_id, provider, region, name)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO key_pairs_clustered (account_id, provider, region, name, id, key_type,
+                                     fingerprint, public_key, created_at_ms, resource_group_id)
+        SELECT account_id, provider, region, name, id, key_type, fingerprint, public_key,
+               created_at_ms, resource_group_id
+        FROM key_pairs;
+
+    CREATE TABLE key_pair_tags_clustered (
+        account_id  TEXT NOT NULL,
+        provider    TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        key_pair_id TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        value       TEXT NOT NULL,
+        PRIMARY KEY (account_id, provider, region, key_pair_id, key)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO key_pair_tags_clustered
+        SELECT k.account_id, k.provider, k.region, t.key_pair_id, t.key, t.position, t.value
+        FROM key_pair_tags t JOIN key_pairs k ON k.id = t.key_pair_id;
+
+    DROP TABLE key_pair_tags;
+    DROP TABLE key_pairs;
+    ALTER TABLE key_pairs_clustered RENAME TO key_pairs;
+    ALTER TABLE key_pair_tags_clustered RENAME TO key_pair_tags;
+
+    -- IDs are unique everywhere, not only in a scope.
+    CREATE UNIQUE INDEX key_pairs_by_id ON key_pairs (id);
+    CREATE INDEX key_pairs_newest_first
+        ON key_pairs (account_id, provider, region, created_at_ms DESC, id DESC);
+    CREATE INDEX key_pairs_by_fingerprint
+        ON key_pairs (account_id, provider, region, fingerprint);
+    CREATE INDEX key_pairs_by_resource_group
+        ON key_pairs (account_id, provider, region, resource_group_id, created_at_ms DESC, id DESC);
+    -- Key pairs by tag (key, or key and value), within the scope.
+    CREATE INDEX key_pair_tags_by_value
+        ON key_pair_tags (account_id, provider, region, key, value);
+
     CREATE TABLE key_pair_counts (
         account_id  TEXT NOT NULL,
         provider    TEXT NOT NULL,
@@ -92,51 +150,20 @@ const MIGRATIONS: &[&str] = &[
         SELECT account_id, provider, region, count(*) FROM key_pairs
         GROUP BY account_id, provider, region;
 
-    CREATE TRIGGER key_pairs_count_insert AFTER INSERT ON key_pairs BEGIN
+    CREATE TRIGGER key_pairs_added AFTER INSERT ON key_pairs BEGIN
         INSERT INTO key_pair_counts (account_id, provider, region, count)
             VALUES (NEW.account_id, NEW.provider, NEW.region, 1)
             ON CONFLICT (account_id, provider, region) DO UPDATE SET count = count + 1;
     END;
 
-    CREATE TRIGGER key_pairs_count_delete AFTER DELETE ON key_pairs BEGIN
+    CREATE TRIGGER key_pairs_removed AFTER DELETE ON key_pairs BEGIN
         UPDATE key_pair_counts SET count = count - 1
             WHERE account_id = OLD.account_id AND provider = OLD.provider
               AND region = OLD.region;
+        DELETE FROM key_pair_tags
+            WHERE account_id = OLD.account_id AND provider = OLD.provider
+              AND region = OLD.region AND key_pair_id = OLD.id;
     END;
-
-    CREATE INDEX key_pairs_by_fingerprint
-        ON key_pairs (account_id, provider, region, fingerprint);
-
-    CREATE INDEX key_pairs_by_resource_group
-        ON key_pairs (account_id, provider, region, resource_group_id, created_at_ms DESC, id DESC);
-
-    CREATE TABLE key_pair_tags_with_scope (
-        key_pair_id TEXT NOT NULL REFERENCES key_pairs (id) ON DELETE CASCADE,
-        account_id  TEXT NOT NULL,
-        provider    TEXT NOT NULL,
-        region      TEXT NOT NULL,
-        position    INTEGER NOT NULL,
-        key         TEXT NOT NULL,
-        value       TEXT NOT NULL,
-        PRIMARY KEY (key_pair_id, key),
-        UNIQUE (key_pair_id, position)
-    ) STRICT, WITHOUT ROWID;
-
-    INSERT INTO key_pair_tags_with_scope
-        SELECT t.key_pair_id, k.account_id, k.provider, k.region, t.position, t.key, t.value
-        FROM key_pair_tags t JOIN key_pairs k ON k.id = t.key_pair_id;
-
-    DROP TABLE key_pair_tags;
-    ALTER TABLE key_pair_tags_with_scope RENAME TO key_pair_tags;
-
-    -- Key pairs by tag (key, or key and value), within the scope.
-    CREATE INDEX key_pair_tags_by_value
-        ON key_pair_tags (account_id, provider, region, key, value);
-
-    -- A scope's tags in (key pair, key) order: EC2 DescribeTags and ECS ListTagResources pages.
-    -- The value too, so that the index alone answers them (as the one by value does).
-    CREATE INDEX key_pair_tags_in_scope
-        ON key_pair_tags (account_id, provider, region, key_pair_id, key, value);
     "#,
 ];
 
@@ -148,6 +175,11 @@ pub(super) fn latest_version() -> i64 {
 /// Brings the file up to [`latest_version`] and returns the versions it applied. Refuses a file
 /// written by a newer build rather than guess at a schema it does not know.
 pub(super) fn migrate(conn: &mut Connection) -> Outcome<Vec<i64>> {
+    migrate_to(conn, latest_version())
+}
+
+/// [`migrate`], stopping at `target`: for tests of one step on a store an earlier build wrote.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Outcome<Vec<i64>> {
     {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
@@ -171,7 +203,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Outcome<Vec<i64>> {
     }
 
     let mut applied_now = Vec::new();
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(target.max(0) as usize) {
         let version = index as i64 + 1;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let applied = tx

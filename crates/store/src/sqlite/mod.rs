@@ -278,8 +278,8 @@ fn configure(conn: &Connection) -> Outcome<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
     let foreign_keys: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
     if !foreign_keys {
-        // Tags are deleted with their key pair by ON DELETE CASCADE; without it they would
-        // outlive it.
+        // Access keys are deleted with their account by ON DELETE CASCADE; without it they
+        // would outlive it.
         return Err(StoreError::Internal("SQLite foreign keys cannot be enabled".into()).into());
     }
     Ok(())
