@@ -53,12 +53,23 @@ impl Cell {
     }
 }
 
+/// One row measured alternately on two servers.
+#[derive(Clone, Debug)]
+pub struct Paired {
+    pub row: Row,
+    pub small: Figure,
+    pub large: Figure,
+}
+
 /// Everything measured on one server.
 pub struct Run {
     pub key: &'static str,
     pub label: String,
     pub store: String,
     pub sizes: Vec<(usize, BTreeMap<Row, Cell>)>,
+    /// The largest size against the smallest, measured alternately in the same minutes:
+    /// (row, rate on the smallest store, rate on the largest, rounds).
+    pub paired: Vec<Paired>,
     pub error: Option<String>,
     pub log: Arc<Mutex<LogTail>>,
 }
@@ -70,6 +81,7 @@ impl Run {
             label: label.to_owned(),
             store: store.to_owned(),
             sizes: Vec::new(),
+            paired: Vec::new(),
             error: None,
             log: Arc::new(Mutex::new(LogTail::default())),
         }
@@ -88,6 +100,10 @@ impl Run {
                 .sizes
                 .iter()
                 .all(|(_, cells)| cells.values().all(|c| c.invalid_reason().is_none()))
+            && self
+                .paired
+                .iter()
+                .all(|p| p.small.is_valid() && p.large.is_valid())
     }
 
     fn put(&mut self, size: usize, row: Row, cell: Cell) {
@@ -158,51 +174,18 @@ pub enum Store {
 
 /// keypaird on a fresh store, through every size. On PostgreSQL the reads are measured twice
 /// at each size: right after the fill, with no statistics (autovacuum is kept off the schema),
-/// into `run`; then after ANALYZE, into `analyzed`.
+/// into `run`; then after ANALYZE, into `analyzed`. With a `reference` store, the largest size
+/// is then measured against the smallest, alternately (see [`alternate`]).
 pub async fn keypaird(
     opts: &Opts,
     store: Store,
+    reference: Option<Store>,
     run: &mut Run,
     mut analyzed: Option<&mut Run>,
 ) -> anyhow::Result<()> {
-    let url = match &store {
-        Store::Sqlite(dir) => format!("sqlite://{}", dir.join("k.db").display()),
-        Store::Postgres { url, .. } => url.clone(),
-    };
     let keypaird = opts.keypaird.to_string_lossy().into_owned();
-    let quota = "2000000".to_owned();
-    let create = tokio::process::Command::new(&opts.keypaird)
-        .args(["accounts", "create", "scale", "--access-key-id"])
-        .args([crate::sign::ACCESS_KEY_ID, "--secret-access-key"])
-        .args([crate::sign::SECRET_ACCESS_KEY, "--key-pair-quota"])
-        .args([&quota, "--store", &url])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .context("cannot run keypaird accounts create")?;
-    if !create.status.success() {
-        bail!(
-            "keypaird accounts create failed: {}",
-            String::from_utf8_lossy(&create.stderr).trim()
-        );
-    }
-    if let Store::Postgres { admin, schema, .. } = &store {
-        // `accounts create` has migrated the schema: its tables exist, empty.
-        crate::pg::no_autovacuum(admin, schema).await?;
-    }
-    let serve_args = |listen: &str| -> Vec<String> {
-        [
-            "serve",
-            "--listen",
-            listen,
-            "--store",
-            &url,
-            "--rsa-pool-size",
-            "0",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let url = prepare(opts, &store).await?;
+    let serve_args = |listen: &str| serve_args(&url, listen);
     let (mut server, _) = procs::start(
         "keypaird",
         &keypaird,
@@ -213,6 +196,29 @@ pub async fn keypaird(
     )
     .await?;
     say(&format!("{} at http://{}", run.label, server.addr));
+
+    // The smallest size again, on a store of its own, for the alternating comparison at the
+    // end: filled now, idle until then.
+    let smallest = opts.sizes.first().copied().unwrap_or(0);
+    let mut small = None;
+    if let (Some(reference), true) = (reference, opts.sizes.len() > 1) {
+        let url = prepare(opts, &reference).await?;
+        let (small_server, _) = procs::start(
+            "keypaird",
+            &keypaird,
+            &serve_args_for(&url),
+            KEYPAIRD_BANNER,
+            None,
+            run.log.clone(),
+        )
+        .await?;
+        let target = Target::new(small_server.addr);
+        warm_up(&target).await?;
+        let mut inventory = Inventory::default();
+        fill(opts, &target, Dialect::Ec2, 0, smallest, &mut inventory).await?;
+        fill(opts, &target, Dialect::Ecs, 0, smallest, &mut inventory).await?;
+        small = Some((small_server, Arc::new(inventory)));
+    }
 
     let mut inventory = Inventory::default();
     let mut filled = 0;
@@ -237,7 +243,9 @@ pub async fn keypaird(
             analyzed.put(size, Row::Rss, Cell::Mib(rss));
         }
         inventory = Arc::try_unwrap(inv).unwrap_or_else(|shared| (*shared).clone());
-        writes(opts, &target, size, run).await?;
+        let (created, deleted) = writes(opts, &target, size, opts.seconds).await?;
+        run.put(size, Row::Ec2Create, Cell::Rate(created));
+        run.put(size, Row::Ec2Delete, Cell::Rate(deleted));
 
         let mut ready = Vec::new();
         for _ in 0..opts.restarts {
@@ -278,8 +286,148 @@ pub async fn keypaird(
             run.put(size, Row::Ready, Cell::Ms(median));
         }
     }
+    if let Some((small_server, small_inventory)) = small {
+        let largest = opts.sizes.last().copied().unwrap_or(0);
+        let large = (Target::new(server.addr), Arc::new(inventory), largest);
+        let small_side = (Target::new(small_server.addr), small_inventory, smallest);
+        run.paired = alternate(opts, &small_side, &large, &run.label).await?;
+        procs::stop(small_server.pid, Duration::from_secs(30)).await?;
+    }
     procs::stop(server.pid, Duration::from_secs(30)).await?;
     Ok(())
+}
+
+/// Makes the store's account and returns keypaird's URL for it.
+async fn prepare(opts: &Opts, store: &Store) -> anyhow::Result<String> {
+    let url = match store {
+        Store::Sqlite(dir) => format!("sqlite://{}", dir.join("k.db").display()),
+        Store::Postgres { url, .. } => url.clone(),
+    };
+    let quota = "2000000".to_owned();
+    let create = tokio::process::Command::new(&opts.keypaird)
+        .args(["accounts", "create", "scale", "--access-key-id"])
+        .args([crate::sign::ACCESS_KEY_ID, "--secret-access-key"])
+        .args([crate::sign::SECRET_ACCESS_KEY, "--key-pair-quota"])
+        .args([&quota, "--store", &url])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot run keypaird accounts create")?;
+    if !create.status.success() {
+        bail!(
+            "keypaird accounts create failed: {}",
+            String::from_utf8_lossy(&create.stderr).trim()
+        );
+    }
+    if let Store::Postgres { admin, schema, .. } = store {
+        // `accounts create` has migrated the schema: its tables exist, empty.
+        crate::pg::no_autovacuum(admin, schema).await?;
+    }
+    Ok(url)
+}
+
+fn serve_args(url: &str, listen: &str) -> Vec<String> {
+    [
+        "serve",
+        "--listen",
+        listen,
+        "--store",
+        url,
+        "--rsa-pool-size",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn serve_args_for(url: &str) -> Vec<String> {
+    serve_args(url, "127.0.0.1:0")
+}
+
+/// Rounds of each row per server in [`alternate`].
+pub const ROUNDS: usize = 3;
+
+/// The same workloads on two servers at once in time: for each row, [`ROUNDS`] rounds of half
+/// a figure's time each, small then large, so whatever else the machine does at the time falls
+/// on both alike. Sizes measured one after the other, an hour apart, differ by as much as a
+/// third on this shared machine; measured like this, their ratio is what the store costs.
+async fn alternate(
+    opts: &Opts,
+    small: &(Target, Arc<Inventory>, usize),
+    large: &(Target, Arc<Inventory>, usize),
+    label: &str,
+) -> anyhow::Result<Vec<Paired>> {
+    say(&format!(
+        "{label}: {} against {}, alternately",
+        large.2, small.2
+    ));
+    let seconds = (opts.seconds / 2.0).max(0.5);
+    let duration = Some(Duration::from_secs_f64(seconds));
+    let small_reads = workloads::reads(&small.1, small.2, true);
+    let large_reads = workloads::reads(&large.1, large.2, true);
+    let mut paired = Vec::new();
+    for ((row, small_make), (_, large_make)) in small_reads.into_iter().zip(large_reads) {
+        if !row.has_target() {
+            continue;
+        }
+        let mut sides = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            sides.0.push(
+                small
+                    .0
+                    .load(opts.connections, duration)
+                    .run(small_make.clone())
+                    .await?
+                    .figure,
+            );
+            sides.1.push(
+                large
+                    .0
+                    .load(opts.connections, duration)
+                    .run(large_make.clone())
+                    .await?
+                    .figure,
+            );
+        }
+        paired.push(Paired {
+            row,
+            small: Figure::merge(&sides.0),
+            large: Figure::merge(&sides.1),
+        });
+    }
+    let mut creates = (Vec::new(), Vec::new());
+    let mut deletes = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        for (target, size, into_creates, into_deletes) in [
+            (&small.0, small.2, &mut creates.0, &mut deletes.0),
+            (&large.0, large.2, &mut creates.1, &mut deletes.1),
+        ] {
+            let (created, deleted) = writes(opts, target, size, seconds).await?;
+            into_creates.push(created);
+            into_deletes.push(deleted);
+        }
+    }
+    for (row, (small_figures, large_figures)) in
+        [(Row::Ec2Create, creates), (Row::Ec2Delete, deletes)]
+    {
+        paired.push(Paired {
+            row,
+            small: Figure::merge(&small_figures),
+            large: Figure::merge(&large_figures),
+        });
+    }
+    for p in &paired {
+        eprintln!(
+            "    {label}: {:<52} {:>9.1}/s at {} vs {:>9.1}/s at {}: {:.2}",
+            p.row.label(),
+            p.large.rate,
+            large.2,
+            p.small.rate,
+            small.2,
+            p.large.rate / p.small.rate.max(f64::MIN_POSITIVE)
+        );
+    }
+    Ok(paired)
 }
 
 /// moto's server, through the sizes up to `moto_max_size`, EC2 only.
@@ -317,7 +465,9 @@ pub async fn moto(opts: &Opts, moto: &Path, run: &mut Run) -> anyhow::Result<()>
         let rss = reads(opts, &target, &inv, size, false, MOTO_GAPS, server.pid, run).await?;
         run.put(size, Row::Rss, Cell::Mib(rss));
         inventory = Arc::try_unwrap(inv).unwrap_or_else(|shared| (*shared).clone());
-        writes(opts, &target, size, run).await?;
+        let (created, deleted) = writes(opts, &target, size, opts.seconds).await?;
+        run.put(size, Row::Ec2Create, Cell::Rate(created));
+        run.put(size, Row::Ec2Delete, Cell::Rate(deleted));
     }
     procs::stop(server.pid, Duration::from_secs(30)).await?;
     Ok(())
@@ -471,9 +621,15 @@ impl RssSampler {
 }
 
 /// Creates with new names for `seconds`, deletes of those for up to `seconds`, then the rest of
-/// them deleted untimed, so the account holds exactly `size` key pairs again.
-async fn writes(opts: &Opts, target: &Target, size: usize, run: &mut Run) -> anyhow::Result<()> {
-    let duration = Some(Duration::from_secs_f64(opts.seconds));
+/// them deleted untimed, so the account holds exactly `size` key pairs again. Returns the
+/// create and delete figures.
+async fn writes(
+    opts: &Opts,
+    target: &Target,
+    size: usize,
+    seconds: f64,
+) -> anyhow::Result<(Figure, Figure)> {
+    let duration = Some(Duration::from_secs_f64(seconds));
     let extra = move |i: usize| format!("x{size}-{i:07}");
     let counter = Arc::new(AtomicU64::new(0));
     let make: MakeCall = {
@@ -491,11 +647,9 @@ async fn writes(opts: &Opts, target: &Target, size: usize, run: &mut Run) -> any
         .collect();
     names.sort();
     let names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
-    run.put(size, Row::Ec2Create, Cell::Rate(created.figure));
 
     let (make, taken) = workloads::bounded(names.clone(), workloads::ec2_delete);
     let deleted = target.load(opts.connections, duration).run(make).await?;
-    run.put(size, Row::Ec2Delete, Cell::Rate(deleted.figure));
     let taken = taken.load(Ordering::Relaxed).min(names.len());
 
     let (make, _) = workloads::bounded(names[taken..].to_vec(), workloads::ec2_delete);
@@ -518,7 +672,7 @@ async fn writes(opts: &Opts, target: &Target, size: usize, run: &mut Run) -> any
         }
         eprintln!("    deleted {count} extra key pairs left by failed replies");
     }
-    Ok(())
+    Ok((created.figure, deleted.figure))
 }
 
 /// Names of the key pairs whose name matches `pattern` (an EC2 `key-name` filter).

@@ -58,6 +58,31 @@ impl Figure {
         self.invalid == 0 && self.requests > 0
     }
 
+    /// Several rounds as one figure: requests over their total time; the middle round's p50
+    /// and the worst p99; every invalid reply.
+    pub fn merge(rounds: &[Figure]) -> Figure {
+        let requests: u64 = rounds.iter().map(|f| f.requests).sum();
+        let seconds: f64 = rounds
+            .iter()
+            .filter(|f| f.rate > 0.0)
+            .map(|f| f.requests as f64 / f.rate)
+            .sum();
+        let mut p50s: Vec<f64> = rounds.iter().map(|f| f.p50_ms).collect();
+        p50s.sort_by(f64::total_cmp);
+        Figure {
+            requests,
+            rate: if seconds > 0.0 {
+                requests as f64 / seconds
+            } else {
+                0.0
+            },
+            p50_ms: p50s.get(p50s.len() / 2).copied().unwrap_or(0.0),
+            p99_ms: rounds.iter().map(|f| f.p99_ms).fold(0.0, f64::max),
+            invalid: rounds.iter().map(|f| f.invalid).sum(),
+            invalid_reason: rounds.iter().find_map(|f| f.invalid_reason.clone()),
+        }
+    }
+
     pub fn why_invalid(&self) -> String {
         match &self.invalid_reason {
             Some(reason) => format!("{} invalid replies; first: {reason}", self.invalid),

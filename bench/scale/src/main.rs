@@ -189,7 +189,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     ),
                 );
                 say("keypaird on SQLite");
-                if let Err(err) = bench::keypaird(&opts, Store::Sqlite(dir), &mut run, None).await {
+                let reference = work.join("sqlite-smallest");
+                std::fs::create_dir_all(&reference)?;
+                let stores = (Store::Sqlite(dir), Some(Store::Sqlite(reference)));
+                if let Err(err) = bench::keypaird(&opts, stores.0, stores.1, &mut run, None).await {
                     eprintln!("scale: keypaird on SQLite: {err:#}");
                     run.error = Some(format!("{err:#}"));
                 }
@@ -224,12 +227,20 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     );
                     let admin = pg::admin_url(&postgres);
                     procs::register_schema(admin.clone(), schema.clone());
+                    let reference_schema = format!("{schema}_smallest");
+                    procs::register_schema(admin.clone(), reference_schema.clone());
+                    let reference = Store::Postgres {
+                        url: pg::with_schema(&postgres, &reference_schema),
+                        admin: admin.clone(),
+                        schema: reference_schema,
+                    };
                     let store = Store::Postgres {
                         url: store,
                         admin,
                         schema,
                     };
-                    bench::keypaird(&opts, store, &mut run, Some(&mut analyzed)).await
+                    bench::keypaird(&opts, store, Some(reference), &mut run, Some(&mut analyzed))
+                        .await
                 }
                 .await;
                 if let Err(err) = outcome {

@@ -117,7 +117,9 @@ pub fn render(opts: &Opts, meta: &Meta, runs: &[Run], notes: &[String]) -> Strin
         format!(
             "Cell: requests/s (p99 latency, ms); p50 and request counts are in the folded \
              tables at the end. Last column: the rate at the largest size over \
-             the rate at {}; ✓ when ≥ {TARGET_RATIO:.2} (the target), ✗ below.",
+             the rate at {0}, measured minutes to an hour apart. The verdict (✓ when ≥ \
+             {TARGET_RATIO:.2}, the target; ✗ below) is the table after it: the largest size \
+             against {0}, measured alternately on two servers in the same minutes.",
             thousands(smallest)
         ),
     ];
@@ -139,6 +141,7 @@ pub fn render(opts: &Opts, meta: &Meta, runs: &[Run], notes: &[String]) -> Strin
         let _ = writeln!(out, "## {}\n", run.label);
         let _ = writeln!(out, "Store: `{}`.\n", run.store);
         table(&mut out, run, sizes, smallest, largest);
+        paired_table(&mut out, run, smallest, largest);
     }
     comparison(&mut out, runs);
     for run in runs.iter().filter(|r| !r.sizes.is_empty()) {
@@ -208,7 +211,7 @@ fn table(out: &mut String, run: &Run, sizes: &[usize], smallest: usize, largest:
     for size in sizes {
         let _ = write!(out, " {} |", thousands(*size));
     }
-    let _ = writeln!(out, " largest vs {} |", thousands(smallest));
+    let _ = writeln!(out, " largest ÷ {} (measured apart) |", thousands(smallest));
     let _ = writeln!(out, "|---|{}---|", "--:|".repeat(sizes.len()));
     for row in Row::ALL {
         if run.key == "moto" && !row.moto_has() {
@@ -224,7 +227,7 @@ fn table(out: &mut String, run: &Run, sizes: &[usize], smallest: usize, largest:
         let _ = writeln!(
             out,
             " {} |",
-            ratio_text(row, run.cell(largest, row), run.cell(smallest, row))
+            ratio_text(run.cell(largest, row), run.cell(smallest, row))
         );
     }
     if let Some(err) = &run.error {
@@ -232,6 +235,42 @@ fn table(out: &mut String, run: &Run, sizes: &[usize], smallest: usize, largest:
             out,
             "\n**The run stopped early:** {}",
             err.replace('\n', " ")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The verdict: the largest size against the smallest, measured alternately on two servers.
+fn paired_table(out: &mut String, run: &Run, smallest: usize, largest: usize) {
+    if run.paired.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "At {} against {}, measured alternately: the same workloads on two servers, one on \
+         each store, {} rounds each, so that whatever else the machine did in those minutes \
+         fell on both alike. This is the comparison the target (≥ {TARGET_RATIO:.2}) is \
+         judged on.\n",
+        thousands(largest),
+        thousands(smallest),
+        crate::bench::ROUNDS
+    );
+    let _ = writeln!(
+        out,
+        "| Workload | {} | {} | ratio |\n|---|--:|--:|---|",
+        thousands(smallest),
+        thousands(largest)
+    );
+    for paired in &run.paired {
+        let small = Cell::Rate(paired.small.clone());
+        let large = Cell::Rate(paired.large.clone());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            paired.row.label(),
+            cell_text(Some(&small)),
+            cell_text(Some(&large)),
+            verdict(paired.row, Some(&large), Some(&small))
         );
     }
     let _ = writeln!(out);
@@ -361,23 +400,29 @@ fn value(cell: Option<&Cell>) -> Option<f64> {
     }
 }
 
-fn ratio_text(row: Row, largest: Option<&Cell>, smallest: Option<&Cell>) -> String {
+fn ratio_text(largest: Option<&Cell>, smallest: Option<&Cell>) -> String {
+    match (value(largest), value(smallest)) {
+        (Some(a), Some(b)) if b > 0.0 => match largest {
+            Some(Cell::Rate(_)) => format!("{:.2}", a / b),
+            _ => format!("×{:.2}", a / b),
+        },
+        _ => "—".to_owned(),
+    }
+}
+
+/// The ratio with its mark against the target, for rows that have one.
+fn verdict(row: Row, largest: Option<&Cell>, smallest: Option<&Cell>) -> String {
     let (Some(a), Some(b)) = (value(largest), value(smallest)) else {
         return "—".to_owned();
     };
     if b <= 0.0 {
         return "—".to_owned();
     }
-    match largest {
-        Some(Cell::Rate(_)) if !row.has_target() => {
-            format!("{:.2} (reads what grows with the size: no target)", a / b)
-        }
-        Some(Cell::Rate(_)) => {
-            let mark = if a / b >= TARGET_RATIO { "✓" } else { "✗" };
-            format!("{:.2} {mark}", a / b)
-        }
-        _ => format!("×{:.2}", a / b),
+    if !row.has_target() {
+        return format!("{:.2} (reads what grows with the size: no target)", a / b);
     }
+    let mark = if a / b >= TARGET_RATIO { "✓" } else { "✗" };
+    format!("{:.2} {mark}", a / b)
 }
 
 fn times_text(ours: Option<&Cell>, moto: Option<&Cell>) -> String {

@@ -435,7 +435,19 @@ pub(crate) fn select_key_pairs(
         source.push_str(&format!(" AND (k.created_at_ms, k.id) < ({at}, {id})"));
     }
     let newest_first = "k.created_at_ms DESC, k.id DESC";
+    // SQLite, a page by number in index order: the page's keys are read from the index alone
+    // (it holds the scope, time, ID and name), so OFFSET skips index entries, and only the
+    // page's rows are then read from the table.
+    let sqlite_keys_first =
+        flavor == Flavor::Sqlite && in_order && matches!(query.page, Page::Offset { .. });
     let (with, mut page) = match (flavor, in_order) {
+        (Flavor::Sqlite, true) if sqlite_keys_first => (
+            String::new(),
+            format!(
+                "SELECT k.account_id, k.provider, k.region, k.name, \
+                 k.created_at_ms AS page_at, k.id AS page_id {source}"
+            ),
+        ),
         (Flavor::Sqlite, true) => (String::new(), format!("SELECT {columns} {source}")),
         (Flavor::Sqlite, false) => (
             String::new(),
@@ -472,6 +484,12 @@ pub(crate) fn select_key_pairs(
         page.push_str(&format!(" OFFSET {o}"));
     }
     let sql = match flavor {
+        Flavor::Sqlite if sqlite_keys_first => format!(
+            "SELECT {columns} FROM ({page}) p CROSS JOIN key_pairs k \
+             WHERE k.account_id = p.account_id AND k.provider = p.provider \
+               AND k.region = p.region AND k.name = p.name \
+             ORDER BY p.page_at DESC, p.page_id DESC"
+        ),
         Flavor::Sqlite => page,
         Flavor::Postgres => {
             format!("{with}SELECT {columns} FROM ({page}) k{extra_from} ORDER BY {newest_first}")

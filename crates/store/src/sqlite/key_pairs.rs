@@ -69,12 +69,13 @@ pub(super) fn visit(
 
 /// The tags of a chunk of key pairs of one scope: one range of the tag table's primary key per
 /// key pair.
-pub(super) const TAGS_OF_CHUNK: &str = "SELECT key_pair_id, key, value FROM key_pair_tags \
-     WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id IN rarray(?4) \
-     ORDER BY key_pair_id, position";
+pub(super) const TAGS_OF_CHUNK: &str = "SELECT key_pair_id, position, key, value \
+     FROM key_pair_tags \
+     WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND key_pair_id IN rarray(?4)";
 
 /// Fills in the tags of these key pairs of `scope`, in the order they were first set: one
-/// query for the chunk.
+/// query for the chunk. The table keeps a key pair's tags in key order; each key pair's few
+/// tags are put in position order here, which spares the database a sort of the chunk's.
 fn attach_tags(conn: &Connection, scope: &Scope, key_pairs: &mut [KeyPair]) -> Outcome<()> {
     let ids: Vec<String> = key_pairs.iter().map(|kp| kp.id.clone()).collect();
     let mut stmt = conn.prepare_cached(TAGS_OF_CHUNK)?;
@@ -84,15 +85,20 @@ fn attach_tags(conn: &Connection, scope: &Scope, key_pairs: &mut [KeyPair]) -> O
         scope.region,
         text_array(&ids)
     ])?;
-    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+    let mut tags: HashMap<String, Vec<(i64, Tag)>> = HashMap::new();
     while let Some(row) = rows.next()? {
-        tags.entry(row.get(0)?).or_default().push(Tag {
-            key: row.get(1)?,
-            value: row.get(2)?,
-        });
+        tags.entry(row.get(0)?).or_default().push((
+            row.get(1)?,
+            Tag {
+                key: row.get(2)?,
+                value: row.get(3)?,
+            },
+        ));
     }
     for key_pair in key_pairs {
-        key_pair.tags = tags.remove(&key_pair.id).unwrap_or_default();
+        let mut own = tags.remove(&key_pair.id).unwrap_or_default();
+        own.sort_unstable_by_key(|(position, _)| *position);
+        key_pair.tags = own.into_iter().map(|(_, tag)| tag).collect();
     }
     Ok(())
 }
