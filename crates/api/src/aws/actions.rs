@@ -1,5 +1,7 @@
 //! The seven EC2 key pair actions: parameters in, inventory call, XML out.
 
+use std::collections::HashSet;
+
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
@@ -212,36 +214,36 @@ async fn ensure_named_exist(
     ids: &[String],
     found: &[KeyPair],
 ) -> Result<(), AwsError> {
-    let lacks_name = names.iter().any(|n| !found.iter().any(|kp| kp.name == *n));
-    let lacks_id = ids.iter().any(|i| !found.iter().any(|kp| kp.id == *i));
-    if lacks_name {
+    let names_of = |kps: &[KeyPair]| kps.iter().map(|kp| kp.name.clone()).collect();
+    let ids_of = |kps: &[KeyPair]| kps.iter().map(|kp| kp.id.clone()).collect();
+    if first_missing(names, &names_of(found)).is_some() {
         let existing = ctx
             .inventory
             .find_key_pairs(&KeyPairQuery::names(ctx.scope.clone(), names))
-            .await?
-            .key_pairs;
-        if let Some(missing) = names
-            .iter()
-            .find(|n| !existing.iter().any(|kp| kp.name == **n))
-        {
+            .await?;
+        if let Some(missing) = first_missing(names, &names_of(&existing.key_pairs)) {
             return Err(AwsError::key_pair_not_found(&KeyPairRef::Name(
                 missing.clone(),
             )));
         }
     }
-    if lacks_id {
+    if first_missing(ids, &ids_of(found)).is_some() {
         let existing = ctx
             .inventory
             .find_key_pairs(&KeyPairQuery::ids(ctx.scope.clone(), ids))
-            .await?
-            .key_pairs;
-        if let Some(missing) = ids.iter().find(|i| !existing.iter().any(|kp| kp.id == **i)) {
+            .await?;
+        if let Some(missing) = first_missing(ids, &ids_of(&existing.key_pairs)) {
             return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(
                 missing.clone(),
             )));
         }
     }
     Ok(())
+}
+
+/// The first of `wanted`, in request order, that is not in `present`.
+fn first_missing<'w>(wanted: &'w [String], present: &HashSet<String>) -> Option<&'w String> {
+    wanted.iter().find(|value| !present.contains(*value))
 }
 
 pub async fn delete_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
@@ -303,12 +305,15 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
     let dry_run = shape::boolean(params, "DryRun")?;
     if !dry_run {
         // EC2 names the first resource that does not exist rather than ignoring it.
-        let found = ctx
+        let found: HashSet<String> = ctx
             .inventory
             .find_key_pairs(&KeyPairQuery::ids(ctx.scope.clone(), &ids))
             .await?
-            .key_pairs;
-        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|kp| &kp.id == *id)) {
+            .key_pairs
+            .into_iter()
+            .map(|kp| kp.id)
+            .collect();
+        if let Some(missing) = first_missing(&ids, &found) {
             return Err(AwsError::key_pair_not_found(&KeyPairRef::Id(
                 missing.clone(),
             )));

@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Statement as Prepared};
 
 use super::failure::{is_primary_key_violation, is_unique_violation, Failure, Outcome};
 use super::rows::{key_pair_from_row, to_millis, KEY_PAIR_COLUMNS};
-use crate::sql::{self, Column, Count, Flavor, Param};
+use crate::sql::{self, Column, Count, Flavor, Param, Statement};
 
 /// Key pairs read before their tags are fetched and the batch is handed on: bounds the memory
 /// of a reply of any size, and the tag query's list.
@@ -44,7 +44,26 @@ pub(super) fn visit(
     query: &KeyPairQuery,
     send: &mut dyn FnMut(Vec<KeyPair>) -> bool,
 ) -> Outcome<()> {
-    let Some(statement) = sql::select_key_pairs(Flavor::Sqlite, query, KEY_PAIR_COLUMNS, "") else {
+    let statement = sql::select_key_pairs(Flavor::Sqlite, query, KEY_PAIR_COLUMNS, "");
+    stream(
+        conn,
+        statement,
+        key_pair_from_row,
+        |chunk| attach_tags(conn, &query.scope, chunk),
+        send,
+    )
+}
+
+/// Runs `statement` (none: nothing can match) and hands its rows, read by `read` and completed
+/// chunk by chunk by `complete`, to `send`.
+fn stream<T>(
+    conn: &Connection,
+    statement: Option<Statement>,
+    mut read: impl FnMut(&rusqlite::Row<'_>) -> Outcome<T>,
+    mut complete: impl FnMut(&mut [T]) -> Outcome<()>,
+    send: &mut dyn FnMut(Vec<T>) -> bool,
+) -> Outcome<()> {
+    let Some(statement) = statement else {
         return Ok(());
     };
     let mut stmt = conn.prepare_cached(&statement.sql)?;
@@ -52,16 +71,16 @@ pub(super) fn visit(
     let mut rows = stmt.raw_query();
     let mut chunk = Vec::with_capacity(CHUNK);
     while let Some(row) = rows.next()? {
-        chunk.push(key_pair_from_row(row)?);
+        chunk.push(read(row)?);
         if chunk.len() == CHUNK {
-            attach_tags(conn, &query.scope, &mut chunk)?;
+            complete(&mut chunk)?;
             if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
                 return Ok(());
             }
         }
     }
     if !chunk.is_empty() {
-        attach_tags(conn, &query.scope, &mut chunk)?;
+        complete(&mut chunk)?;
         send(chunk);
     }
     Ok(())
@@ -141,28 +160,16 @@ pub(super) fn visit_tags(
     query: &TagQuery,
     send: &mut dyn FnMut(Vec<TagRow>) -> bool,
 ) -> Outcome<()> {
-    let Some(statement) = sql::select_tags(Flavor::Sqlite, query) else {
-        return Ok(());
-    };
-    let mut stmt = conn.prepare_cached(&statement.sql)?;
-    bind(&mut stmt, &statement.params)?;
-    let mut rows = stmt.raw_query();
-    let mut chunk = Vec::with_capacity(CHUNK);
-    while let Some(row) = rows.next()? {
-        chunk.push(TagRow {
+    let read = |row: &rusqlite::Row<'_>| -> Outcome<TagRow> {
+        Ok(TagRow {
             key_pair_id: row.get(0)?,
             key_pair_name: row.get(1)?,
             key: row.get(2)?,
             value: row.get(3)?,
-        });
-        if chunk.len() == CHUNK && !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
-            return Ok(());
-        }
-    }
-    if !chunk.is_empty() {
-        send(chunk);
-    }
-    Ok(())
+        })
+    };
+    let statement = sql::select_tags(Flavor::Sqlite, query);
+    stream(conn, statement, read, |_| Ok(()), send)
 }
 
 /// Key pairs of the scope whose `column` is one of `wanted`, with their tags.

@@ -127,6 +127,8 @@ async fn connections_are_durable_and_enforce_foreign_keys() {
                 writer.pragma_query_value(None, "synchronous", |row| row.get(0))?;
             let foreign_keys: bool =
                 writer.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+            let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            assert_eq!(page_size, super::PAGE_SIZE, "a new file's page size");
             let orphan_key = writer.execute(
                 "INSERT INTO access_keys (access_key_id, account_id, secret, created_at_ms) \
                  VALUES ('AKIAORPHAN', 'no-such-account', NULL, 0)",
