@@ -372,22 +372,13 @@ async fn alternate(
         }
         let mut sides = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            sides.0.push(
-                small
-                    .0
-                    .load(opts.connections, duration)
-                    .run(small_make.clone())
-                    .await?
-                    .figure,
-            );
-            sides.1.push(
-                large
-                    .0
-                    .load(opts.connections, duration)
-                    .run(large_make.clone())
-                    .await?
-                    .figure,
-            );
+            for (server, make, figures) in [
+                (&small.0, &small_make, &mut sides.0),
+                (&large.0, &large_make, &mut sides.1),
+            ] {
+                let load = server.load(opts.connections, duration);
+                figures.push(load.run(make.clone()).await?.figure);
+            }
         }
         paired.push(Paired {
             row,

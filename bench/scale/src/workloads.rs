@@ -163,6 +163,26 @@ pub fn ec2_filter(filter: &str, value: String, count: usize, name: Option<String
     }
 }
 
+/// DescribeKeyPairs of exactly one key pair, `name`, asked for by one parameter.
+fn describe_one(dialect: Dialect, param: &'static str, value: String, name: String) -> Call {
+    let check = match dialect {
+        Dialect::Ec2 => Check::Ec2Keys {
+            count: 1,
+            name: Some(name),
+        },
+        Dialect::Ecs => Check::EcsPage {
+            total: 1,
+            items: 1,
+            name: Some(name),
+        },
+    };
+    Call {
+        dialect,
+        params: vec![("Action", "DescribeKeyPairs".into()), (param, value)],
+        check,
+    }
+}
+
 /// Hands out `items` one at a time across the workers, then None.
 pub fn bounded<T, F>(items: Vec<T>, make: F) -> (MakeCall, Arc<AtomicUsize>)
 where
@@ -186,34 +206,19 @@ pub fn reads(inventory: &Arc<Inventory>, size: usize, ecs: bool) -> Vec<(Row, Ma
             Row::Ec2ByName,
             Arc::new(move |rng| {
                 let name = name(rng.below(size));
-                Some(Call {
-                    dialect: Dialect::Ec2,
-                    params: vec![
-                        ("Action", "DescribeKeyPairs".into()),
-                        ("KeyName.1", name.clone()),
-                    ],
-                    check: Check::Ec2Keys {
-                        count: 1,
-                        name: Some(name),
-                    },
-                })
+                Some(describe_one(Dialect::Ec2, "KeyName.1", name.clone(), name))
             }),
         ),
         (Row::Ec2ById, {
             let inv = inv.clone();
             Arc::new(move |rng| {
                 let i = rng.below(size);
-                Some(Call {
-                    dialect: Dialect::Ec2,
-                    params: vec![
-                        ("Action", "DescribeKeyPairs".into()),
-                        ("KeyPairId.1", inv.ec2[i].0.clone()),
-                    ],
-                    check: Check::Ec2Keys {
-                        count: 1,
-                        name: Some(name(i)),
-                    },
-                })
+                Some(describe_one(
+                    Dialect::Ec2,
+                    "KeyPairId.1",
+                    inv.ec2[i].0.clone(),
+                    name(i),
+                ))
             })
         }),
         (
@@ -292,18 +297,12 @@ pub fn reads(inventory: &Arc<Inventory>, size: usize, ecs: bool) -> Vec<(Row, Ma
         Row::EcsByName,
         Arc::new(move |rng| {
             let name = name(rng.below(size));
-            Some(Call {
-                dialect: Dialect::Ecs,
-                params: vec![
-                    ("Action", "DescribeKeyPairs".into()),
-                    ("KeyPairName", name.clone()),
-                ],
-                check: Check::EcsPage {
-                    total: 1,
-                    items: 1,
-                    name: Some(name),
-                },
-            })
+            Some(describe_one(
+                Dialect::Ecs,
+                "KeyPairName",
+                name.clone(),
+                name,
+            ))
         }),
     ));
     rows.push((Row::EcsFirstPage, ecs_page(1)));
@@ -312,18 +311,12 @@ pub fn reads(inventory: &Arc<Inventory>, size: usize, ecs: bool) -> Vec<(Row, Ma
         Row::EcsByFingerprint,
         Arc::new(move |rng| {
             let i = rng.below(size);
-            Some(Call {
-                dialect: Dialect::Ecs,
-                params: vec![
-                    ("Action", "DescribeKeyPairs".into()),
-                    ("KeyPairFingerPrint", inv.ecs[i].clone()),
-                ],
-                check: Check::EcsPage {
-                    total: 1,
-                    items: 1,
-                    name: Some(name(i)),
-                },
-            })
+            Some(describe_one(
+                Dialect::Ecs,
+                "KeyPairFingerPrint",
+                inv.ecs[i].clone(),
+                name(i),
+            ))
         }),
     ));
     rows
