@@ -316,6 +316,30 @@ impl Driver<'_> {
     }
 }
 
+/// The most exact names or IDs a point lookup may list: each is one descent of a unique index,
+/// so such a query costs the same whatever the scope holds, and little.
+pub(crate) const POINT_LOOKUP_MAX: usize = 16;
+
+/// Whether `query` is a point lookup: driven by exact IDs or, failing those, exact names (as
+/// [`driver`] picks), at most [`POINT_LOOKUP_MAX`] of them in every such filter. Its cost is a
+/// few B-tree descents and the rows' tags, never a walk, so a backend may run it where a long
+/// read would be unwelcome (SQLite: on the async task itself).
+pub(crate) fn is_point_lookup(query: &KeyPairQuery) -> bool {
+    let exact_lists = |column: ExactColumn| {
+        query.filters.iter().filter_map(move |filter| match filter {
+            KeyPairFilter::Id(any) if column == ExactColumn::Id && exact(any) => Some(any),
+            KeyPairFilter::Name(any) if column == ExactColumn::Name && exact(any) => Some(any),
+            _ => None,
+        })
+    };
+    [ExactColumn::Id, ExactColumn::Name]
+        .into_iter()
+        .find(|&column| exact_lists(column).next().is_some())
+        .is_some_and(|column| {
+            exact_lists(column).all(|any| any.alternatives().len() <= POINT_LOOKUP_MAX)
+        })
+}
+
 /// Whether a filter can match no key pair at all (an empty list of alternatives), so the store
 /// answers without asking the database.
 fn matches_nothing(filter: &KeyPairFilter) -> bool {

@@ -1,10 +1,13 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! rusqlite blocks, so no operation runs on the async runtime: reads run on tokio's blocking
-//! pool, and writes on a dedicated writer thread (`writer.rs`) that owns the only writing
-//! connection and commits whatever writes are queued together (group commit). Reads use a few
-//! connections of their own so that a lookup never waits behind a write's fsync; WAL lets them
-//! read the last committed state meanwhile.
+//! rusqlite blocks, so nothing that can take long runs on the async runtime: writes run on a
+//! dedicated writer thread (`writer.rs`) that owns the only writing connection and commits
+//! whatever writes are queued together (group commit), and reads of any size on tokio's blocking
+//! pool. A point lookup (a credential, a few key pairs by exact name or ID: a few B-tree descents,
+//! the same cost at a hundred key pairs or a million) runs on the calling task when a reader is
+//! free at that moment, because the hop to a blocking thread and back costs more than the lookup
+//! itself (measured in BENCHMARKS.md). Reads use a few connections of their own so that a lookup
+//! never waits behind a write's fsync; WAL lets them read the last committed state meanwhile.
 //!
 //! Every write runs inside a `BEGIN IMMEDIATE` transaction (its own savepoint within the
 //! batch): the transaction takes the database's write lock before reading anything, so the
@@ -27,19 +30,22 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, Scope,
-    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef,
+    NewAccount, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
-use rusqlite::{Connection, Transaction};
+use rusqlite::config::DbConfig;
+use rusqlite::Connection;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::sql;
 use crate::MigrationReport;
 use failure::{classify, io_unavailable, Failure, Outcome};
 
@@ -171,11 +177,12 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `op` in a read transaction, so that every query it makes sees one snapshot.
+    /// Runs `op` in a read transaction (one snapshot for every query it makes) on tokio's
+    /// blocking pool: for reads whose cost depends on what they match.
     async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Outcome<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
     {
         let permit = self
             .shared
@@ -185,41 +192,57 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Internal("reader pool closed".into()))?;
         let shared = self.shared.clone();
-        run_blocking(move || {
-            let _permit = permit;
-            let idle = shared.take_idle_reader();
-            let mut reader = match idle {
-                Some(reader) => reader,
-                None => open_reader(&shared.path).map_err(Failure::Refused)?,
-            };
-            let result = (|| {
-                let tx = reader.transaction()?;
-                let out = op(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            })();
-            if reader.is_autocommit() {
-                shared.return_idle_reader(reader);
-            }
-            result
-        })
-        .await
+        run_blocking(move || shared.run_read(permit, None, op)).await
     }
+
+    /// [`read`](Self::read) for a point lookup, whose cost is a few B-tree descents whatever the
+    /// store's size: run on this task when a reader is free right now, sparing the round trip
+    /// to a blocking thread; otherwise queued like any read.
+    async fn read_point<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
+    {
+        match self.shared.free_reader_now() {
+            Some((permit, reader)) => self
+                .shared
+                .run_read(permit, Some(reader), op)
+                .map_err(StoreError::from),
+            None => self.read(op).await,
+        }
+    }
+
     /// Runs a reading `op` that produces its result in chunks, handing each chunk to `consume`
     /// on this task while `op` reads on: the channel between them holds at most
     /// [`STREAM_DEPTH`] chunks, so memory stays bounded whatever the result's size. `op` stops
     /// when its `send` returns false (the consumer is gone, say the request was dropped).
+    /// A point lookup (`point`) is read on this task when a reader is free, as in
+    /// [`read_point`](Self::read_point).
     async fn stream<C, F>(
         &self,
+        point: bool,
         op: F,
         consume: &mut (dyn FnMut(Vec<C>) + Send),
     ) -> Result<(), StoreError>
     where
         C: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut dyn FnMut(Vec<C>) -> bool) -> Outcome<()> + Send + 'static,
+        F: FnOnce(&Connection, &mut dyn FnMut(Vec<C>) -> bool) -> Outcome<()> + Send + 'static,
     {
+        if point {
+            if let Some((permit, reader)) = self.shared.free_reader_now() {
+                let send = &mut |chunk| {
+                    consume(chunk);
+                    true
+                };
+                return self
+                    .shared
+                    .run_read(permit, Some(reader), |conn| op(conn, send))
+                    .map_err(StoreError::from);
+            }
+        }
         let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<C>>(STREAM_DEPTH);
-        let reading = self.read(move |tx| op(tx, &mut |chunk| sender.blocking_send(chunk).is_ok()));
+        let reading =
+            self.read(move |conn| op(conn, &mut |chunk| sender.blocking_send(chunk).is_ok()));
         let consuming = async {
             while let Some(chunk) = chunks.recv().await {
                 consume(chunk);
@@ -231,6 +254,41 @@ impl SqliteStore {
 }
 
 impl Shared {
+    /// A reader and its permit if one is free at this moment, without waiting.
+    fn free_reader_now(&self) -> Option<(OwnedSemaphorePermit, Connection)> {
+        let permit = self.reader_permits.clone().try_acquire_owned().ok()?;
+        // A permit without an idle reader means one was lost to a panic: the queued path
+        // reopens it.
+        let reader = self.take_idle_reader()?;
+        Some((permit, reader))
+    }
+
+    /// Runs `op` in a read transaction on `reader` (an idle one, or a new one when `None`),
+    /// holding `permit`, and keeps the reader for the next read if it came out clean. A panic
+    /// in `op` is an error, not the caller's crash; its reader is dropped.
+    fn run_read<T>(
+        &self,
+        permit: OwnedSemaphorePermit,
+        reader: Option<Connection>,
+        op: impl FnOnce(&Connection) -> Outcome<T>,
+    ) -> Outcome<T> {
+        let _permit = permit;
+        let reader = match reader.or_else(|| self.take_idle_reader()) {
+            Some(reader) => reader,
+            None => open_reader(&self.path).map_err(Failure::Refused)?,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| in_read_transaction(&reader, op)))
+            .unwrap_or_else(|_| {
+                Err(Failure::Refused(StoreError::Internal(
+                    "a store read panicked".into(),
+                )))
+            });
+        if reader.is_autocommit() {
+            self.return_idle_reader(reader);
+        }
+        result
+    }
+
     fn take_idle_reader(&self) -> Option<Connection> {
         self.idle_readers
             .lock()
@@ -244,6 +302,23 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(reader);
     }
+}
+
+/// `op` between `BEGIN` and `COMMIT` (or `ROLLBACK` if it fails), both kept prepared:
+/// rusqlite's `transaction()` would parse them again on every read.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection) -> Outcome<T>,
+) -> Outcome<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = op(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn
+        .prepare_cached(end)
+        .and_then(|mut stmt| stmt.execute([]));
+    let value = result?;
+    ended?;
+    Ok(value)
 }
 
 async fn run_blocking<T, F>(op: F) -> Result<T, StoreError>
@@ -283,6 +358,12 @@ fn configure(conn: &Connection) -> Outcome<()> {
     // First, so that every statement below already waits for other processes' locks.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner stability guarantee: a statement's plan never depends on the values
+    // bound to it. Without it SQLite marks a kept statement whose plan looked at a parameter
+    // (an ORDER BY term, a GLOB pattern) as expired at every bind, and parses and plans it
+    // again on every run, which was most of a lookup's cost. `sql.rs` already fixes each
+    // plan by the query's shape, so nothing is lost.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // `rarray(?)`: lists bind as one parameter (see `sql.rs`).
     rusqlite::vtab::array::load_module(conn)?;
     // A new file gets pages of 8 KiB rather than 4: B-trees of a million rows then have half
@@ -341,12 +422,12 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
-        self.read(|tx| accounts::list(tx)).await
+        self.read(accounts::list).await
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
         let access_key_id = access_key_id.to_owned();
-        self.read(move |tx| accounts::find_credential(tx, &access_key_id))
+        self.read_point(move |conn| accounts::find_credential(conn, &access_key_id))
             .await
     }
 
@@ -379,17 +460,51 @@ impl Store for SqliteStore {
         query: &KeyPairQuery,
         visit: &mut (dyn FnMut(KeyPair) + Send),
     ) -> Result<(), StoreError> {
+        let point = sql::is_point_lookup(query);
         let query = query.clone();
         self.stream(
-            move |tx, send| key_pairs::visit(tx, &query, send),
+            point,
+            move |conn, send| key_pairs::visit(conn, &query, send),
             &mut |chunk| chunk.into_iter().for_each(&mut *visit),
         )
         .await
     }
 
     async fn count_key_pairs(&self, query: &KeyPairQuery) -> Result<u64, StoreError> {
+        if sql::is_point_lookup(query) {
+            let query = query.clone();
+            self.read_point(move |conn| key_pairs::count(conn, &query))
+                .await
+        } else {
+            let query = query.clone();
+            self.read(move |conn| key_pairs::count(conn, &query)).await
+        }
+    }
+
+    /// One read for the page and its total, so both come from one snapshot.
+    async fn find_key_pairs(&self, query: &KeyPairQuery) -> Result<KeyPairPage, StoreError> {
+        let point = sql::is_point_lookup(query);
         let query = query.clone();
-        self.read(move |tx| key_pairs::count(tx, &query)).await
+        let op = move |conn: &Connection| {
+            let mut found = Vec::new();
+            key_pairs::visit(conn, &query, &mut |chunk| {
+                found.extend(chunk);
+                true
+            })?;
+            let total = match query.count_total {
+                true => Some(key_pairs::count(conn, &query)?),
+                false => None,
+            };
+            Ok(KeyPairPage {
+                key_pairs: found,
+                total,
+            })
+        };
+        if point {
+            self.read_point(op).await
+        } else {
+            self.read(op).await
+        }
     }
 
     async fn visit_tags(
@@ -399,7 +514,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let query = query.clone();
         self.stream(
-            move |tx, send| key_pairs::visit_tags(tx, &query, send),
+            false,
+            move |conn, send| key_pairs::visit_tags(conn, &query, send),
             &mut |chunk| chunk.into_iter().for_each(&mut *visit),
         )
         .await
@@ -491,8 +607,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|tx| {
-            tx.query_row("SELECT 1", [], |_| Ok(()))?;
+        self.read_point(|conn| {
+            conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
             Ok(())
         })
         .await

@@ -344,8 +344,8 @@ fn every_query_path_is_served_by_its_index() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
     drop(SqliteStore::open(&path).expect("open"));
-    let conn = Connection::open(&path).expect("connection");
-    rusqlite::vtab::array::load_module(&conn).expect("rarray");
+    // Configured as the store's own readers are: plans may depend on the connection's settings.
+    let conn = super::open_reader(&path).expect("reader");
     let scope_only = "(account_id=? AND provider=? AND region=?)";
     let select = |query: &KeyPairQuery| {
         crate::sql::select_key_pairs(Flavor::Sqlite, query, super::rows::KEY_PAIR_COLUMNS, "")
@@ -536,4 +536,71 @@ async fn migration_3_keeps_key_pairs_tags_and_counts() {
         all_tags.pop().map(|row| row.key_pair_name),
         Some("third".into())
     );
+}
+
+/// A kept statement must run again without being parsed and planned again: SQLite re-prepares
+/// one whose plan looked at a bound value each time it is bound anew, unless the connection
+/// asks for plans that never depend on values (see `configure`). Every query path, and the
+/// fixed statements of the read path, run three times on one reader with fresh values.
+#[test]
+fn kept_statements_are_never_prepared_again() {
+    use crate::plan_cases::cases;
+    use crate::sql::Flavor;
+    use rusqlite::StatementStatus;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    let conn = super::open_reader(&path).expect("reader");
+    let select = |query: &KeyPairQuery| {
+        crate::sql::select_key_pairs(Flavor::Sqlite, query, super::rows::KEY_PAIR_COLUMNS, "")
+            .expect("a query that can match")
+    };
+    let mut statements: Vec<(String, crate::sql::Statement)> =
+        cases(Flavor::Sqlite, &scope(), &select)
+            .into_iter()
+            .map(|case| (case.what.to_owned(), case.statement))
+            .collect();
+    statements.push((
+        "the tags of a chunk".to_owned(),
+        crate::sql::Statement {
+            sql: super::key_pairs::TAGS_OF_CHUNK.to_owned(),
+            params: vec![
+                crate::sql::Param::Text("111111111111".into()),
+                crate::sql::Param::Text("aws".into()),
+                crate::sql::Param::Text("us-east-1".into()),
+                crate::sql::Param::Texts(vec!["key-1".into()]),
+            ],
+        },
+    ));
+    for (what, statement) in &statements {
+        for round in 0..3 {
+            let mut stmt = conn
+                .prepare_cached(&statement.sql)
+                .unwrap_or_else(|err| panic!("{what}: {err}"));
+            // Fresh values each round, as each request brings.
+            let params: Vec<crate::sql::Param> = statement
+                .params
+                .iter()
+                .map(|param| match param {
+                    crate::sql::Param::Text(text) => {
+                        crate::sql::Param::Text(format!("{text}{round}"))
+                    }
+                    crate::sql::Param::Texts(texts) => crate::sql::Param::Texts(
+                        texts.iter().map(|t| format!("{t}{round}")).collect(),
+                    ),
+                    crate::sql::Param::Int(n) => crate::sql::Param::Int(n + round),
+                })
+                .collect();
+            super::key_pairs::bind(&mut stmt, &params).expect("bind");
+            let mut rows = stmt.raw_query();
+            while rows.next().expect("row").is_some() {}
+            drop(rows);
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "{what}: prepared again in round {round}"
+            );
+        }
+    }
 }
