@@ -1,5 +1,6 @@
-"""Python side of bench/run.sh: seeds both servers, signs the requests that wrk replays, runs the
-RSA latency workloads, and turns the collected results into the table.
+"""Python side of bench/run.sh: signs the requests that wrk replays, checks them, turns the
+results of wrk and of keypaird-load (bench/scale, the load generator every writing row is measured
+with) into the table.
 
 Every EC2 request sent from here is signed with botocore's SigV4 signer (the code boto3 uses) and
 fixed credentials, so keypaird in its default mode checks them exactly as in production. moto checks
@@ -8,17 +9,15 @@ built here as aliyun-python-sdk-core sends them: RPC v1, every parameter in the 
 GET, signed with HMAC-SHA1 and the same fixed credentials.
 
 Subcommands (all print JSON or plain text on stdout; any unexpected reply raises and exits non-zero):
-  seed URL N                       create N ed25519 key pairs seed-0000.. (tag team=bench)
   sign URL OUT [KeyName]           write a pre-signed DescribeKeyPairs request for bench/replay.lua
-  seed-ecs URL N                   import N ed25519 key pairs seed-0000.. through ECS (cn-hangzhou)
   sign-ecs URL OUT KeyPairName     write a v1-signed ECS DescribeKeyPairs request for replay.lua
   check URL SPEC EXPECTED          send a spec once; fail unless 200 with EXPECTED key pairs
                                    (EC2 XML, or ECS JSON with TotalCount EXPECTED too)
   ecs-replay URL                   send one signed ECS request twice to a server verifying
                                    signatures; fail unless 200, then 400 SignatureNonceUsed
-  stored URL TAG SHORT RESULT C    fail unless a write run's key pairs were all stored
-  rsa URL TAG SEQ N CONC           SEQ sequential RSA creates, then N creates from CONC clients
+  stored URL RESULT                fail unless a write run's key pairs are all stored, and no more
   wrkresult NAME OUT [TICKS [DB]]  check wrk's output (stdin) and save its result line to OUT
+  loadresult NAME IN OUT           check keypaird-load's JSON (IN) and save it in wrk's shape to OUT
   merge OUT RESULT...              combine the rounds of an alternating workload
   report RESULTS_DIR OUT_MD        print the table and write it to OUT_MD
 """
@@ -31,11 +30,9 @@ import os
 import re
 import statistics
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from botocore.auth import SigV4Auth
@@ -106,44 +103,6 @@ def ecs_request(url, params):
     return "GET", "/?" + query, {"Host": urllib.parse.urlsplit(url).netloc}, ""
 
 
-def ecs_call(session, url, params, expect=200):
-    method, path, headers, body = ecs_request(url, params)
-    reply = session.request(method, url + path, headers=headers, data=body, timeout=60)
-    if reply.status_code != expect:
-        raise SystemExit(
-            f"{url}: ECS {params.get('Action')} answered {reply.status_code}: {reply.text[:500]}"
-        )
-    return reply
-
-
-def seed_ecs(url, count):
-    """ImportKeyPair of COUNT new ed25519 keys through the ECS dialect, one tag each (the EC2
-    seed creates its keys; ECS CreateKeyPair makes RSA only, so these are imported)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    def one(i):
-        public = Ed25519PrivateKey.generate().public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        ).decode()
-        ecs_call(
-            local_session(),
-            url,
-            {
-                "Action": "ImportKeyPair",
-                "KeyPairName": f"seed-{i:04d}",
-                "PublicKeyBody": f"{public} seed-{i:04d}",
-                "Tag.1.Key": "team",
-                "Tag.1.Value": "bench",
-            },
-        )
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(one, range(count)))
-    print(json.dumps({"seeded": count, "seconds": round(time.monotonic() - started, 2)}))
-
-
 def write_spec(out, method, path, headers, body):
     with open(out, "w", newline="") as f:
         f.write(f"{method}\n{path}\n")
@@ -179,40 +138,6 @@ def ecs_replay(url):
         )
     print(json.dumps({"first": first.status_code, "replay": replay.status_code,
                       "code": "SignatureNonceUsed"}))
-
-
-# --- seeding -------------------------------------------------------------------------------
-
-
-def seed(url, count):
-    def one(i):
-        session = local_session()
-        call(
-            session,
-            url,
-            {
-                "Action": "CreateKeyPair",
-                "KeyName": f"seed-{i:04d}",
-                "KeyType": "ed25519",
-                "TagSpecification.1.ResourceType": "key-pair",
-                "TagSpecification.1.Tag.1.Key": "team",
-                "TagSpecification.1.Tag.1.Value": "bench",
-            },
-        )
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(one, range(count)))
-    print(json.dumps({"seeded": count, "seconds": round(time.monotonic() - started, 2)}))
-
-
-_local = threading.local()
-
-
-def local_session():
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-    return _local.session
 
 
 # --- requests replayed by wrk ---------------------------------------------------------------
@@ -256,93 +181,26 @@ def check(url, spec, expected):
     print(json.dumps({"status": 200, "key_pairs": found, "reply_bytes": len(reply.content)}))
 
 
-def stored(url, tag, short, result_path, connections):
-    """After a write run: the key pairs the server stored must be the ones wrk counted as
-    answered, plus at most one in flight per connection when the run stopped. The names are
-    looked up in every account write.lua used (one per 4,000 requests, thread 1)."""
+def stored(url, result_path):
+    """After a write run of keypaird-load: the key pairs stored under the run's names (its
+    "names" prefix, in the one account) must be exactly the ones it counted as answered. The
+    generator waits for every request it sent, so none is in flight when the run ends."""
     with open(result_path) as f:
-        answered = json.load(f)["requests"]
-    in_flight = int(connections)
-    prefix = f"w-{tag}-{short}-"
-    names = set()
-    session = requests.Session()
-    for n in range((answered + in_flight) // 4000 + 1):
-        reply = call(
-            session,
-            url,
-            {"Action": "DescribeKeyPairs", "Filter.1.Name": "key-name",
-             "Filter.1.Value.1": prefix + "*"},
-            access_key=f"BW{tag}{short}T1A{n}",
-        )
-        names.update(
-            name for name in re.findall(r"<keyName>([^<]*)</keyName>", reply.text)
-            if name.startswith(prefix)
-        )
-    if not answered <= len(names) <= answered + in_flight:
+        result = json.load(f)
+    answered, prefix = result["ok"], result["names"]
+    reply = call(requests.Session(), url, {
+        "Action": "DescribeKeyPairs", "Filter.1.Name": "key-name",
+        "Filter.1.Value.1": prefix + "*"})
+    names = {
+        name for name in re.findall(r"<keyName>([^<]*)</keyName>", reply.text)
+        if name.startswith(prefix)
+    }
+    if len(names) != answered:
         raise SystemExit(
-            f"{url}: {len(names)} key pairs {prefix}* stored, but wrk counted {answered} "
-            f"answered (with {in_flight} connections)"
+            f"{url}: {len(names)} key pairs {prefix}* stored, but keypaird-load counted "
+            f"{answered} answered"
         )
     print(json.dumps({"answered": answered, "stored": len(names)}))
-
-
-# --- RSA creates ----------------------------------------------------------------------------
-
-
-def rsa_create(session, url, name):
-    headers, body = signed(url, {"Action": "CreateKeyPair", "KeyName": name})
-    started = time.perf_counter()
-    reply = session.post(url + "/", data=body, headers=headers, timeout=120)
-    elapsed = time.perf_counter() - started
-    if reply.status_code != 200 or "BEGIN RSA PRIVATE KEY" not in reply.text:
-        raise SystemExit(f"{url}: RSA create answered {reply.status_code}: {reply.text[:500]}")
-    return elapsed, time.perf_counter()
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def rsa(url, tag, sequential, sustained, concurrency):
-    session = requests.Session()
-    seq = [rsa_create(session, url, f"rsa-{tag}-seq-{i}")[0] for i in range(sequential)]
-    time.sleep(3)  # let a warm pool refill before the sustained run
-
-    def worker(w):
-        s = requests.Session()
-        return [
-            rsa_create(s, url, f"rsa-{tag}-sus-{w}-{i}")
-            for i in range(w, sustained, concurrency)
-        ]
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        done = [item for part in pool.map(worker, range(concurrency)) for item in part]
-    wall = time.perf_counter() - started
-    latencies = [lat for lat, _ in done]
-    finished = sorted(end for _, end in done)
-    # The steady rate after the first 50 creates: by then a 32-key pool is used up.
-    tail = finished[50:]
-    steady = (len(tail) - 1) / (tail[-1] - tail[0]) if len(tail) > 1 else None
-    ms = lambda v: round(v * 1000, 1)  # noqa: E731
-    print(
-        json.dumps(
-            {
-                "seq_n": sequential,
-                "seq_p50_ms": ms(statistics.median(seq)),
-                "seq_p90_ms": ms(percentile(seq, 90)),
-                "sus_n": sustained,
-                "sus_conc": concurrency,
-                "sus_rate": round(sustained / wall, 1),
-                "sus_steady_rate": round(steady, 1) if steady else None,
-                "sus_p50_ms": ms(statistics.median(latencies)),
-                "sus_p90_ms": ms(percentile(latencies, 90)),
-                "sus_p99_ms": ms(percentile(latencies, 99)),
-                "sus_fast": sum(1 for lat in latencies if lat < 0.025),
-            }
-        )
-    )
 
 
 # --- wrk results ----------------------------------------------------------------------------
@@ -378,6 +236,12 @@ def wrk_result(name, out, cpu_ticks=None, db_ticks=None):
             result["db_cpu_us"] = int(db_ticks) * 1e6 / os.sysconf("SC_CLK_TCK")
             if result["requests"]:
                 result["db_cpu_us_per_req"] = result["db_cpu_us"] / result["requests"]
+    save_result(name, out, result, problems)
+
+
+def save_result(name, out, result, problems):
+    """Saves a result to OUT, marked invalid (and exiting non-zero) when there are problems;
+    else prints its summary line."""
     if problems:
         result["invalid"] = "; ".join(problems)
     with open(out, "w") as f:
@@ -385,6 +249,10 @@ def wrk_result(name, out, cpu_ticks=None, db_ticks=None):
     if problems:
         print(f"\nbench: INVALID {name}: {result['invalid']}\n", file=sys.stderr)
         raise SystemExit(1)
+    print_result(name, result)
+
+
+def print_result(name, result):
     cpu = result.get("cpu_us_per_req")
     print(
         f"    {name:<26} {fmt_rps(result['rps']):>10} req/s   p50 {ms(result['p50_us']):>8} ms"
@@ -394,6 +262,55 @@ def wrk_result(name, out, cpu_ticks=None, db_ticks=None):
         + f"   ({result['requests']:,} requests)",
         file=sys.stderr,
     )
+
+
+def load_result(name, load_json, out):
+    """Reads keypaird-load's JSON (`run --json`) and saves it to OUT in the shape of a wrk result
+    (rps, p50_us, …, cpu_us_per_req), with how it was measured. A run with any reply that was not
+    a valid 2xx (counted by error code), or with no request at all, is saved as invalid and exits
+    non-zero."""
+    try:
+        with open(load_json) as f:
+            r = json.load(f)
+    except (OSError, ValueError) as e:
+        r, problems = None, [f"keypaird-load wrote no result ({e}); see its output above"]
+    result = {}
+    if r is not None:
+        us_ = lambda v: v * 1000  # noqa: E731
+        result = {
+            "measured_by": "keypaird-load",
+            "scenario": r["scenario"],
+            "signature": r["signature"],
+            "peer": r["peer"],
+            "connections": r["connections"],
+            "requests": r["requests"],
+            "ok": r["ok"],
+            "names": r["names"],
+            "duration_us": r["elapsed_s"] * 1e6,
+            "rps": r["rate"],
+            "p50_us": us_(r["p50_ms"]),
+            "p90_us": us_(r["p90_ms"]),
+            "p99_us": us_(r["p99_ms"]),
+            "max_us": us_(r["max_ms"]),
+            "errors": r["errors"],
+            "setup": r["setup"],
+        }
+        if r["server_cpu_us_per_req"] is not None:
+            result["cpu_us_per_req"] = r["server_cpu_us_per_req"]
+        if r["db_cpu_us_per_req"] is not None:
+            result["db_cpu_us_per_req"] = r["db_cpu_us_per_req"]
+        problems = []
+        if not r["requests"]:
+            problems.append("no request completed")
+        elif r["ok"] != r["requests"]:
+            parts = [f"{code} ×{n}" for code, n in sorted(r["errors"].items())]
+            if r["bad_replies"]:
+                parts.append(f"2xx failing the check ×{r['bad_replies']}")
+            if r["no_reply"]:
+                parts.append(f"no reply ×{r['no_reply']}")
+            problems.append(f"{r['requests'] - r['ok']} failed replies ({', '.join(parts)}), "
+                            f"the first: {(r['first_problem'] or '')[:200]!r}")
+    save_result(name, out, result, problems)
 
 
 def merge(out, *paths):
@@ -469,57 +386,75 @@ def wrk_cells(result):
     ]
 
 
+# How each row was measured, as its "How" cell says it.
+HOW_HTTP = "wrk; no signature"
+HOW_REPLAY = "wrk replays 1 request signed by botocore (SigV4); verified"
+HOW_LOAD = "keypaird-load: SigV4 (aws-sigv4) per request; verified; 1 account"
+HOW_ANY = "wrk replays 1 ACS v1 request; `--any-credentials`: not verified"
+HOW_ECS_V1 = "keypaird-load: ACS v1 per request, new nonce each; verified; 1 account"
+HOW_ECS_V3 = "keypaird-load: ACS V3 per request, new nonce each; verified; 1 account"
+
+
+def total_cpu(r):
+    if r is None or r.get("cpu_us_per_req") is None:
+        return None
+    return r["cpu_us_per_req"] + (r.get("db_cpu_us_per_req") or 0)
+
+
 def new_parts_tables(results, meta):
-    """Rows 7-9: keypaird on PostgreSQL and the ECS dialect, each against moto's numbers of the
-    same run (rows 1 and 3), then against keypaird's own rows on SQLite / EC2."""
+    """Rows 7-9 and 12-13: keypaird on PostgreSQL and the ECS dialect, each against moto's
+    numbers of the same run (rows 1 and 3), then against keypaird's own rows on SQLite / EC2."""
     rows = [
         ("7", "DescribeKeyPairs, one key by name (1,000 in the account), on PostgreSQL",
-         "describe_one_pg", "describe_one", "row 1"),
-        ("8", "ImportKeyPair ed25519, unique names, on PostgreSQL †",
-         "import_pg", "import", "row 3"),
+         HOW_REPLAY, "describe_one_pg", "describe_one", "row 1"),
+        ("8", "ImportKeyPair ed25519, unique names, on PostgreSQL",
+         HOW_LOAD, "import_pg", "import", "row 3"),
         ("9", "ECS DescribeKeyPairs, one key by name (1,000 in the account), SQLite ‡",
-         "ecs_describe_one", "describe_one", "row 1, **moto, EC2 equivalent**"),
+         HOW_ANY, "ecs_describe_one", "describe_one", "row 1, **moto, EC2 equivalent**"),
+        ("12", "ECS DescribeKeyPairs, one key by name (1,000 in the account), SQLite, verified",
+         HOW_ECS_V1, "ecs_describe_v1", "describe_one", "row 1, **moto, EC2 equivalent**"),
+        ("13", "the same, signed with ACS V3",
+         HOW_ECS_V3, "ecs_describe_v3", "describe_one", "row 1, **moto, EC2 equivalent**"),
     ]
     pg = meta.get("postgres") or []
     lines = [
         "",
-        "Rows 7–9, measured after rows 0–6 with the same wrk settings: keypaird on "
+        "Rows 7–9, 12 and 13, measured after rows 0–6, 10 and 11 with the same settings: keypaird on "
         + (f"PostgreSQL {pg[0].split()[0]} on the same machine (TCP to 127.0.0.1, "
            f"synchronous_commit {pg[1]}, keypaird's default pool of 16 connections, a fresh "
            "schema, analysed after seeding)"
            if len(pg) >= 2 else "PostgreSQL (not reached)")
         + ", and keypaird's ECS dialect.",
         "",
-        "| # | Workload | keypaird req/s | p50 ms | p99 ms | CPU/req | PostgreSQL CPU/req "
-        "| moto peer (same run) | moto req/s | p50 ms | p99 ms | CPU/req | req/s ratio "
-        "| CPU/req ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| # | Workload | How (keypaird) | keypaird req/s | p50 ms | p99 ms | CPU/req "
+        "| PostgreSQL CPU/req | moto peer (same run) | moto req/s | p50 ms | p99 ms | CPU/req "
+        "| req/s ratio | CPU/req ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for number, title, key, peer, peer_label in rows:
+    for number, title, how, key, peer, peer_label in rows:
         k = load(results, f"{key}_keypaird")
         m = load(results, f"{peer}_moto")
         uk, um = usable(k), usable(m)
         db = uk and uk.get("db_cpu_us_per_req")
-        kcpu = uk and uk.get("cpu_us_per_req")
-        total = kcpu + db if kcpu is not None and db is not None else kcpu
         lines.append(
-            f"| {number} | {title} | " + " | ".join(wrk_cells(k))
+            f"| {number} | {title} | {how} | " + " | ".join(wrk_cells(k))
             + f" | {'—' if db is None else us(db)} | {peer_label} | "
             + " | ".join(wrk_cells(m))
             + f" | {ratio(uk and uk['rps'], um and um['rps'])}"
-            + f" | {ratio(um and um.get('cpu_us_per_req'), total)} |"
+            + f" | {ratio(um and um.get('cpu_us_per_req'), total_cpu(uk))} |"
         )
 
-    def total_cpu(r):
-        if r is None or r.get("cpu_us_per_req") is None:
-            return None
-        return r["cpu_us_per_req"] + (r.get("db_cpu_us_per_req") or 0)
-
     baselines = [
-        ("7", "describe_one_pg_keypaird", "row 1: the same on SQLite", "describe_one_keypaird"),
-        ("8", "import_pg_keypaird", "row 3: the same on SQLite", "import_keypaird"),
-        ("9", "ecs_describe_one_keypaird",
+        ("7", "PostgreSQL", "describe_one_pg_keypaird", "row 1: the same on SQLite",
+         "describe_one_keypaird"),
+        ("8", "PostgreSQL", "import_pg_keypaird", "row 3: the same on SQLite", "import_keypaird"),
+        ("9", "ECS", "ecs_describe_one_keypaird",
          "row 6, `--any-credentials`: EC2 DescribeKeyPairs of one key, SQLite", "sig_any"),
+        ("12", "ECS, verified (v1)", "ecs_describe_v1_keypaird",
+         "row 9: the same read replayed, `--any-credentials` (no signature, no nonce)",
+         "ecs_describe_one_keypaird"),
+        ("13", "ECS, verified (V3)", "ecs_describe_v3_keypaird", "row 12: signed with ACS v1",
+         "ecs_describe_v1_keypaird"),
     ]
     lines += [
         "",
@@ -527,16 +462,18 @@ def new_parts_tables(results, meta):
         "| req/s | CPU/req | req/s vs baseline | CPU/req vs baseline |",
         "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for number, key, label, base_key in baselines:
+    for number, what, key, label, base_key in baselines:
         r, b = usable(load(results, key)), usable(load(results, base_key))
         if not r or not b:
-            lines.append(f"| {number} | | failed | | {label} | | | n/a | n/a |")
+            lines.append(f"| {number} | {what} | failed | | {label} | | | n/a | n/a |")
             continue
         this_cpu, base_cpu = total_cpu(r), total_cpu(b)
+        cpu_ratio = f"{this_cpu / base_cpu:.2f}" if this_cpu and base_cpu else "n/a"
         lines.append(
-            f"| {number} | {'PostgreSQL' if number != '9' else 'ECS'} | {fmt_rps(r['rps'])} "
-            f"| {us(this_cpu)} | {label} | {fmt_rps(b['rps'])} | {us(base_cpu)} "
-            f"| {r['rps'] / b['rps']:.2f} | {this_cpu / base_cpu:.2f} |"
+            f"| {number} | {what} | {fmt_rps(r['rps'])} "
+            f"| {'—' if this_cpu is None else us(this_cpu)} | {label} | {fmt_rps(b['rps'])} "
+            f"| {'—' if base_cpu is None else us(base_cpu)} "
+            f"| {r['rps'] / b['rps']:.2f} | {cpu_ratio} |"
         )
     return lines
 
@@ -545,31 +482,40 @@ def report(results, out_md):
     meta = load(results, "meta")
     lines = [
         f"Run {meta['date']} on {meta['cpus']} × {meta['cpu_model']}; keypaird {meta['commit']}, "
-        f"moto {meta['moto']}; wrk `{meta['wrk_args']}` unless said otherwise; load average "
-        f"{' '.join(meta['load'])} just before the servers started (the machine is shared).",
+        f"moto {meta['moto']}; wrk `{meta['wrk_args']}` and keypaird-load with "
+        f"{meta['connections']} connections for {meta['duration']} s unless said otherwise; "
+        f"load average {' '.join(meta['load'])} just before the servers started (the machine is "
+        "shared).",
         "",
-        "| # | Workload | keypaird req/s | p50 ms | p99 ms | CPU/req | moto req/s | p50 ms "
-        "| p99 ms | CPU/req | req/s ratio | CPU/req ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| # | Workload | How (keypaird; moto gets the same requests) | keypaird req/s | p50 ms "
+        "| p99 ms | CPU/req | moto req/s | p50 ms | p99 ms | CPU/req | req/s ratio "
+        "| CPU/req ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     h = load(results, "healthz_keypaird")
     if h:
         lines.append(
             "| 0 | reference: GET /healthz, keypaird only (HTTP, no signature, store or XML) | "
-            + " | ".join(wrk_cells(h)) + " | — | — | — | — | — | — |"
+            f"{HOW_HTTP} | " + " | ".join(wrk_cells(h)) + " | — | — | — | — | — | — |"
         )
     workloads = [
-        ("1", "DescribeKeyPairs, one key by name (1,000 in the account)", "describe_one"),
-        ("2", "DescribeKeyPairs, all 1,000 key pairs (2 connections, 2 s longer)", "describe_all"),
-        ("3", "ImportKeyPair ed25519, unique names †", "import"),
-        ("4", "CreateKeyPair ed25519, unique names †", "create_ed25519"),
+        ("1", "DescribeKeyPairs, one key by name (1,000 in the account)", HOW_REPLAY,
+         "describe_one"),
+        ("2", "DescribeKeyPairs, all 1,000 key pairs (2 connections, 2 s longer)", HOW_REPLAY,
+         "describe_all"),
+        ("3", "ImportKeyPair ed25519, unique names", HOW_LOAD, "import"),
+        ("4", "CreateKeyPair ed25519, unique names", HOW_LOAD, "create_ed25519"),
+        ("10", "DeleteKeyPair of key pairs created just before (untimed, as many as row 4's "
+         "creates in the same time)", HOW_LOAD, "delete"),
+        ("11", "Mixed: 70% DescribeKeyPairs of one seed key by name, 10% of 10 by key-name "
+         "wildcard, 10% CreateKeyPair ed25519, 10% DeleteKeyPair", HOW_LOAD, "mixed"),
     ]
-    for number, title, key in workloads:
+    for number, title, how, key in workloads:
         k = load(results, f"{key}_keypaird")
         m = load(results, f"{key}_moto")
         uk, um = usable(k), usable(m)
         lines.append(
-            f"| {number} | {title} | "
+            f"| {number} | {title} | {how} | "
             + " | ".join(wrk_cells(k) + wrk_cells(m))
             + f" | {ratio(uk and uk['rps'], um and um['rps'])}"
             + f" | {ratio(um and um.get('cpu_us_per_req'), uk and uk.get('cpu_us_per_req'))} |"
@@ -577,40 +523,48 @@ def report(results, out_md):
 
     lines += new_parts_tables(results, meta)
 
-    rk, rn, rm = (load(results, f"rsa_{s}") for s in ("keypaird", "nopool", "moto"))
+    runs = {(kind, server): load(results, f"rsa_{kind}_{server}")
+            for kind in ("seq", "sus") for server in ("keypaird", "nopool", "moto")}
+    sustained = usable(runs[("sus", "keypaird")]) or {}
     lines += [
         "",
-        "| # | CreateKeyPair RSA-2048 | keypaird, warm pool (32) | keypaird, no pool "
-        "| moto | ratio (warm pool / moto) |",
+        "| # | CreateKeyPair RSA-2048 (" + HOW_LOAD + ") | keypaird, warm pool (32) "
+        "| keypaird, no pool | moto | ratio (warm pool / moto) |",
         "|---|---|---:|---:|---:|---:|",
     ]
 
-    def rsa_row(title, field, unit, higher_is_better=False, with_ratio=True):
-        a, n, b = (r and r.get(field) for r in (rk, rn, rm))
-        cell = lambda v: "failed" if v is None else f"{v:,} {unit}".strip()  # noqa: E731
-        r = ratio(a, b) if higher_is_better else ratio(b, a)
-        if not with_ratio:
-            r = "—"
-        return f"| 5 | {title} | {cell(a)} | {cell(n)} | {cell(b)} | {r} |"
+    def rsa_row(title, kind, field, higher_is_better=False):
+        cells = []
+        for server in ("keypaird", "nopool", "moto"):
+            r = runs[(kind, server)]
+            if r is None or "invalid" in r:
+                cells.append(None if r is None else "invalid")
+            else:
+                cells.append(r[field])
+        shown = ["failed" if v is None else v if isinstance(v, str)
+                 else fmt_rps(v) + " /s" if field == "rps" else ms(v) + " ms" for v in cells]
+        numbers = [v if isinstance(v, (int, float)) else None for v in cells]
+        r = (ratio(numbers[0], numbers[2]) if higher_is_better
+             else ratio(numbers[2], numbers[0]))
+        return f"| 5 | {title} | {shown[0]} | {shown[1]} | {shown[2]} | {r} |"
 
+    clients = sustained.get("connections", 4)
     lines += [
-        rsa_row("20 sequential creates, one client: median", "seq_p50_ms", "ms"),
-        rsa_row("20 sequential creates, one client: p90", "seq_p90_ms", "ms"),
-        rsa_row("150 creates from 4 clients: creates/s", "sus_rate", "/s", True),
-        rsa_row("150 creates from 4 clients: creates/s after the first 50", "sus_steady_rate",
-                "/s", True),
-        rsa_row("150 creates from 4 clients: latency median", "sus_p50_ms", "ms"),
-        rsa_row("150 creates from 4 clients: latency p90", "sus_p90_ms", "ms"),
-        rsa_row("150 creates from 4 clients: latency p99", "sus_p99_ms", "ms"),
-        rsa_row("150 creates from 4 clients: replies in under 25 ms", "sus_fast", "of 150",
-                with_ratio=False),
+        rsa_row("20 sequential creates, one client: median", "seq", "p50_us"),
+        rsa_row("20 sequential creates, one client: p90", "seq", "p90_us"),
+        rsa_row(f"{clients} clients for {meta['duration']} s: creates/s", "sus", "rps", True),
+        rsa_row(f"{clients} clients for {meta['duration']} s: latency median", "sus", "p50_us"),
+        rsa_row(f"{clients} clients for {meta['duration']} s: latency p90", "sus", "p90_us"),
+        rsa_row(f"{clients} clients for {meta['duration']} s: latency p99", "sus", "p99_us"),
+        rsa_row(f"{clients} clients for {meta['duration']} s: latency max", "sus", "max_us"),
     ]
 
     v, a = usable(load(results, "sig_verify")), usable(load(results, "sig_any"))
     lines += [
         "",
-        "| # | keypaird DescribeKeyPairs, one key (3 alternating rounds) | signatures verified "
-        "| --any-credentials | verified / unverified |",
+        "| # | keypaird DescribeKeyPairs, one key (3 alternating rounds; " + HOW_REPLAY
+        + ", or not with `--any-credentials`) | signatures verified | --any-credentials "
+        "| verified / unverified |",
         "|---|---|---:|---:|---:|",
     ]
     if v and a:
@@ -632,29 +586,40 @@ def report(results, out_md):
         "",
         "Ratios are keypaird over moto for req/s and creates/s, and moto over keypaird for "
         "latencies and CPU per request: above 1 means keypaird is better. CPU/req is the "
-        "server process's user + system CPU time during the run divided by the requests wrk "
-        "counted.",
-        "† Writes with a unique name per request: keypaird runs with `--any-credentials` (moto "
-        "checks no signature either). Reads are signed with fixed credentials, and keypaird "
-        "verifies them.",
+        "server process's user + system CPU time during the measured run divided by the "
+        "requests counted.",
+        "How: *wrk replays* one request signed ahead of time (a SigV4 signature is valid for 15 "
+        "minutes) and keypaird verifies it. *keypaird-load* (bench/scale, `keypaird-load run`) "
+        "opens its keep-alive connections before the clock starts, signs every request afresh "
+        "(EC2 with SigV4 by the `aws-sigv4` crate; ECS with ACS v1 or V3 and a new nonce, which "
+        "keypaird records in the store: a durable write per request), checks every reply (HTTP "
+        "200 and the expected element: keyFingerprint, the keyName count, the ECS JSON), and "
+        "writes into one account created with a quota of 1,000,000 key pairs; any reply that "
+        "is not a valid 2xx is counted by error code and makes its row invalid. Every row "
+        "writing key pairs is measured by keypaird-load, and the key pairs rows 3, 4 and 8 "
+        "stored are counted afterwards. moto gets the same signed requests and checks no "
+        "signature.",
+        "Row 10 deletes the key pairs an untimed create run of the same length made just "
+        "before, and ends early when they are gone. Row 11 takes its requests in a fixed "
+        "order, one counter across the connections (7 reads by name, 1 wildcard read, 1 "
+        "create, 1 delete of a key pair created earlier), over the 1,000 seed key pairs.",
     ]
     lines.append(
         "‡ ECS replays one v1-signed request, so keypaird runs with `--any-credentials` (no "
         "signature, clock or nonce check); verifying, it refuses every replay with "
-        "SignatureNonceUsed. moto has no ECS: its peer is its EC2 DescribeKeyPairs of one key "
-        "(row 1), the same work."
+        "SignatureNonceUsed. Rows 12 and 13 are the same read signed afresh and verified. moto "
+        "has no ECS: its peer is its EC2 DescribeKeyPairs of one key (row 1), the same work."
     )
     lines.append(
-        "Rows 7–9 were measured after rows 0–6; their moto columns repeat moto's rows 1 and 3 "
-        "of this run (moto was not measured again). PostgreSQL CPU/req is the CPU time of every "
-        "`postgres` process on the machine during the run divided by the requests; the CPU/req "
-        "ratio of rows 7 and 8 is moto over keypaird plus PostgreSQL."
+        "Rows 7–9, 12 and 13 were measured after the others; their moto columns repeat moto's "
+        "rows 1 and 3 of this run (moto was not measured again). PostgreSQL CPU/req is the CPU "
+        "time of every `postgres` process on the machine during the run divided by the "
+        "requests; the CPU/req ratio of rows 7 and 8 is moto over keypaird plus PostgreSQL."
     )
-    for key in ("describe_one", "describe_all", "import", "create_ed25519", "describe_one_pg",
-                "import_pg", "ecs_describe_one"):
+    for key in ("describe_one", "describe_all", "describe_one_pg", "ecs_describe_one"):
         for server in ("keypaird", "moto"):
             r = usable(load(results, f"{key}_{server}"))
-            if r and (r["socket_errors"] or r["timeouts"]):
+            if r and (r.get("socket_errors") or r.get("timeouts")):
                 lines.append(
                     f"- {key} on {server}: {r['socket_errors']} socket errors and "
                     f"{r['timeouts']} timeouts reported by wrk (every reply that came was 2xx)."
@@ -669,12 +634,8 @@ def report(results, out_md):
 
 def main(argv):
     command, args = argv[1], argv[2:]
-    if command == "seed":
-        seed(args[0], int(args[1]))
-    elif command == "sign":
+    if command == "sign":
         sign_spec(args[0], args[1], args[2] if len(args) > 2 else None)
-    elif command == "seed-ecs":
-        seed_ecs(args[0], int(args[1]))
     elif command == "sign-ecs":
         sign_ecs_spec(*args)
     elif command == "ecs-replay":
@@ -683,10 +644,10 @@ def main(argv):
         check(*args)
     elif command == "stored":
         stored(*args)
-    elif command == "rsa":
-        rsa(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
     elif command == "wrkresult":
         wrk_result(*args)
+    elif command == "loadresult":
+        load_result(*args)
     elif command == "merge":
         merge(*args)
     elif command == "report":

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # keypaird's benchmarks, side by side with moto's server in the same run (see BENCHMARKS.md).
 #   - installs wrk (Debian package) if missing, makes bench/.venv from bench/requirements.txt,
-#   - builds keypaird in release, starts it and moto_server on free ports of 127.0.0.1,
+#   - builds keypaird and keypaird-load (bench/scale) in release, starts keypaird and moto_server
+#     on free ports of 127.0.0.1,
 #   - seeds both with 1,000 key pairs, runs every workload against both, prints the table and
 #     writes it to bench/results-latest.md,
 #   - then measures keypaird on PostgreSQL (a fresh schema bench_<unix time>, dropped at exit) and
 #     its ECS dialect, against moto's numbers of the same run.
+# Replayed reads are measured with wrk; every workload that writes with keypaird-load, which signs
+# each request afresh (keypaird verifies them all) and writes into one account with a quota of
+# 1,000,000 key pairs; moto gets the same requests.
 # Everything it starts is stopped at exit. It exits non-zero if any workload got a reply outside
 # 2xx (the table still shows which one).
-# Settings: BENCH_DURATION (seconds per wrk run, default 8), BENCH_CONNECTIONS (default 16),
+# Settings: BENCH_DURATION (seconds per run, default 8), BENCH_CONNECTIONS (default 16),
 # BENCH_POSTGRES (the database for rows 7 and 8, default postgres://postgres@127.0.0.1:5432/test;
 # empty skips them).
 set -euo pipefail
@@ -43,10 +47,14 @@ bench_venv "$bench"
 py=$bench/.venv/bin/python
 kp() { timeout --kill-after=10 180 "$py" "$bench/kp.py" "$@"; }
 
-# --- keypaird, release build (a no-op when up to date)
-log "cargo build --release -p keypaird"
-cargo build --release -q -p keypaird
+# --- keypaird and the load generator, release builds (a no-op when up to date)
+log "cargo build --release -p keypaird -p keypaird-bench-scale"
+cargo build --release -q -p keypaird -p keypaird-bench-scale
 bin=$root/target/release/keypaird
+loadgen=$root/target/release/keypaird-load
+# The one account every verifying keypaird serves (and every keypaird-load request signs for).
+creds=(--access-key-id benchkey --secret-access-key benchsecret)
+quota=(--key-pair-quota 1000000)
 
 # --- servers; all stopped at exit
 work=$(mktemp -d "${TMPDIR:-/tmp}/keypaird-bench.XXXXXX")
@@ -88,13 +96,14 @@ wait_url() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-# keypaird as in production: signatures verified with a fixed access key.
-"$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
-  --store "sqlite://$work/verify/k.db" >/dev/null
+# keypaird as in production: signatures verified, one account with a large quota (every write
+# of the run goes into it).
+"$bin" accounts create bench "${creds[@]}" "${quota[@]}" --store "sqlite://$work/verify/k.db" \
+  >/dev/null
 "$bin" serve --listen 127.0.0.1:0 --store "sqlite://$work/verify/k.db" \
   >"$work/keypaird.out" 2>"$work/keypaird.log" &
 pids+=($!); kpid=$!
-# keypaird with --any-credentials, for writes with unique names and the SigV4 comparison.
+# keypaird with --any-credentials, for the SigV4 comparison (row 6).
 "$bin" serve --any-credentials --listen 127.0.0.1:0 --store "sqlite://$work/any/k.db" \
   >"$work/anycreds.out" 2>"$work/anycreds.log" &
 pids+=($!); apid=$!
@@ -106,8 +115,15 @@ A=$(wait_url "$work/anycreds.out" "$apid" 'keypaird listening on http://[0-9.:]+
 M=$(wait_url "$work/moto.log" "$mpid" 'Running on http://[0-9.:]+')
 log "keypaird $K (signatures verified), keypaird $A (--any-credentials), moto $M"
 
+# Seeds seed-0000 … seed-0999 (tag team=bench) through the API, signed by keypaird-load.
+seed() { # $1 url, then keypaird-load seed's options
+  local url=$1
+  shift
+  timeout --kill-after=10 300 "$loadgen" seed --url "$url" "${creds[@]}" --count "$seed_count" "$@" \
+    >&2 || die "seeding $url failed"
+}
 log "seeding $seed_count key pairs in each"
-for url in "$K" "$A" "$M"; do kp seed "$url" "$seed_count" >&2; done
+for url in "$K" "$A" "$M"; do seed "$url"; done
 # The RSA pools (32 keys each) fill in the background right after start; let them finish so
 # their thread does not share the CPU with the first measurements.
 sleep 5
@@ -140,6 +156,25 @@ run_wrk() {
 }
 
 wrk_args=(-t1 -c"$connections" -d"${duration}s" --timeout 60s)
+
+# Runs keypaird-load against server $2 (a pid, for its CPU time) with the remaining arguments
+# (`keypaird-load run`'s), and saves its figures as $results/$1.json; a run with any reply that
+# was not a valid 2xx (or no result at all) is marked invalid there and fails the bench. A name
+# ending in _moto runs with --peer moto. With measure_db=1, PostgreSQL's CPU time too.
+run_load() {
+  local name=$1 url=$2 pid=$3
+  shift 3
+  local peer=keypaird db=()
+  case $name in *_moto) peer=moto ;; esac
+  [ "${measure_db:-0}" = 1 ] && db=(--db-process postgres)
+  timeout --kill-after=10 $((4 * duration + 300)) "$loadgen" run --url "$url" --peer "$peer" \
+    --server-pid "$pid" "${db[@]}" "${creds[@]}" --json "$work/$name.load.json" "$@" >&2 || true
+  "$py" "$bench/kp.py" loadresult "$name" "$work/$name.load.json" "$results/$name.json" \
+    || failed=1
+}
+load_args=(--connections "$connections" --seconds "$duration")
+# Every write's name starts with a tag of this run (keypaird-load names: <tag>-<kind>-<n>).
+tag=r$(date +%s)
 
 # Read workloads replay one request signed with botocore (valid for 15 minutes).
 # $1 name, $2 url, $3 pid, $4 label, $5 KeyName or "", $6 expected key pairs, $7 warm|cold,
@@ -180,6 +215,8 @@ for round in 1 2 3; do
 done
 kp merge "$results/sig_verify.json" "$results"/sig_verify_*_keypaird.json || failed=1
 kp merge "$results/sig_any.json" "$results"/sig_any_*_keypaird.json || failed=1
+# The --any-credentials keypaird has done its part.
+stop_server "$apid"
 
 # moto takes about a second per reply of 1,000 key pairs, so 16 connections would leave no
 # request finished within the run: 2 connections and 10 s for both servers, no warm-up (a
@@ -189,41 +226,53 @@ all_args=(-t1 -c2 -d"$((duration + 2))s" --timeout 60s)
 read_workload describe_all "$K" "$kpid" keypaird "" "$seed_count" cold "${all_args[@]}"
 read_workload describe_all "$M" "$mpid" moto "" "$seed_count" cold "${all_args[@]}"
 
-log "(5) CreateKeyPair RSA: 20 sequential, then 150 from 4 clients"
-rsa() { # $1 name, $2 url, $3 tag
-  kp rsa "$2" "$3" 20 150 4 > "$results/rsa_$1.json" || { failed=1; rm -f "$results/rsa_$1.json"; }
-  [ -f "$results/rsa_$1.json" ] && printf '    rsa %-10s %s\n' "$1" "$(cat "$results/rsa_$1.json")" >&2
-  return 0
+# Writes, every request signed afresh and verified, into the one account; moto gets the same.
+log "(3) ImportKeyPair ed25519, unique names"
+run_load import_keypaird "$K" "$kpid" --scenario import "${load_args[@]}" --tag "${tag}k"
+run_load import_moto "$M" "$mpid" --scenario import "${load_args[@]}" --tag "${tag}m"
+log "(4) CreateKeyPair ed25519, unique names"
+run_load create_ed25519_keypaird "$K" "$kpid" --scenario create-ed25519 "${load_args[@]}" \
+  --tag "${tag}k"
+run_load create_ed25519_moto "$M" "$mpid" --scenario create-ed25519 "${load_args[@]}" \
+  --tag "${tag}m"
+# What was answered was stored: count each run's names on its server.
+for server in keypaird moto; do
+  url=$K; [ "$server" = moto ] && url=$M
+  for w in import create_ed25519; do
+    result=$results/${w}_$server.json
+    if [ -s "$result" ] && ! grep -q '"invalid"' "$result"; then
+      kp stored "$url" "$result" >/dev/null || failed=1
+    fi
+  done
+done
+log "(10) DeleteKeyPair of key pairs created just before (untimed)"
+run_load delete_keypaird "$K" "$kpid" --scenario delete "${load_args[@]}" --tag "${tag}k"
+run_load delete_moto "$M" "$mpid" --scenario delete "${load_args[@]}" --tag "${tag}m"
+log "(11) mixed: 70% describe by name, 10% by wildcard, 10% create ed25519, 10% delete"
+run_load mixed_keypaird "$K" "$kpid" --scenario mixed "${load_args[@]}" --tag "${tag}k" \
+  --seeded "$seed_count"
+run_load mixed_moto "$M" "$mpid" --scenario mixed "${load_args[@]}" --tag "${tag}m" \
+  --seeded "$seed_count"
+
+log "(5) CreateKeyPair RSA: 20 sequential, then 4 clients for $duration s"
+rsa() { # $1 name, $2 url, $3 pid, $4 tag letter
+  run_load "rsa_seq_$1" "$2" "$3" --scenario create-rsa --connections 1 --requests 20 \
+    --tag "${tag}${4}q"
+  sleep 3 # let a warm pool refill before the sustained run
+  run_load "rsa_sus_$1" "$2" "$3" --scenario create-rsa --connections 4 --seconds "$duration" \
+    --tag "${tag}${4}s"
 }
-rsa keypaird "$K" k
+rsa keypaird "$K" "$kpid" k
 # Stop this keypaird now: its pool thread would refill for seconds and share the CPU with moto.
 stop_server "$kpid"
 # The same store without a pool: what every RSA create costs once a pool is used up.
 "$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "sqlite://$work/verify/k.db" \
   >"$work/nopool.out" 2>"$work/nopool.log" &
 pids+=($!); npid=$!
-rsa nopool "$(wait_url "$work/nopool.out" "$npid" 'keypaird listening on http://[0-9.:]+')" n
+rsa nopool "$(wait_url "$work/nopool.out" "$npid" 'keypaird listening on http://[0-9.:]+')" \
+  "$npid" n
 stop_server "$npid"
-rsa moto "$M" m
-
-# Writes: a new KeyName per request, generated in Lua; keypaird runs with --any-credentials.
-tag=r$(date +%s)
-log "(3) ImportKeyPair ed25519, unique names"
-run_wrk import_keypaird "$apid" "${wrk_args[@]}" -s "$bench/write.lua" "$A" -- import "$tag"
-run_wrk import_moto "$mpid" "${wrk_args[@]}" -s "$bench/write.lua" "$M" -- import "$tag"
-log "(4) CreateKeyPair ed25519, unique names"
-run_wrk create_ed25519_keypaird "$apid" "${wrk_args[@]}" -s "$bench/write.lua" "$A" -- create-ed25519 "$tag"
-run_wrk create_ed25519_moto "$mpid" "${wrk_args[@]}" -s "$bench/write.lua" "$M" -- create-ed25519 "$tag"
-# What was answered was stored: count each run's names on its server.
-for server in keypaird moto; do
-  url=$A; [ "$server" = moto ] && url=$M
-  for w in import:imp create_ed25519:ed; do
-    result=$results/${w%%:*}_$server.json
-    if [ -s "$result" ] && grep -q '"requests"' "$result"; then
-      kp stored "$url" "$tag" "${w##*:}" "$result" "$connections" >/dev/null || failed=1
-    fi
-  done
-done
+rsa moto "$M" "$mpid" m
 
 # Marks a row that could not run as invalid. $1 result name, $2 why.
 not_run() {
@@ -232,8 +281,9 @@ not_run() {
 }
 
 # --- (7, 8) keypaird on PostgreSQL: a fresh schema, dropped at exit. Same requests as rows 1 and
-# 3; moto is not measured again (its rows 1 and 3 are the peers). No RSA pool: its thread would
-# share the CPU with the measurements and no PostgreSQL row creates RSA keys.
+# 3, on one keypaird verifying signatures; moto is not measured again (its rows 1 and 3 are the
+# peers). No RSA pool: its thread would share the CPU with the measurements and no PostgreSQL row
+# creates RSA keys.
 pg_info=""
 if [ -z "$postgres" ]; then
   log "(7, 8) skipped: BENCH_POSTGRES is empty"
@@ -254,13 +304,12 @@ else
     *) pg_store="$postgres?schema=$pg_schema" ;;
   esac
   log "(7) DescribeKeyPairs, one key by name, on PostgreSQL (schema $pg_schema)"
-  "$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
-    --store "$pg_store" >/dev/null
+  "$bin" accounts create bench "${creds[@]}" "${quota[@]}" --store "$pg_store" >/dev/null
   "$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" \
     >"$work/pg.out" 2>"$work/pg.log" &
   pids+=($!); gpid=$!
   G=$(wait_url "$work/pg.out" "$gpid" 'keypaird listening on http://[0-9.:]+')
-  kp seed "$G" "$seed_count" >&2
+  seed "$G"
   # What autovacuum does within a minute of a bulk load (autovacuum_naptime): without statistics
   # on the fresh tables the planner reads the scope's 1,000 rows newest first and filters on the
   # name instead of using the name's unique index (0.6 ms of PostgreSQL CPU per lookup against
@@ -272,48 +321,58 @@ else
   measure_db=1 read_workload describe_one_pg "$G" "$gpid" keypaird seed-0500 1 warm "${wrk_args[@]}"
   # What row 9 cannot do: a keypaird verifying signatures refuses a replayed ECS request.
   kp ecs-replay "$G" >&2 || { printf '\nbench: the ECS replay check failed\n\n' >&2; failed=1; }
-  stop_server "$gpid"
 
   log "(8) ImportKeyPair ed25519, unique names, on PostgreSQL"
-  "$bin" serve --any-credentials --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" \
-    >"$work/pgany.out" 2>"$work/pgany.log" &
-  pids+=($!); gapid=$!
-  GA=$(wait_url "$work/pgany.out" "$gapid" 'keypaird listening on http://[0-9.:]+')
-  measure_db=1 run_wrk import_pg_keypaird "$gapid" "${wrk_args[@]}" -s "$bench/write.lua" "$GA" \
-    -- import "$tag"
+  measure_db=1 run_load import_pg_keypaird "$G" "$gpid" --scenario import "${load_args[@]}" \
+    --tag "${tag}g"
   result=$results/import_pg_keypaird.json
-  if [ -s "$result" ] && grep -q '"requests"' "$result"; then
-    kp stored "$GA" "$tag" imp "$result" "$connections" >/dev/null || failed=1
+  if [ -s "$result" ] && ! grep -q '"invalid"' "$result"; then
+    kp stored "$G" "$result" >/dev/null || failed=1
   fi
-  stop_server "$gapid"
+  stop_server "$gpid"
 fi
 
 # --- (9) the ECS dialect: DescribeKeyPairs of one key by name, one v1-signed request replayed.
 # A replay passes only with --any-credentials (no signature, clock or nonce check). The account is
-# made first, with the EC2 quota of 5,000, so that 1,000 key pairs fit (ECS's own is 500).
+# made first, with its large quota, so that 1,000 key pairs fit (ECS's own is 500); under
+# --any-credentials a known access key still names its account.
 ecs_seed_count=$seed_count
 log "(9) ECS DescribeKeyPairs, one key by name, $ecs_seed_count in the account (SQLite)"
-"$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
-  --key-pair-quota 5000 --store "sqlite://$work/ecs/k.db" >/dev/null
+"$bin" accounts create bench "${creds[@]}" "${quota[@]}" --store "sqlite://$work/ecs/k.db" \
+  >/dev/null
 "$bin" serve --any-credentials --rsa-pool-size 0 --listen 127.0.0.1:0 \
   --store "sqlite://$work/ecs/k.db" >"$work/ecs.out" 2>"$work/ecs.log" &
 pids+=($!); epid=$!
 E=$(wait_url "$work/ecs.out" "$epid" 'keypaird listening on http://[0-9.:]+')
-kp seed-ecs "$E" "$ecs_seed_count" >&2
+seed "$E" --ecs
 read_sign=sign-ecs read_workload ecs_describe_one "$E" "$epid" keypaird seed-0500 1 warm \
   "${wrk_args[@]}"
 stop_server "$epid"
 
+# --- (12, 13) the same read verified: every request signed afresh with a new nonce, which
+# keypaird records in the store (a durable write per read), on the same store.
+log "(12, 13) ECS DescribeKeyPairs, one key by name, verified: ACS v1, then V3"
+"$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "sqlite://$work/ecs/k.db" \
+  >"$work/ecsv.out" 2>"$work/ecsv.log" &
+pids+=($!); vpid=$!
+V=$(wait_url "$work/ecsv.out" "$vpid" 'keypaird listening on http://[0-9.:]+')
+run_load ecs_describe_v1_keypaird "$V" "$vpid" --scenario ecs-describe --ecs-signature v1 \
+  "${load_args[@]}" --seeded "$ecs_seed_count"
+run_load ecs_describe_v3_keypaird "$V" "$vpid" --scenario ecs-describe --ecs-signature v3 \
+  "${load_args[@]}" --seeded "$ecs_seed_count"
+stop_server "$vpid"
+
 # --- the report
-"$py" - "$results/meta.json" "$root" "${wrk_args[*]}" "$load_before" "$pg_info" <<'EOF'
+"$py" - "$results/meta.json" "$root" "${wrk_args[*]}" "$load_before" "$pg_info" "$connections" \
+  "$duration" <<'EOF'
 import json, subprocess, sys
 from importlib.metadata import version
-out, root, wrk_args, load, pg = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+out, root, wrk_args, load, pg, connections, duration = sys.argv[1:8]
 run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True).stdout.strip()
 model = next((l.split(":", 1)[1].strip() for l in run("lscpu").splitlines()
               if l.startswith("Model name")), "unknown CPU")
 commit = run("git", "rev-parse", "--short", "HEAD")
-if run("git", "status", "--porcelain", "--", "crates", "Cargo.toml", "Cargo.lock"):
+if run("git", "status", "--porcelain", "--", "crates", "bench/scale", "Cargo.toml", "Cargo.lock"):
     commit += " (with uncommitted changes)"
 json.dump({
     "date": run("date", "-u", "+%Y-%m-%d %H:%M UTC"),
@@ -322,6 +381,8 @@ json.dump({
     "commit": commit,
     "moto": version("moto"),
     "wrk_args": wrk_args,
+    "connections": connections,
+    "duration": duration,
     "load": load.split(),
     "postgres": pg.split("|") if pg else [],
 }, open(out, "w"))

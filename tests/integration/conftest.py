@@ -25,7 +25,7 @@ _awsdir = Path(tempfile.mkdtemp(prefix="keypaird-aws-"))
 (_awsdir / "config").write_text("")
 (_awsdir / "credentials").write_text("")
 for _k in list(os.environ):
-    if _k in ("KEYPAIRD_BIN",) or _k.startswith("KEYPAIRD_TEST_"):
+    if _k in ("KEYPAIRD_BIN", "KEYPAIRD_LOAD_BIN") or _k.startswith("KEYPAIRD_TEST_"):
         continue  # the suite's own settings
     if _k.startswith("AWS_") or _k.startswith("KEYPAIRD_") or _k.lower() in (
             "http_proxy", "https_proxy", "all_proxy"):

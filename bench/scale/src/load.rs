@@ -1,7 +1,9 @@
 //! Closed-loop load: N connections, each sending its next freshly signed request as soon as the
 //! previous reply is in and checked. Every reply is validated; one bad reply makes the figure
-//! invalid.
+//! invalid. Replies outside 2xx are also counted by error code and every reply by HTTP status,
+//! for callers that report errors rather than fail on them (`keypaird-load`).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,10 +49,20 @@ pub struct Figure {
     pub requests: u64,
     pub rate: f64,
     pub p50_ms: f64,
+    pub p90_ms: f64,
     pub p99_ms: f64,
-    /// Invalid replies and the first reason; any makes the figure INVALID.
+    pub max_ms: f64,
+    /// Invalid replies and the first reason; any makes the figure INVALID. Counts every kind:
+    /// replies outside 2xx, 2xx replies without what the check wants, and requests that got no
+    /// reply at all.
     pub invalid: u64,
     pub invalid_reason: Option<String>,
+    /// Replies outside 2xx by error code (EC2 `<Code>`, ECS `Code`, else `HTTP <status>`).
+    pub errors: BTreeMap<String, u64>,
+    /// Every reply by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Requests that got no reply (connection refused, reset, timed out).
+    pub no_reply: u64,
 }
 
 impl Figure {
@@ -67,20 +79,49 @@ impl Figure {
             .filter(|f| f.rate > 0.0)
             .map(|f| f.requests as f64 / f.rate)
             .sum();
-        let mut p50s: Vec<f64> = rounds.iter().map(|f| f.p50_ms).collect();
-        p50s.sort_by(f64::total_cmp);
-        Figure {
+        let middle = |of: fn(&Figure) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(of).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(0.0)
+        };
+        let mut merged = Figure {
             requests,
             rate: if seconds > 0.0 {
                 requests as f64 / seconds
             } else {
                 0.0
             },
-            p50_ms: p50s.get(p50s.len() / 2).copied().unwrap_or(0.0),
+            p50_ms: middle(|f| f.p50_ms),
+            p90_ms: middle(|f| f.p90_ms),
             p99_ms: rounds.iter().map(|f| f.p99_ms).fold(0.0, f64::max),
-            invalid: rounds.iter().map(|f| f.invalid).sum(),
-            invalid_reason: rounds.iter().find_map(|f| f.invalid_reason.clone()),
+            max_ms: rounds.iter().map(|f| f.max_ms).fold(0.0, f64::max),
+            ..Figure::default()
+        };
+        for round in rounds {
+            merged.add_failures(round);
         }
+        merged
+    }
+
+    /// Adds `other`'s failures and status counts to these.
+    fn add_failures(&mut self, other: &Figure) {
+        self.invalid += other.invalid;
+        if self.invalid_reason.is_none() {
+            self.invalid_reason.clone_from(&other.invalid_reason);
+        }
+        for (code, n) in &other.errors {
+            *self.errors.entry(code.clone()).or_default() += n;
+        }
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        self.no_reply += other.no_reply;
+    }
+
+    /// Replies in 2xx that did not show what the check wants.
+    pub fn bad_replies(&self) -> u64 {
+        let errors: u64 = self.errors.values().sum();
+        self.invalid.saturating_sub(errors + self.no_reply)
     }
 
     pub fn why_invalid(&self) -> String {
@@ -141,10 +182,7 @@ impl Load {
             let w = worker.await?;
             latencies.extend(w.latencies_us);
             made.extend(w.made);
-            figure.invalid += w.invalid;
-            if figure.invalid_reason.is_none() {
-                figure.invalid_reason = w.invalid_reason;
-            }
+            figure.add_failures(&w.failures);
             end = end.max(w.finished);
         }
         latencies.sort_unstable();
@@ -156,7 +194,9 @@ impl Load {
             0.0
         };
         figure.p50_ms = percentile(&latencies, 0.50);
+        figure.p90_ms = percentile(&latencies, 0.90);
         figure.p99_ms = percentile(&latencies, 0.99);
+        figure.max_ms = percentile(&latencies, 1.0);
         Ok(Measured { figure, made })
     }
 }
@@ -172,8 +212,8 @@ fn percentile(sorted_us: &[u32], p: f64) -> f64 {
 struct WorkerResult {
     latencies_us: Vec<u32>,
     made: Vec<Made>,
-    invalid: u64,
-    invalid_reason: Option<String>,
+    /// Only its failure and status fields are used.
+    failures: Figure,
     finished: Instant,
 }
 
@@ -187,8 +227,7 @@ async fn worker(
     let mut out = WorkerResult {
         latencies_us: Vec::new(),
         made: Vec::new(),
-        invalid: 0,
-        invalid_reason: None,
+        failures: Figure::default(),
         finished: Instant::now(),
     };
     loop {
@@ -205,17 +244,27 @@ async fn worker(
         let latency = started.elapsed();
         out.latencies_us
             .push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+        let failures = &mut out.failures;
         let verdict = match result {
-            Ok(reply) => check(&call, &reply),
-            Err(err) => Err(format!("{}: {err}", action(&call))),
+            Ok(reply) => {
+                *failures.statuses.entry(reply.status).or_default() += 1;
+                if !(200..300).contains(&reply.status) {
+                    *failures.errors.entry(error_code(&reply)).or_default() += 1;
+                }
+                check(&call, &reply)
+            }
+            Err(err) => {
+                failures.no_reply += 1;
+                Err(format!("{}: {err}", action(&call)))
+            }
         };
         match verdict {
             Ok(Some(made)) => out.made.push(made),
             Ok(None) => {}
             Err(reason) => {
-                out.invalid += 1;
-                if out.invalid_reason.is_none() {
-                    out.invalid_reason = Some(reason);
+                failures.invalid += 1;
+                if failures.invalid_reason.is_none() {
+                    failures.invalid_reason = Some(reason);
                 }
             }
         }
@@ -233,7 +282,7 @@ fn action(call: &Call) -> String {
     };
     let mut what = format!("{:?} {}", call.dialect, get("Action"));
     for (name, value) in &call.params {
-        if *name != "Action" && *name != "PublicKeyBody" {
+        if !matches!(*name, "Action" | "PublicKeyBody" | "PublicKeyMaterial") {
             what.push_str(&format!(" {name}={value}"));
         }
     }
@@ -318,6 +367,21 @@ fn check(call: &Call, reply: &Response) -> Result<Option<Made>, String> {
         }
     }
     Ok(None)
+}
+
+/// The error code of a reply outside 2xx: ECS's JSON `Code`, EC2's (and ECS XML's) `<Code>`,
+/// else `HTTP <status>`.
+pub fn error_code(reply: &Response) -> String {
+    let text = reply.text();
+    let code = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|json| json["Code"].as_str().map(str::to_owned))
+    } else {
+        xml_value(text, "Code").map(str::to_owned)
+    };
+    code.filter(|c| !c.is_empty())
+        .unwrap_or_else(|| format!("HTTP {}", reply.status))
 }
 
 /// The text of the first `<tag>…</tag>`.

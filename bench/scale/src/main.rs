@@ -2,13 +2,12 @@
 //! side by side with moto's server at the sizes moto can take. See bench/scale/run.sh.
 
 mod bench;
-mod http;
-mod load;
 mod pg;
 mod procs;
 mod report;
-mod sign;
-mod workloads;
+
+// The shared modules, under the names the modules above use (`crate::load`, …).
+use keypaird_bench_scale::{http, load, sign, workloads};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

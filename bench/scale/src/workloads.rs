@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::load::{Call, Check, MakeCall};
-use crate::sign::{ed25519_public_line, Dialect};
+use crate::sign::{ed25519_public_line, Dialect, Params};
 
 /// The rows of the report, in the order they are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,31 +113,78 @@ pub fn name(index: usize) -> String {
     format!("kp-{index:07}")
 }
 
+/// EC2 CreateKeyPair ed25519 of `name`, tagged `id=<name>`.
 pub fn ec2_create(name: String, index: usize) -> Call {
+    ec2_create_key(name.clone(), "ed25519", Some(("id", name)), index)
+}
+
+/// EC2 CreateKeyPair of `name` (`key_type` ed25519 or rsa), with one tag if given.
+pub fn ec2_create_key(
+    name: String,
+    key_type: &str,
+    tag: Option<(&str, String)>,
+    index: usize,
+) -> Call {
+    let mut params: Params = vec![
+        ("Action", "CreateKeyPair".into()),
+        ("KeyName", name),
+        ("KeyType", key_type.into()),
+    ];
+    if let Some((key, value)) = tag {
+        params.extend([
+            ("TagSpecification.1.ResourceType", "key-pair".into()),
+            ("TagSpecification.1.Tag.1.Key", key.into()),
+            ("TagSpecification.1.Tag.1.Value", value),
+        ]);
+    }
+    Call {
+        dialect: Dialect::Ec2,
+        params,
+        check: Check::Ec2Created { index },
+    }
+}
+
+/// EC2 ImportKeyPair of an OpenSSH public key line under `name`.
+pub fn ec2_import(name: String, public_line: &str, index: usize) -> Call {
+    use base64::Engine;
     Call {
         dialect: Dialect::Ec2,
         params: vec![
-            ("Action", "CreateKeyPair".into()),
-            ("KeyName", name.clone()),
-            ("KeyType", "ed25519".into()),
-            ("TagSpecification.1.ResourceType", "key-pair".into()),
-            ("TagSpecification.1.Tag.1.Key", "id".into()),
-            ("TagSpecification.1.Tag.1.Value", name),
+            ("Action", "ImportKeyPair".into()),
+            ("KeyName", name),
+            (
+                "PublicKeyMaterial",
+                base64::engine::general_purpose::STANDARD.encode(public_line),
+            ),
         ],
         check: Check::Ec2Created { index },
     }
 }
 
+/// ECS ImportKeyPair of a new ed25519 key, tagged `id=<name>`.
 pub fn ecs_import(name: String, index: usize) -> Call {
+    let line = ed25519_public_line(&name);
+    ecs_import_key(name.clone(), line, Some(("id", name)), index)
+}
+
+/// ECS ImportKeyPair of an OpenSSH public key line under `name`, with one tag if given.
+pub fn ecs_import_key(
+    name: String,
+    public_line: String,
+    tag: Option<(&str, String)>,
+    index: usize,
+) -> Call {
+    let mut params: Params = vec![
+        ("Action", "ImportKeyPair".into()),
+        ("KeyPairName", name),
+        ("PublicKeyBody", public_line),
+    ];
+    if let Some((key, value)) = tag {
+        params.extend([("Tag.1.Key", key.into()), ("Tag.1.Value", value)]);
+    }
     Call {
         dialect: Dialect::Ecs,
-        params: vec![
-            ("Action", "ImportKeyPair".into()),
-            ("KeyPairName", name.clone()),
-            ("PublicKeyBody", ed25519_public_line(&name)),
-            ("Tag.1.Key", "id".into()),
-            ("Tag.1.Value", name),
-        ],
+        params,
         check: Check::EcsImported { index },
     }
 }
@@ -164,7 +211,7 @@ pub fn ec2_filter(filter: &str, value: String, count: usize, name: Option<String
 }
 
 /// DescribeKeyPairs of exactly one key pair, `name`, asked for by one parameter.
-fn describe_one(dialect: Dialect, param: &'static str, value: String, name: String) -> Call {
+pub fn describe_one(dialect: Dialect, param: &'static str, value: String, name: String) -> Call {
     let check = match dialect {
         Dialect::Ec2 => Check::Ec2Keys {
             count: 1,
