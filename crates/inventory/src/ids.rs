@@ -1,12 +1,10 @@
-//! Identifiers and generated credentials. All randomness comes from aws-lc-rs's system RNG.
-
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+//! Identifiers and generated credentials. All randomness comes from the operating system's
+//! generator (`getrandom`), which needs no seeding in this process: making the first ID must not
+//! wait for aws-lc-rs's generator to seed itself (tens of milliseconds, see `main.rs`).
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random number generator failed");
+    getrandom::fill(&mut bytes).expect("the system random number generator failed");
     bytes
 }
 

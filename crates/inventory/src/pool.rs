@@ -1,7 +1,9 @@
 //! A warm pool of RSA keys. RSA-2048 generation costs ~50 ms of CPU, so CreateKeyPair would be
-//! bounded by ~35 keys/s on two cores; keys made ahead of time by one background thread turn a
-//! burst of creates into millisecond replies. The pool lives only in memory: its keys are
-//! zeroized on drop and never written anywhere.
+//! bounded by ~35 keys/s on two cores; keys made ahead of time turn a burst of creates into
+//! millisecond replies. The pool is refilled by one thread per core at the scheduler's idle
+//! priority (`SCHED_IDLE`): they run only on cores nothing else wants, so an idle machine refills
+//! on every core while a busy one gives requests, and keys generated on demand, all of its CPU.
+//! The pool lives only in memory: its keys are zeroized on drop and never written anywhere.
 
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -35,8 +37,7 @@ struct PoolInner {
 }
 
 impl RsaKeyPool {
-    /// A pool holding up to `capacity` keys, filled by one background thread.
-    /// One thread, not one per core, so a refill never takes the whole machine from requests.
+    /// A pool holding up to `capacity` keys, filled by one idle-priority thread per core.
     /// `capacity == 0` disables the pool: every create generates its own key.
     pub fn new(capacity: usize) -> Self {
         let on_demand = Arc::new(tokio::sync::Semaphore::new(Self::on_demand_generations()));
@@ -47,27 +48,32 @@ impl RsaKeyPool {
             };
         }
         let (sender, receiver) = sync_channel(capacity);
-        let producer = sender.clone();
         let ready_keys = Arc::new(AtomicIsize::new(0));
-        let produced = ready_keys.clone();
-        thread::Builder::new()
-            .name("rsa-key-pool".into())
-            .spawn(move || loop {
-                match GeneratedKey::generate_rsa2048() {
-                    // Blocks while the pool is full; ends when the pool is dropped.
-                    Ok(key) => {
-                        if producer.send(key).is_err() {
-                            return;
+        for refill in 0..Self::on_demand_generations() {
+            let producer = sender.clone();
+            let produced = ready_keys.clone();
+            thread::Builder::new()
+                .name(format!("rsa-key-pool-{refill}"))
+                .spawn(move || {
+                    run_only_when_idle();
+                    loop {
+                        match GeneratedKey::generate_rsa2048() {
+                            // Blocks while the pool is full; ends when the pool is dropped.
+                            Ok(key) => {
+                                if producer.send(key).is_err() {
+                                    return;
+                                }
+                                produced.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(err) => {
+                                tracing::error!(error = %err, "RSA key generation failed in the pool");
+                                thread::sleep(std::time::Duration::from_secs(1));
+                            }
                         }
-                        produced.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(err) => {
-                        tracing::error!(error = %err, "RSA key generation failed in the pool");
-                        thread::sleep(std::time::Duration::from_secs(1));
-                    }
-                }
-            })
-            .expect("spawning the RSA key pool thread");
+                })
+                .expect("spawning an RSA key pool thread");
+        }
         RsaKeyPool {
             inner: Some(Arc::new(PoolInner {
                 ready: Mutex::new(receiver),
@@ -117,6 +123,21 @@ impl RsaKeyPool {
     }
 }
 
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it gets a core only when no other
+/// thread wants it, so a refill never delays a request. Elsewhere, or where it is refused, the
+/// thread keeps its priority (the pool still works, refills then share the CPU).
+fn run_only_when_idle() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for SCHED_IDLE.
+        let refused = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
+        if refused {
+            tracing::debug!("the RSA pool's refill thread keeps its priority (SCHED_IDLE refused)");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +168,37 @@ mod tests {
         pool.give_back(second);
         pool.give_back(first);
         assert_eq!(pool.ready(), 2);
+    }
+
+    /// The refill threads (one per core) run in SCHED_IDLE, so they never take a core from a
+    /// request: read back from the kernel's view of this process's threads.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn refill_threads_run_at_idle_priority() {
+        let pool = RsaKeyPool::new(1);
+        wait_for_ready(&pool, 1);
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if name.trim_end().starts_with("rsa-key-pool-") {
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                // Fields after the command's closing parenthesis; `policy` is field 41.
+                let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+                policies.push(after.split_whitespace().nth(41 - 3).map(str::to_owned));
+            }
+        }
+        // Other tests' pools may be alive in this process too; each has as many threads.
+        assert!(
+            policies.len() >= RsaKeyPool::on_demand_generations(),
+            "{policies:?}"
+        );
+        let idle = libc::SCHED_IDLE.to_string();
+        assert!(
+            policies.iter().all(|p| p.as_deref() == Some(idle.as_str())),
+            "{policies:?}"
+        );
+        drop(pool);
     }
 
     #[tokio::test]

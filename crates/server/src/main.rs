@@ -52,6 +52,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if matches!(cli.command, Command::Serve(_)) {
+        // Off the start-up path: the store opens and the port binds meanwhile.
+        let _ = std::thread::Builder::new()
+            .name("rng-warm-up".into())
+            .spawn(keypaird_keys::GeneratedKey::warm_up);
+    }
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,

@@ -1,6 +1,6 @@
-//! Who is calling: the ACS v1 or V3 signature is checked with the secret from the store, then
-//! the request's nonce is recorded in the store, so that a replay is refused by every node that
-//! shares it. The access keys are the same as the EC2 dialect's.
+//! Who is calling: the ACS v1 or V3 signature is checked with the secret from the store, and the
+//! request's nonce is handed back to be recorded in the store ([`spend`]), so that a replay is
+//! refused by every node that shares it. The access keys are the same as the EC2 dialect's.
 
 use keypaird_auth::acs::{self, AcsError, AcsRequest};
 use keypaird_inventory::{ids, Account, CredentialCache, Inventory, InventoryError};
@@ -15,14 +15,24 @@ pub fn is_v3(headers: &http::HeaderMap) -> bool {
     acs::is_v3(headers)
 }
 
+/// The nonce of a correctly signed request, not yet recorded.
+pub struct UnspentNonce {
+    access_key_id: String,
+    nonce: String,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+}
+
+/// The caller's account, and the nonce its request must spend (none without verification).
+/// Only a correctly signed request has a nonce to spend, so nobody can burn another caller's
+/// nonces or fill the record with garbage.
 pub async fn authenticate(
-    inventory: &Inventory,
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
     params: &Params,
     now: OffsetDateTime,
-) -> Result<Account, AliyunError> {
+) -> Result<(Account, Option<UnspentNonce>), AliyunError> {
     let signed = AcsRequest {
         method: request.method.as_str(),
         query: &request.query,
@@ -37,11 +47,12 @@ pub async fn authenticate(
             if !ids::is_valid_access_key_id(&auth.access_key_id) {
                 return Err(AliyunError::access_key_not_found());
             }
-            Ok(credentials
+            let account = credentials
                 .for_any_key(&auth.access_key_id, &ids::account_id())
                 .await
                 .map_err(InventoryError::from)?
-                .account)
+                .account;
+            Ok((account, None))
         }
         AuthMode::Verify => {
             let credential = credentials
@@ -55,23 +66,37 @@ pub async fn authenticate(
                 .as_deref()
                 .ok_or_else(AliyunError::access_key_not_found)?;
             acs::verify(&signed, &auth, secret, now).map_err(from_acs)?;
-            // Only a correctly signed request spends its nonce, so nobody can burn another
-            // caller's nonces or fill the record with garbage.
-            let fresh = inventory
-                .store()
-                .record_nonce(
-                    &auth.access_key_id,
-                    &auth.nonce,
-                    auth.nonce_expires_at(),
-                    now,
-                )
-                .await
-                .map_err(InventoryError::from)?;
-            if !fresh {
-                return Err(AliyunError::nonce_used());
-            }
-            Ok(credential.account)
+            let nonce = UnspentNonce {
+                expires_at: auth.nonce_expires_at(),
+                access_key_id: auth.access_key_id,
+                nonce: auth.nonce,
+                now,
+            };
+            Ok((credential.account, Some(nonce)))
         }
+    }
+}
+
+/// Records the nonce (a durable write); `SignatureNonceUsed` when it was recorded before, by
+/// this node or any other sharing the store.
+pub async fn spend(inventory: &Inventory, nonce: Option<UnspentNonce>) -> Result<(), AliyunError> {
+    let Some(nonce) = nonce else {
+        return Ok(());
+    };
+    let fresh = inventory
+        .store()
+        .record_nonce(
+            &nonce.access_key_id,
+            &nonce.nonce,
+            nonce.expires_at,
+            nonce.now,
+        )
+        .await
+        .map_err(InventoryError::from)?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(AliyunError::nonce_used())
     }
 }
 

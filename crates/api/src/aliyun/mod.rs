@@ -89,8 +89,7 @@ impl AliyunDialect {
             Some(action) => known_action(action).ok_or_else(AliyunError::action_not_found)?,
         };
 
-        let account = auth::authenticate(
-            &self.inventory,
+        let (account, nonce) = auth::authenticate(
             &self.credentials,
             self.auth_mode,
             request,
@@ -100,38 +99,56 @@ impl AliyunDialect {
         .await?;
         log.account_id = Some(account.id.clone());
 
-        let region = shape::required(&params, "RegionId")?;
-        if !is_plausible_region(region) {
-            return Err(AliyunError::invalid_parameter("RegionId"));
-        }
-        log.region = Some(region.to_owned());
-        let ctx = ActionContext {
-            inventory: &self.inventory,
-            quota: account.key_pair_quota(Provider::Aliyun),
-            scope: Scope {
-                account_id: account.id,
-                provider: Provider::Aliyun,
-                region: region.to_owned(),
-            },
-        };
-        let fields = match action {
-            "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,
-            "ImportKeyPair" => actions::import_key_pair(&ctx, &params).await,
-            "DescribeKeyPairs" => actions::describe_key_pairs(&ctx, &params).await,
-            "DeleteKeyPairs" => actions::delete_key_pairs(&ctx, &params).await,
-            "AttachKeyPair" | "DetachKeyPair" => {
-                actions::attach_or_detach_key_pair(&ctx, &params).await
+        let run = async {
+            let region = shape::required(&params, "RegionId")?;
+            if !is_plausible_region(region) {
+                return Err(AliyunError::invalid_parameter("RegionId"));
             }
-            "TagResources" => actions::tag_resources(&ctx, &params).await,
-            "UntagResources" => actions::untag_resources(&ctx, &params).await,
-            "ListTagResources" => actions::list_tag_resources(&ctx, &params).await,
-            "JoinResourceGroup" => actions::join_resource_group(&ctx, &params).await,
-            "DescribeInstances" => actions::describe_instances(&params),
-            _ => Err(AliyunError::action_not_found()),
-        }?;
+            let ctx = ActionContext {
+                inventory: &self.inventory,
+                quota: account.key_pair_quota(Provider::Aliyun),
+                scope: Scope {
+                    account_id: account.id.clone(),
+                    provider: Provider::Aliyun,
+                    region: region.to_owned(),
+                },
+            };
+            let fields = match action {
+                "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,
+                "ImportKeyPair" => actions::import_key_pair(&ctx, &params).await,
+                "DescribeKeyPairs" => actions::describe_key_pairs(&ctx, &params).await,
+                "DeleteKeyPairs" => actions::delete_key_pairs(&ctx, &params).await,
+                "AttachKeyPair" | "DetachKeyPair" => {
+                    actions::attach_or_detach_key_pair(&ctx, &params).await
+                }
+                "TagResources" => actions::tag_resources(&ctx, &params).await,
+                "UntagResources" => actions::untag_resources(&ctx, &params).await,
+                "ListTagResources" => actions::list_tag_resources(&ctx, &params).await,
+                "JoinResourceGroup" => actions::join_resource_group(&ctx, &params).await,
+                "DescribeInstances" => actions::describe_instances(&params),
+                _ => Err(AliyunError::action_not_found()),
+            }?;
+            Ok((region, fields))
+        };
+        let (region, fields) = if READ_ONLY_ACTIONS.contains(&action) {
+            // A read changes nothing, so it runs while its nonce is recorded (an fsync) instead
+            // of after; a nonce found spent discards what was read.
+            let (spent, outcome) =
+                futures_util::future::join(auth::spend(&self.inventory, nonce), run).await;
+            spent?;
+            outcome?
+        } else {
+            // A change happens only once its nonce is durably spent: a replay changes nothing.
+            auth::spend(&self.inventory, nonce).await?;
+            run.await?
+        };
+        log.region = Some(region.to_owned());
         Ok((action, fields))
     }
 }
+
+/// Actions that change nothing, which may run while their nonce is being recorded.
+const READ_ONLY_ACTIONS: &[&str] = &["DescribeKeyPairs", "ListTagResources", "DescribeInstances"];
 
 const ACTIONS: &[&str] = &[
     "CreateKeyPair",
