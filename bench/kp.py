@@ -559,6 +559,15 @@ def report(results, out_md):
         rsa_row(f"{clients} clients for {meta['duration']} s: latency max", "sus", "max_us"),
     ]
 
+    raw = load(results, "rsa_raw")
+    nopool = usable(runs[("sus", "nopool")])
+    if raw and "rate" in raw and nopool:
+        lines += [
+            f"| 5 | raw RSA-2048 generation, {raw['threads']} threads, no server "
+            f"(`keypaird-load rsa-raw`, same run) | — | {fmt_rps(raw['rate'])} /s | — "
+            f"| no pool / raw: **{nopool['rps'] / raw['rate']:.2f}** |",
+        ]
+
     v, a = usable(load(results, "sig_verify")), usable(load(results, "sig_any"))
     lines += [
         "",

@@ -273,6 +273,9 @@ rsa nopool "$(wait_url "$work/nopool.out" "$npid" 'keypaird listening on http://
   "$npid" n
 stop_server "$npid"
 rsa moto "$M" "$mpid" m
+# The machine's raw RSA-2048 rate in this run, no server: keypaird's own generator on every core.
+# Creates beyond the pool (the no-pool row) are compared with it.
+timeout 120 "$loadgen" rsa-raw --seconds "$duration" --json "$results/rsa_raw.json" >&2 || failed=1
 
 # Marks a row that could not run as invalid. $1 result name, $2 why.
 not_run() {

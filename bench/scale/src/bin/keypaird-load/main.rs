@@ -53,6 +53,61 @@ enum Command {
     Seed(SeedArgs),
     /// Print the signed request the generator would send for fixed inputs, as JSON.
     Sign(signcmd::SignArgs),
+    /// The machine's raw RSA-2048 generation rate: keypaird's own generator
+    /// (`GeneratedKey::generate_rsa2048`) on this many threads at once, no server, as JSON.
+    RsaRaw(RsaRawArgs),
+}
+
+#[derive(Debug, Args)]
+struct RsaRawArgs {
+    /// Threads generating at once [default: the machine's cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Also write the JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+}
+
+/// Generates keys on `threads` threads until `seconds` have passed; keys per second overall.
+fn rsa_raw(args: &RsaRawArgs) -> anyhow::Result<()> {
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(args.seconds);
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut made = 0u64;
+                while std::time::Instant::now() < until {
+                    keypaird_keys::GeneratedKey::generate_rsa2048()
+                        .expect("RSA-2048 generation");
+                    made += 1;
+                }
+                made
+            })
+        })
+        .collect();
+    let mut keys = 0u64;
+    for worker in workers {
+        keys += worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a generating thread panicked"))?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "threads": threads,
+        "keys": keys,
+        "seconds": elapsed,
+        "rate": keys as f64 / elapsed,
+    });
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_string())?;
+    }
+    Ok(())
 }
 
 /// The server and how to sign for it.
@@ -196,6 +251,12 @@ impl Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::RsaRaw(args) = &cli.command {
+        return match rsa_raw(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        };
+    }
     if let Command::Sign(args) = &cli.command {
         return match signcmd::run(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -213,7 +274,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Seed(args) => seed(args).await.map(|()| true),
-            Command::Sign(_) => unreachable!("handled above"),
+            Command::Sign(_) | Command::RsaRaw(_) => unreachable!("handled above"),
         }
     });
     match outcome {
