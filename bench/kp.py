@@ -524,7 +524,7 @@ def report(results, out_md):
     lines += new_parts_tables(results, meta)
 
     runs = {(kind, server): load(results, f"rsa_{kind}_{server}")
-            for kind in ("seq", "sus") for server in ("keypaird", "nopool", "moto")}
+            for kind in ("seq", "burst", "sus") for server in ("keypaird", "nopool", "moto")}
     sustained = usable(runs[("sus", "keypaird")]) or {}
     lines += [
         "",
@@ -552,6 +552,8 @@ def report(results, out_md):
     lines += [
         rsa_row("20 sequential creates, one client: median", "seq", "p50_us"),
         rsa_row("20 sequential creates, one client: p90", "seq", "p90_us"),
+        rsa_row("32 creates (the pool's size) from 4 clients: latency median", "burst", "p50_us"),
+        rsa_row("32 creates (the pool's size) from 4 clients: latency p90", "burst", "p90_us"),
         rsa_row(f"{clients} clients for {meta['duration']} s: creates/s", "sus", "rps", True),
         rsa_row(f"{clients} clients for {meta['duration']} s: latency median", "sus", "p50_us"),
         rsa_row(f"{clients} clients for {meta['duration']} s: latency p90", "sus", "p90_us"),

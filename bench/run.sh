@@ -254,11 +254,15 @@ run_load mixed_keypaird "$K" "$kpid" --scenario mixed "${load_args[@]}" --tag "$
 run_load mixed_moto "$M" "$mpid" --scenario mixed "${load_args[@]}" --tag "${tag}m" \
   --seeded "$seed_count"
 
-log "(5) CreateKeyPair RSA: 20 sequential, then 4 clients for $duration s"
+log "(5) CreateKeyPair RSA: 20 sequential, 32 from 4 clients, then 4 clients for $duration s"
 rsa() { # $1 name, $2 url, $3 pid, $4 tag letter
   run_load "rsa_seq_$1" "$2" "$3" --scenario create-rsa --connections 1 --requests 20 \
     --tag "${tag}${4}q"
-  sleep 3 # let a warm pool refill before the sustained run
+  sleep 3 # let a warm pool refill (about 27 keys/s on two idle cores)
+  # As many creates as the pool holds, from 4 clients: what a burst within the pool sees.
+  run_load "rsa_burst_$1" "$2" "$3" --scenario create-rsa --connections 4 --requests 32 \
+    --tag "${tag}${4}b"
+  sleep 3
   run_load "rsa_sus_$1" "$2" "$3" --scenario create-rsa --connections 4 --seconds "$duration" \
     --tag "${tag}${4}s"
 }

@@ -14,17 +14,19 @@ pub(super) fn record(
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Outcome<bool> {
-    let changed = conn.execute(
-        "INSERT INTO request_nonces (access_key_id, nonce, expires_at_ms) VALUES (?1, ?2, ?3)
+    // Kept prepared: every verified ECS request runs it.
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO request_nonces (access_key_id, nonce, expires_at_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at_ms = excluded.expires_at_ms
          WHERE request_nonces.expires_at_ms < ?4",
-        (
+        )?
+        .execute((
             access_key_id,
             nonce,
             to_millis(expires_at)?,
             to_millis(now)?,
-        ),
-    )?;
+        ))?;
     Ok(changed == 1)
 }
 

@@ -82,8 +82,7 @@ fn rsa_raw(args: &RsaRawArgs) -> anyhow::Result<()> {
             std::thread::spawn(move || {
                 let mut made = 0u64;
                 while std::time::Instant::now() < until {
-                    keypaird_keys::GeneratedKey::generate_rsa2048()
-                        .expect("RSA-2048 generation");
+                    keypaird_keys::GeneratedKey::generate_rsa2048().expect("RSA-2048 generation");
                     made += 1;
                 }
                 made
