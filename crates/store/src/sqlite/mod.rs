@@ -85,7 +85,8 @@ struct Shared {
     /// The queue of the writer thread, which owns the only writing connection.
     writes: StdMutex<writer::JobSender>,
     /// Idle reader connections. At most [`READERS`] exist at once because a reader is only
-    /// taken while holding a permit; a connection lost to a panic is reopened on demand.
+    /// taken while holding a permit. Readers are opened on demand (one at start), and one lost
+    /// to a panic is opened again the same way.
     idle_readers: StdMutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -120,9 +121,9 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer::run(writer_conn, queue))
             .map_err(|err| io_unavailable("cannot start the store's writer thread", err))?;
-        let readers = (0..READERS)
-            .map(|_| open_reader(path))
-            .collect::<Result<Vec<_>, _>>()?;
+        // One reader now (the file must be readable, and the readiness probe needs one); the
+        // others are opened by the first reads that find none idle, off the start-up path.
+        let readers = vec![open_reader(path)?];
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
