@@ -170,6 +170,28 @@ mod tests {
         assert_eq!(pool.ready(), 2);
     }
 
+    /// Many takes at once, from a pool several threads refill and beyond its size: every key
+    /// handed out is a different key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_hands_out_one_key_twice() {
+        let pool = RsaKeyPool::new(4);
+        wait_for_ready(&pool, 4);
+        let takes: Vec<_> = (0..24)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.take().await.unwrap().md5_fingerprint() })
+            })
+            .collect();
+        let mut fingerprints = std::collections::HashSet::new();
+        for take in takes {
+            assert!(
+                fingerprints.insert(take.await.unwrap()),
+                "a key was handed out twice"
+            );
+        }
+        assert_eq!(fingerprints.len(), 24);
+    }
+
     /// The refill threads (one per core) run in SCHED_IDLE, so they never take a core from a
     /// request: read back from the kernel's view of this process's threads.
     #[cfg(target_os = "linux")]
