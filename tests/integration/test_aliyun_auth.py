@@ -225,6 +225,24 @@ def test_v3_replay_is_refused(srv):
     assert names(srv) == []
 
 
+@pytest.mark.parametrize("action", ["DescribeKeyPairs", "DeleteKeyPairs"])
+def test_a_signed_call_refused_for_its_region_still_spends_its_nonce(srv, action):
+    # A read runs beside its nonce's record, a change after it: both spend the nonce.
+    req = v1(srv, action, {}, region="no such region!")
+    req.send().error("InvalidParameter")
+    req.send().error("SignatureNonceUsed")
+    assert names(srv) == []
+
+
+def test_a_refused_action_is_logged_with_its_region(srv):
+    v1_call(srv, "DeleteKeyPairs", {}).error("MissingParameter")
+    line = 'action="DeleteKeyPairs"'
+    text = srv.wait_stderr(lambda t: line in t)
+    logged = [l for l in text.splitlines() if line in l]
+    assert len(logged) == 1, logged
+    assert 'region="cn-hangzhou"' in logged[0] and 'error="MissingParameter"' in logged[0], logged
+
+
 def test_nonce_survives_a_restart(account, keypaird, store):
     srv = keypaird()
     req1 = v1(srv, "DescribeKeyPairs", {})

@@ -93,6 +93,11 @@ impl Wildcard {
             .any(|t| matches!(t, Token::Literal(c) if test(*c)))
     }
 
+    /// Whether the pattern has no wildcard: [`as_literal`](Self::as_literal) without building it.
+    pub fn is_literal(&self) -> bool {
+        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
+    }
+
     /// The literal text when the pattern has no wildcard, so callers can use an index.
     pub fn as_literal(&self) -> Option<String> {
         self.tokens
@@ -174,6 +179,21 @@ mod tests {
         );
         assert!(Wildcard::star_only("*prod").matches("app-prod"));
         assert!(!Wildcard::star_only("*prod").matches("prod-app"));
+    }
+
+    #[test]
+    fn is_literal_agrees_with_as_literal() {
+        for (pattern, literal) in [
+            (Wildcard::new("web-1"), true),
+            (Wildcard::new(r"a\*b"), true),
+            (Wildcard::new("a*"), false),
+            (Wildcard::new("?eb"), false),
+            (Wildcard::star_only("a?b"), true),
+            (Wildcard::star_only("a*"), false),
+        ] {
+            assert_eq!(pattern.is_literal(), literal, "{pattern:?}");
+            assert_eq!(pattern.as_literal().is_some(), literal, "{pattern:?}");
+        }
     }
 
     #[test]

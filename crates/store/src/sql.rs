@@ -248,7 +248,7 @@ enum ExactColumn {
 }
 
 fn exact(any: &AnyOf) -> bool {
-    any.literals().is_some()
+    any.alternatives().iter().all(Wildcard::is_literal)
 }
 
 fn exact_column(filter: &KeyPairFilter) -> Option<ExactColumn> {

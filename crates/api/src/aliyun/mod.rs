@@ -99,11 +99,20 @@ impl AliyunDialect {
         .await?;
         log.account_id = Some(account.id.clone());
 
-        let run = async {
-            let region = shape::required(&params, "RegionId")?;
-            if !is_plausible_region(region) {
-                return Err(AliyunError::invalid_parameter("RegionId"));
+        // Checked now so the access log names the region even when the action fails; a bad
+        // one is reported only once the nonce is spent, like any other refusal of a signed call.
+        let region = shape::required(&params, "RegionId").and_then(|region| {
+            if is_plausible_region(region) {
+                Ok(region)
+            } else {
+                Err(AliyunError::invalid_parameter("RegionId"))
             }
+        });
+        if let Ok(region) = region {
+            log.region = Some(region.to_owned());
+        }
+        let run = async {
+            let region = region?;
             let ctx = ActionContext {
                 inventory: &self.inventory,
                 quota: account.key_pair_quota(Provider::Aliyun),
@@ -113,7 +122,7 @@ impl AliyunDialect {
                     region: region.to_owned(),
                 },
             };
-            let fields = match action {
+            match action {
                 "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,
                 "ImportKeyPair" => actions::import_key_pair(&ctx, &params).await,
                 "DescribeKeyPairs" => actions::describe_key_pairs(&ctx, &params).await,
@@ -127,10 +136,9 @@ impl AliyunDialect {
                 "JoinResourceGroup" => actions::join_resource_group(&ctx, &params).await,
                 "DescribeInstances" => actions::describe_instances(&params),
                 _ => Err(AliyunError::action_not_found()),
-            }?;
-            Ok((region, fields))
+            }
         };
-        let (region, fields) = if READ_ONLY_ACTIONS.contains(&action) {
+        let fields = if READ_ONLY_ACTIONS.contains(&action) {
             // A read changes nothing, so it runs while its nonce is recorded (an fsync) instead
             // of after; a nonce found spent discards what was read.
             let (spent, outcome) =
@@ -142,7 +150,6 @@ impl AliyunDialect {
             auth::spend(&self.inventory, nonce).await?;
             run.await?
         };
-        log.region = Some(region.to_owned());
         Ok((action, fields))
     }
 }

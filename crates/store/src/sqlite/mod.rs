@@ -196,15 +196,16 @@ impl SqliteStore {
         run_blocking(move || shared.run_read(permit, None, op)).await
     }
 
-    /// [`read`](Self::read) for a point lookup, whose cost is a few B-tree descents whatever the
-    /// store's size: run on this task when a reader is free right now, sparing the round trip
-    /// to a blocking thread; otherwise queued like any read.
-    async fn read_point<T, F>(&self, op: F) -> Result<T, StoreError>
+    /// [`read`](Self::read), except that a point lookup (`point`: a few B-tree descents whatever
+    /// the store's size) runs on this task when a reader is free right now, sparing the round
+    /// trip to a blocking thread; otherwise it queues like any read.
+    async fn read_at<T, F>(&self, point: bool, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
     {
-        match self.shared.free_reader_now() {
+        // Only a point lookup may take a reader here: one taken and dropped would be lost.
+        match point.then(|| self.shared.free_reader_now()).flatten() {
             Some((permit, reader)) => self
                 .shared
                 .run_read(permit, Some(reader), op)
@@ -218,7 +219,7 @@ impl SqliteStore {
     /// [`STREAM_DEPTH`] chunks, so memory stays bounded whatever the result's size. `op` stops
     /// when its `send` returns false (the consumer is gone, say the request was dropped).
     /// A point lookup (`point`) is read on this task when a reader is free, as in
-    /// [`read_point`](Self::read_point).
+    /// [`read_at`](Self::read_at).
     async fn stream<C, F>(
         &self,
         point: bool,
@@ -229,17 +230,15 @@ impl SqliteStore {
         C: Send + 'static,
         F: FnOnce(&Connection, &mut dyn FnMut(Vec<C>) -> bool) -> Outcome<()> + Send + 'static,
     {
-        if point {
-            if let Some((permit, reader)) = self.shared.free_reader_now() {
-                let send = &mut |chunk| {
-                    consume(chunk);
-                    true
-                };
-                return self
-                    .shared
-                    .run_read(permit, Some(reader), |conn| op(conn, send))
-                    .map_err(StoreError::from);
-            }
+        if let Some((permit, reader)) = point.then(|| self.shared.free_reader_now()).flatten() {
+            let send = &mut |chunk| {
+                consume(chunk);
+                true
+            };
+            return self
+                .shared
+                .run_read(permit, Some(reader), |conn| op(conn, send))
+                .map_err(StoreError::from);
         }
         let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<C>>(STREAM_DEPTH);
         let reading =
@@ -258,8 +257,8 @@ impl Shared {
     /// A reader and its permit if one is free at this moment, without waiting.
     fn free_reader_now(&self) -> Option<(OwnedSemaphorePermit, Connection)> {
         let permit = self.reader_permits.clone().try_acquire_owned().ok()?;
-        // A permit without an idle reader means one was lost to a panic: the queued path
-        // reopens it.
+        // A permit without an idle reader: that reader is not opened yet (or was lost to a
+        // panic), and the queued path opens it, off this task.
         let reader = self.take_idle_reader()?;
         Some((permit, reader))
     }
@@ -428,8 +427,10 @@ impl Store for SqliteStore {
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
         let access_key_id = access_key_id.to_owned();
-        self.read_point(move |conn| accounts::find_credential(conn, &access_key_id))
-            .await
+        self.read_at(true, move |conn| {
+            accounts::find_credential(conn, &access_key_id)
+        })
+        .await
     }
 
     async fn credential_for_any_key(
@@ -472,14 +473,10 @@ impl Store for SqliteStore {
     }
 
     async fn count_key_pairs(&self, query: &KeyPairQuery) -> Result<u64, StoreError> {
-        if sql::is_point_lookup(query) {
-            let query = query.clone();
-            self.read_point(move |conn| key_pairs::count(conn, &query))
-                .await
-        } else {
-            let query = query.clone();
-            self.read(move |conn| key_pairs::count(conn, &query)).await
-        }
+        let point = sql::is_point_lookup(query);
+        let query = query.clone();
+        self.read_at(point, move |conn| key_pairs::count(conn, &query))
+            .await
     }
 
     /// One read for the page and its total, so both come from one snapshot.
@@ -501,11 +498,7 @@ impl Store for SqliteStore {
                 total,
             })
         };
-        if point {
-            self.read_point(op).await
-        } else {
-            self.read(op).await
-        }
+        self.read_at(point, op).await
     }
 
     async fn visit_tags(
@@ -608,7 +601,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read_point(|conn| {
+        self.read_at(true, |conn| {
             conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
             Ok(())
         })

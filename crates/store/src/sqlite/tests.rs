@@ -333,6 +333,27 @@ fn migrate_applies_once_and_reports_it() {
     SqliteStore::open(&path).expect("open after migrate");
 }
 
+/// A reader on a fresh, migrated file, configured as the store's own readers are (plans may
+/// depend on the connection's settings). Keep the directory alive as long as the connection.
+fn fresh_reader() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    let conn = super::open_reader(&path).expect("reader");
+    (dir, conn)
+}
+
+/// The SQLite statement of a key pair query that can match.
+fn select_sqlite(query: &KeyPairQuery) -> crate::sql::Statement {
+    crate::sql::select_key_pairs(
+        crate::sql::Flavor::Sqlite,
+        query,
+        super::rows::KEY_PAIR_COLUMNS,
+        "",
+    )
+    .expect("a query that can match")
+}
+
 /// SQLite keeps no statistics unless someone runs ANALYZE, so its plans are the ones a store of
 /// any size gets. Each case must be served by its index, never by a walk of the scope (see
 /// `plan_cases.rs`).
@@ -341,17 +362,9 @@ fn every_query_path_is_served_by_its_index() {
     use crate::plan_cases::cases;
     use crate::sql::Flavor;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("keypaird.db");
-    drop(SqliteStore::open(&path).expect("open"));
-    // Configured as the store's own readers are: plans may depend on the connection's settings.
-    let conn = super::open_reader(&path).expect("reader");
+    let (_dir, conn) = fresh_reader();
     let scope_only = "(account_id=? AND provider=? AND region=?)";
-    let select = |query: &KeyPairQuery| {
-        crate::sql::select_key_pairs(Flavor::Sqlite, query, super::rows::KEY_PAIR_COLUMNS, "")
-            .expect("a query that can match")
-    };
-    for case in cases(Flavor::Sqlite, &scope(), &select) {
+    for case in cases(Flavor::Sqlite, &scope(), &select_sqlite) {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", case.statement.sql))
             .unwrap_or_else(|err| panic!("{}: {err}", case.what));
@@ -548,16 +561,9 @@ fn kept_statements_are_never_prepared_again() {
     use crate::sql::Flavor;
     use rusqlite::StatementStatus;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("keypaird.db");
-    drop(SqliteStore::open(&path).expect("open"));
-    let conn = super::open_reader(&path).expect("reader");
-    let select = |query: &KeyPairQuery| {
-        crate::sql::select_key_pairs(Flavor::Sqlite, query, super::rows::KEY_PAIR_COLUMNS, "")
-            .expect("a query that can match")
-    };
+    let (_dir, conn) = fresh_reader();
     let mut statements: Vec<(String, crate::sql::Statement)> =
-        cases(Flavor::Sqlite, &scope(), &select)
+        cases(Flavor::Sqlite, &scope(), &select_sqlite)
             .into_iter()
             .map(|case| (case.what.to_owned(), case.statement))
             .collect();
