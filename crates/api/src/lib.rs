@@ -42,6 +42,33 @@ pub struct RequestLog {
     pub error_code: Option<&'static str>,
 }
 
+/// Why the server answered a request before any dialect read it: the request broke a limit
+/// of the HTTP layer. Each dialect words and numbers these in its own error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The body is longer than the configured limit (or says so in `Content-Length`).
+    BodyTooLarge { limit: usize },
+    /// The body did not arrive within the time the limits allow for its size.
+    BodyTimeout,
+    /// The body's framing is broken (a bad chunk size, a connection closed mid-body).
+    BodyMalformed,
+    /// Too many requests are in flight, or too many connections are open.
+    Overloaded,
+    /// The request as a whole took longer than the total request time.
+    RequestTimeout,
+    /// Only GET and POST carry API calls.
+    MethodNotAllowed,
+}
+
+/// A [`Refusal`] in the envelope of the dialect that the request's headers and query speak
+/// (its body is not read).
+pub fn refusal_response(refusal: Refusal, headers: &HeaderMap, query: &str) -> ApiResponse {
+    match detect_dialect_without_body(headers, query) {
+        Dialect::Aws => aws::refusal_response(refusal),
+        Dialect::Aliyun => aliyun::refusal_response(refusal, headers, query),
+    }
+}
+
 /// Which cloud a request is speaking, by the markers design.md lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -50,7 +50,9 @@ pub struct ServeArgs {
     pub store: StoreArg,
 
     /// A TOML file with any of: listen, store, any_credentials, allow_reset, ppk_version,
-    /// rsa_pool_size, max_body_bytes.
+    /// rsa_pool_size, and the limits (README): max_body_bytes, header_read_timeout,
+    /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
+    /// max_connections, max_in_flight.
     #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -2,19 +2,18 @@
 //! file and defaults, in that order of precedence.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use keypaird_keys::PpkVersion;
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
+use crate::limits::Limits;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_STORE: &str = "sqlite://./keypaird-data/keypaird.db";
 pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
-/// Far above any real request (a 16384-bit RSA import with 50 tags is ~40 KB), far below
-/// anything that would hurt.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +25,20 @@ struct FileConfig {
     ppk_version: Option<u8>,
     rsa_pool_size: Option<usize>,
     max_body_bytes: Option<usize>,
+    // The limits (README's table). Durations are written like "10s", "500ms" or "2m".
+    #[serde(default, deserialize_with = "duration")]
+    header_read_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    keep_alive_idle: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    body_read_timeout: Option<Duration>,
+    min_body_rate: Option<u64>,
+    #[serde(default, deserialize_with = "duration")]
+    request_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    send_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+    max_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,7 +49,7 @@ pub struct ServeConfig {
     pub allow_reset: bool,
     pub ppk_version: PpkVersion,
     pub rsa_pool_size: usize,
-    pub max_body_bytes: usize,
+    pub limits: Limits,
 }
 
 impl ServeConfig {
@@ -50,10 +63,7 @@ impl ServeConfig {
             3 => PpkVersion::V3,
             other => bail!("ppk_version must be 2 or 3, not {other}"),
         };
-        let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-        if max_body_bytes < 4096 {
-            bail!("max_body_bytes must be at least 4096");
-        }
+        let limits = limits_of(&file)?;
         Ok(ServeConfig {
             listen: args
                 .listen
@@ -73,9 +83,60 @@ impl ServeConfig {
                 .rsa_pool_size
                 .or(file.rsa_pool_size)
                 .unwrap_or(DEFAULT_RSA_POOL_SIZE),
-            max_body_bytes,
+            limits,
         })
     }
+}
+
+/// A duration as people write it ("10s", "1m30s", "90d"), by humantime.
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|err| serde::de::Error::custom(format!("'{text}' is not a duration: {err}")))
+}
+
+fn limits_of(file: &FileConfig) -> anyhow::Result<Limits> {
+    let default = Limits::default();
+    let limits = Limits {
+        header_read_timeout: file
+            .header_read_timeout
+            .unwrap_or(default.header_read_timeout),
+        keep_alive_idle: file.keep_alive_idle.unwrap_or(default.keep_alive_idle),
+        body_read_timeout: file.body_read_timeout.unwrap_or(default.body_read_timeout),
+        min_body_rate: file.min_body_rate.unwrap_or(default.min_body_rate),
+        request_timeout: file.request_timeout.unwrap_or(default.request_timeout),
+        send_timeout: file.send_timeout.unwrap_or(default.send_timeout),
+        max_connections: file.max_connections.unwrap_or(default.max_connections),
+        max_in_flight: file.max_in_flight.unwrap_or(default.max_in_flight),
+        max_body_bytes: file.max_body_bytes.unwrap_or(default.max_body_bytes),
+    };
+    if limits.max_body_bytes < 4096 {
+        bail!("max_body_bytes must be at least 4096");
+    }
+    for (name, value) in [
+        ("header_read_timeout", limits.header_read_timeout),
+        ("keep_alive_idle", limits.keep_alive_idle),
+        ("body_read_timeout", limits.body_read_timeout),
+        ("request_timeout", limits.request_timeout),
+        ("send_timeout", limits.send_timeout),
+    ] {
+        if value < Duration::from_millis(100) {
+            bail!("{name} must be at least 100ms");
+        }
+    }
+    for (name, value) in [
+        ("min_body_rate", limits.min_body_rate as usize),
+        ("max_connections", limits.max_connections),
+        ("max_in_flight", limits.max_in_flight),
+    ] {
+        if value == 0 {
+            bail!("{name} must be at least 1");
+        }
+    }
+    Ok(limits)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

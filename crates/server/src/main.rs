@@ -4,9 +4,11 @@
 mod accounts;
 mod cli;
 mod config;
+mod limits;
 mod maintenance;
 mod migrate;
 mod router;
+mod serving;
 mod store_url;
 
 use std::io::{IsTerminal, Write};
@@ -107,6 +109,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         AuthMode::Verify
     };
+    let limits = Arc::new(fit_connections_to_descriptors(config.limits.clone()));
+    let drops = Arc::new(limits::DropCounters::default());
     let state = Arc::new(router::AppState {
         inventory: inventory.clone(),
         aws: AwsDialect {
@@ -120,21 +124,70 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             credentials,
             auth_mode,
         },
-        max_body_bytes: config.max_body_bytes,
+        limits: limits.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+        drops: drops.clone(),
     });
     let app = router::router(state, config.allow_reset);
+    limits::spawn_drop_log(drops.clone(), DROP_LOG_INTERVAL);
 
     print_banner(
         &config,
         &endpoint,
         created_default.then_some(&default_account),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+    serving::serve(
+        listener,
+        app,
+        limits,
+        drops,
+        router::refusing_router(),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("keypaird stopped");
     Ok(())
+}
+
+/// How often what the limits stopped is logged (one line per interval, not per client).
+const DROP_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Descriptors kept for the store, logs and refused connections beyond `max_connections`.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard one (a soft limit of 1,024 would let a
+/// thousand idle sockets deny service), then lowers `max_connections` if it still does not fit.
+fn fit_connections_to_descriptors(mut limits: limits::Limits) -> limits::Limits {
+    let mut rlimit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    let available = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlimit) != 0 {
+            return limits;
+        }
+        if rlimit.rlim_cur < rlimit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: rlimit.rlim_max,
+                rlim_max: rlimit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                rlimit = raised;
+            }
+        }
+        rlimit.rlim_cur
+    };
+    let fits = available.saturating_sub(RESERVED_DESCRIPTORS) as usize;
+    if limits.max_connections > fits {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_files_limit = available,
+            lowered_to = fits.max(1),
+            "max_connections does not fit the open-files limit; lowered"
+        );
+        limits.max_connections = fits.max(1);
+    }
+    limits
 }
 
 /// Printed to stdout so scripts can read it; tests read the `listening on` line for the port.

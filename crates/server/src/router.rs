@@ -1,29 +1,35 @@
 //! The HTTP surface: one port, probes, the optional moto reset, and everything else handed to
-//! the dialect the request speaks. Bodies are read here under a size limit so no dialect ever
-//! sees an unbounded body.
+//! the dialect the request speaks. Bodies are read here under the limits (size, time, requests
+//! in flight), so no dialect ever sees an unbounded body or waits on a slow one.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use keypaird_api::aliyun::{self, AliyunDialect};
-use keypaird_api::aws::{error::AwsError, AwsDialect};
-use keypaird_api::{
-    detect_dialect, detect_dialect_without_body, ApiRequest, ApiResponse, Dialect, RequestLog,
-};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use keypaird_api::aliyun::AliyunDialect;
+use keypaird_api::aws::AwsDialect;
+use keypaird_api::{detect_dialect, ApiRequest, ApiResponse, Dialect, Refusal};
 use keypaird_inventory::Inventory;
+use tokio::sync::Semaphore;
+
+use crate::limits::{Drop, DropCounters, Limits};
 
 #[derive(Clone)]
 pub struct AppState {
     pub inventory: Inventory,
     pub aws: AwsDialect,
     pub aliyun: AliyunDialect,
-    pub max_body_bytes: usize,
+    pub limits: Arc<Limits>,
+    /// One permit per request allowed in flight (`limits.max_in_flight`).
+    pub in_flight: Arc<Semaphore>,
+    pub drops: Arc<DropCounters>,
 }
 
 pub fn router(state: Arc<AppState>, allow_reset: bool) -> Router {
@@ -84,37 +90,112 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
             }
         }
     }
-    let reply = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(body) => {
-            let api_request = ApiRequest {
-                method: parts.method,
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or("").to_owned(),
-                headers,
-                body,
-            };
-            match detect_dialect(&api_request) {
-                Dialect::Aws => state.aws.handle(&api_request).await,
-                Dialect::Aliyun => state.aliyun.handle(&api_request).await,
-            }
+    let mut api_request = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers,
+        body: Bytes::new(),
+    };
+    let refuse = |refusal: Refusal, request: &ApiRequest| {
+        let reply = keypaird_api::refusal_response(refusal, &request.headers, &request.query);
+        log_request(&reply, started);
+        into_http(reply, Some(refusal))
+    };
+    if api_request.method != Method::GET && api_request.method != Method::POST {
+        return refuse(Refusal::MethodNotAllowed, &api_request);
+    }
+    // Taken before the body is read: bodies are only held under a permit, so the permits times
+    // the body limit bound what requests can hold.
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.drops.count(Drop::InFlightLimit);
+        return refuse(Refusal::Overloaded, &api_request);
+    };
+    let limits = &state.limits;
+    let answered = tokio::time::timeout(limits.request_timeout, async {
+        api_request.body = read_body(body, &api_request.headers, limits).await?;
+        Ok(match detect_dialect(&api_request) {
+            Dialect::Aws => state.aws.handle(&api_request).await,
+            Dialect::Aliyun => state.aliyun.handle(&api_request).await,
+        })
+    })
+    .await;
+    match answered {
+        Ok(Ok(reply)) => {
+            log_request(&reply, started);
+            into_http(reply, None)
         }
-        // Too large, or the client went away mid-body: either way the client's fault.
-        Err(_) => {
-            let query = parts.uri.query().unwrap_or("");
-            match detect_dialect_without_body(&headers, query) {
-                Dialect::Aws => keypaird_api::aws::error_response(
-                    &AwsError::too_large(state.max_body_bytes),
-                    &uuid::Uuid::new_v4().to_string(),
-                    RequestLog::default(),
-                ),
-                Dialect::Aliyun => {
-                    aliyun::too_large_response(&headers, query, state.max_body_bytes)
-                }
+        Ok(Err(refusal)) => {
+            if refusal == Refusal::BodyTimeout {
+                state.drops.count(Drop::SlowBody);
             }
+            refuse(refusal, &api_request)
+        }
+        Err(_elapsed) => {
+            state.drops.count(Drop::RequestTimeout);
+            refuse(Refusal::RequestTimeout, &api_request)
+        }
+    }
+}
+
+/// Reads a body into one buffer, sized from `Content-Length` when it is given, under the size
+/// limit and within the time the limits allow for its size.
+async fn read_body(
+    body: Body,
+    headers: &header::HeaderMap,
+    limits: &Limits,
+) -> Result<Bytes, Refusal> {
+    let too_large = Refusal::BodyTooLarge {
+        limit: limits.max_body_bytes,
+    };
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(value) => {
+            let length = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(Refusal::BodyMalformed)?;
+            if length > limits.max_body_bytes as u64 {
+                return Err(too_large);
+            }
+            Some(length as usize)
         }
     };
-    log_request(&reply, started);
-    into_http(reply)
+    let started = tokio::time::Instant::now();
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut frames = body.into_data_stream();
+    loop {
+        // The minimum rate: each byte received buys 1/min_body_rate s more, after the grace.
+        let deadline = started + limits.body_allowance(buffer.len());
+        match tokio::time::timeout_at(deadline, frames.next()).await {
+            Err(_elapsed) => return Err(Refusal::BodyTimeout),
+            Ok(None) => return Ok(buffer.freeze()),
+            Ok(Some(Ok(chunk))) => {
+                if buffer.len() + chunk.len() > limits.max_body_bytes {
+                    return Err(too_large);
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            // A bad chunk size, or the client gone mid-body: its framing, not our fault.
+            Ok(Some(Err(_))) => return Err(Refusal::BodyMalformed),
+        }
+    }
+}
+
+/// Every request on a connection accepted beyond `max_connections` gets a 503 in its dialect's
+/// envelope, and the connection is closed.
+pub fn refusing_router() -> Router {
+    Router::new().fallback(|request: Request| async move {
+        let started = Instant::now();
+        let reply = keypaird_api::refusal_response(
+            Refusal::Overloaded,
+            request.headers(),
+            request.uri().query().unwrap_or(""),
+        );
+        log_request(&reply, started);
+        into_http(reply, Some(Refusal::Overloaded))
+    })
 }
 
 fn log_request(reply: &ApiResponse, started: Instant) {
@@ -131,16 +212,22 @@ fn log_request(reply: &ApiResponse, started: Instant) {
     );
 }
 
-fn into_http(reply: ApiResponse) -> Response {
+/// `refused` names what the HTTP layer refused, if it did: those replies close the connection.
+fn into_http(reply: ApiResponse, refused: Option<Refusal>) -> Response {
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() = reply.status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(reply.content_type),
     );
+    if refused == Some(Refusal::MethodNotAllowed) {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    }
     // The unread rest of a refused body is still on the wire, so the connection cannot be
     // reused; saying so keeps keep-alive clients from sending their next request into it.
-    if reply.status == StatusCode::PAYLOAD_TOO_LARGE {
+    if refused.is_some() {
         response.headers_mut().insert(
             header::CONNECTION,
             header::HeaderValue::from_static("close"),

@@ -7,6 +7,8 @@
 use http::StatusCode;
 use keypaird_inventory::{InventoryError, NameProblem, TagProblem};
 
+use crate::Refusal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     KeyPairAlreadyExist,
@@ -34,6 +36,9 @@ pub enum Code {
     TimestampExpired,
     SignatureNonceUsed,
     RequestTooLarge,
+    RequestTimeout,
+    /// Overloaded (too many requests in flight) or too slow: a temporary failure, retried.
+    ServiceUnavailable,
     /// The store is unreachable: retryable. Issue 5 asks for `InternalError` in this dialect,
     /// with a 503 status so that clients and load balancers retry.
     StoreUnavailable,
@@ -71,6 +76,8 @@ impl Code {
             TimestampExpired => ("InvalidTimeStamp.Expired", S::BAD_REQUEST),
             SignatureNonceUsed => ("SignatureNonceUsed", S::BAD_REQUEST),
             RequestTooLarge => ("RequestEntityTooLarge", S::PAYLOAD_TOO_LARGE),
+            RequestTimeout => ("RequestTimeout", S::REQUEST_TIMEOUT),
+            ServiceUnavailable => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE),
             StoreUnavailable => ("InternalError", S::SERVICE_UNAVAILABLE),
             InternalError => ("InternalError", S::INTERNAL_SERVER_ERROR),
         }
@@ -211,11 +218,28 @@ impl AliyunError {
         )
     }
 
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            Code::RequestTooLarge,
-            format!("The request body is larger than {limit} bytes."),
-        )
+    /// What the HTTP layer refused before the dialect saw the request.
+    pub fn refusal(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::BodyTooLarge { limit } => Self::new(
+                Code::RequestTooLarge,
+                format!("The request body is larger than {limit} bytes."),
+            ),
+            Refusal::BodyMalformed => Self::new(
+                Code::InvalidParameter,
+                "The request body is malformed or incomplete.",
+            ),
+            Refusal::BodyTimeout => Self::new(
+                Code::RequestTimeout,
+                "The request body was not received within the time allowed.",
+            ),
+            Refusal::Overloaded | Refusal::RequestTimeout => Self::new(
+                Code::ServiceUnavailable,
+                "The request has failed due to a temporary failure of the server.",
+            ),
+            // Alibaba's gateway answers a method an RPC API does not take as an unknown API.
+            Refusal::MethodNotAllowed => Self::action_not_found(),
+        }
     }
 
     pub fn unavailable() -> Self {

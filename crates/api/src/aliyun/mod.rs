@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::aws::AuthMode;
 use crate::params::{Params, ParamsError};
-use crate::{ApiRequest, ApiResponse, RequestLog};
+use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::{ActionContext, Fields};
 use error::{AliyunError, Code};
 use reply::{Format, Node};
@@ -259,14 +259,14 @@ pub fn error_response(
     }
 }
 
-/// Error reply for a request that never reached the dialect (its body was too large).
-pub fn too_large_response(headers: &HeaderMap, query: &str, limit: usize) -> ApiResponse {
+/// Error reply for a request that never reached the dialect (the HTTP layer refused it).
+pub fn refusal_response(refusal: Refusal, headers: &HeaderMap, query: &str) -> ApiResponse {
     let format_param = Params::parse(query, None)
         .ok()
         .and_then(|p| p.get("Format").map(str::to_owned));
     let format = Format::of(format_param.as_deref(), headers);
     error_response(
-        &AliyunError::too_large(limit),
+        &AliyunError::refusal(refusal),
         format,
         &new_request_id(),
         headers,

@@ -5,6 +5,8 @@
 use http::StatusCode;
 use keypaird_inventory::{InventoryError, KeyPairRef, NameProblem, TagProblem};
 
+use crate::Refusal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     KeyPairDuplicate,
@@ -28,6 +30,12 @@ pub enum Code {
     MissingAuthenticationToken,
     RequestExpired,
     RequestEntityTooLarge,
+    /// The body's framing is broken (EC2's generic "the request is not valid").
+    InvalidRequest,
+    RequestTimeout,
+    MethodNotAllowed,
+    /// EC2's throttling code: SDKs back off and retry it.
+    RequestLimitExceeded,
     ServiceUnavailable,
     InternalError,
 }
@@ -58,6 +66,10 @@ impl Code {
             MissingAuthenticationToken => ("MissingAuthenticationToken", StatusCode::UNAUTHORIZED),
             RequestExpired => ("RequestExpired", StatusCode::BAD_REQUEST),
             RequestEntityTooLarge => ("RequestEntityTooLarge", StatusCode::PAYLOAD_TOO_LARGE),
+            InvalidRequest => ("InvalidRequest", StatusCode::BAD_REQUEST),
+            RequestTimeout => ("RequestTimeout", StatusCode::REQUEST_TIMEOUT),
+            MethodNotAllowed => ("MethodNotAllowed", StatusCode::METHOD_NOT_ALLOWED),
+            RequestLimitExceeded => ("RequestLimitExceeded", StatusCode::SERVICE_UNAVAILABLE),
             ServiceUnavailable => ("ServiceUnavailable", StatusCode::SERVICE_UNAVAILABLE),
             InternalError => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -151,11 +163,31 @@ impl AwsError {
         }
     }
 
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            Code::RequestEntityTooLarge,
-            format!("The request body exceeds the limit of {limit} bytes."),
-        )
+    /// What the HTTP layer refused before the dialect saw the request.
+    pub fn refusal(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::BodyTooLarge { limit } => Self::new(
+                Code::RequestEntityTooLarge,
+                format!("The request body exceeds the limit of {limit} bytes."),
+            ),
+            Refusal::BodyMalformed => Self::new(
+                Code::InvalidRequest,
+                "The request body is malformed or incomplete.",
+            ),
+            Refusal::BodyTimeout => Self::new(
+                Code::RequestTimeout,
+                "The request body was not received within the time allowed.",
+            ),
+            Refusal::Overloaded => Self::new(Code::RequestLimitExceeded, "Request limit exceeded."),
+            Refusal::RequestTimeout => Self::new(
+                Code::ServiceUnavailable,
+                "The request could not be completed in the time allowed. Please try again shortly.",
+            ),
+            Refusal::MethodNotAllowed => Self::new(
+                Code::MethodNotAllowed,
+                "The EC2 query API takes GET and POST requests only.",
+            ),
+        }
     }
 
     pub fn internal() -> Self {

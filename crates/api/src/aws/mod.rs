@@ -14,7 +14,7 @@ use keypaird_keys::PpkVersion;
 use time::OffsetDateTime;
 
 use crate::params::{Params, ParamsError};
-use crate::{ApiRequest, ApiResponse, RequestLog};
+use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::ActionContext;
 pub use auth::AuthMode;
 use error::{AwsError, Code};
@@ -142,6 +142,15 @@ fn is_form(content_type: &str) -> bool {
         mime.trim()
             .eq_ignore_ascii_case("application/x-www-form-urlencoded")
     })
+}
+
+/// Error reply for a request that never reached the dialect (the HTTP layer refused it).
+pub fn refusal_response(refusal: Refusal) -> ApiResponse {
+    error_response(
+        &AwsError::refusal(refusal),
+        &uuid::Uuid::new_v4().to_string(),
+        RequestLog::default(),
+    )
 }
 
 /// Renders any error in the EC2 envelope; used by the server for errors found before dispatch
