@@ -131,6 +131,14 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_time_and_not_bef
     assert 1.5 <= took <= 4.0, f"keep_alive_idle is 2s; closed after {took:.1f}s"
 
 
+def test_an_idle_http2_connection_is_closed_after_the_idle_time(limited):
+    s = connect(limited)
+    # The HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    took = closed_within(s, 10)
+    assert 1.5 <= took <= 4.0, f"keep_alive_idle is 2s; the HTTP/2 connection closed after {took:.1f}s"
+
+
 @pytest.mark.parametrize("dialect", ["aws", "aliyun"])
 def test_a_slow_body_gets_408_in_the_dialect_envelope(limited, dialect):
     query = "" if dialect == "aws" else "?" + ECS_QUERY
