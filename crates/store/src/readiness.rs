@@ -2,7 +2,9 @@
 //! the probe is a real durable write (an fsync on SQLite, a commit on PostgreSQL), so its
 //! outcome is kept for [`READY_CHECK_INTERVAL`] and probes asked for meanwhile wait for the one
 //! in flight instead of starting their own. A load balancer probing in a tight loop, or many of
-//! them, then costs at most one small commit a second per node.
+//! them, then costs at most one small commit a second per node, and the log at most one line a
+//! second: a warning with the cause and the store's error for each failed probe, and a line
+//! when the store is ready again.
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,6 +38,14 @@ impl ReadinessCache {
             }
         }
         let outcome = probe().await;
+        // Here rather than per request: one line per probe, however often readiness is asked.
+        match (&outcome, last.as_ref()) {
+            (Err(not_ready), _) => {
+                tracing::warn!(cause = %not_ready.cause, error = %not_ready.detail, "store not ready");
+            }
+            (Ok(()), Some((_, Err(_)))) => tracing::info!("store ready again"),
+            (Ok(()), _) => {}
+        }
         *last = Some((Instant::now(), outcome.clone()));
         outcome
     }
