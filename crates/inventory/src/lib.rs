@@ -18,4 +18,4 @@ pub use model::*;
 pub use pool::RsaKeyPool;
 pub use query::*;
 pub use service::{CreatedKeyPair, ImportedKeyPair, Inventory, NewKeyPair};
-pub use store::{Store, StoreError};
+pub use store::{NotReady, NotReadyCause, Store, StoreError};

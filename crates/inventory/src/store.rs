@@ -12,6 +12,9 @@
 //! - A key pair and its tags are written and deleted together: no key pair without the tags it
 //!   was created with, no tag without its key pair.
 //! - An acknowledged write is durable.
+//! - Readiness is proved by writing: [`Store::check_ready`] makes a real durable write through
+//!   the same path as every other write, so whatever would refuse the next write (a full disk,
+//!   a read-only file or server, a lock held too long, no connection) refuses it too.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -41,6 +44,66 @@ pub enum StoreError {
     /// Anything else: a bug or a corrupt store.
     #[error("store failure: {0}")]
     Internal(String),
+}
+
+/// Why a store cannot take writes now, told from the backend's own error codes (SQLite's result
+/// codes, PostgreSQL's SQLSTATEs, the client's transport errors). Readiness probes show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReadyCause {
+    /// No space for the write: the disk (SQLITE_FULL, 53100), or SQLite's `max_page_count`.
+    DiskFull,
+    /// The file, file system or server refuses writes (SQLITE_READONLY; 25006: a standby, or
+    /// `default_transaction_read_only`).
+    ReadOnly,
+    /// The store's privileges forbid the write (SQLITE_PERM, 42501).
+    PermissionDenied,
+    /// Someone else held a lock past the wait allowed (SQLITE_BUSY, 55P03).
+    Locked,
+    /// No answer or no connection: refused, reset, timed out, the server shutting down.
+    Unreachable,
+    /// The operating system reported an I/O error (SQLITE_IOERR, SQLSTATE class 58).
+    Io,
+    /// Anything else; the detail says what.
+    Other,
+}
+
+impl NotReadyCause {
+    /// The words a readiness probe answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReadyCause::DiskFull => "disk full",
+            NotReadyCause::ReadOnly => "read-only",
+            NotReadyCause::PermissionDenied => "permission denied",
+            NotReadyCause::Locked => "locked",
+            NotReadyCause::Unreachable => "unreachable",
+            NotReadyCause::Io => "I/O error",
+            NotReadyCause::Other => "store error",
+        }
+    }
+}
+
+impl std::fmt::Display for NotReadyCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed readiness probe: the cause, and the backend's error (for the log; it names codes and
+/// server messages, never row contents or credentials).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{cause}: {detail}")]
+pub struct NotReady {
+    pub cause: NotReadyCause,
+    pub detail: String,
+}
+
+impl NotReady {
+    pub fn new(cause: NotReadyCause, detail: impl Into<String>) -> NotReady {
+        NotReady {
+            cause,
+            detail: detail.into(),
+        }
+    }
 }
 
 #[async_trait]
@@ -180,6 +243,11 @@ pub trait Store: Send + Sync + 'static {
     /// Empties the inventory (key pairs and tags of every account); accounts and keys stay.
     async fn reset_inventory(&self) -> Result<(), StoreError>;
 
-    /// Cheap round trip to the backend, for readiness probes.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether the store can take a write now, for readiness probes: a real, durable write of
+    /// a one-row probe table through the normal write path, so its failure is the one the next
+    /// write would meet, with its cause. The outcome is reused for about a second
+    /// (`READY_CHECK_INTERVAL` in the backends), and callers meanwhile wait for the probe in
+    /// flight rather than start their own: probing in a tight loop costs at most one small
+    /// commit a second. Counts nothing and touches no inventory row.
+    async fn check_ready(&self) -> Result<(), NotReady>;
 }

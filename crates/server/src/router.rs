@@ -50,12 +50,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the store takes a write (a probe write, at most one a second); otherwise 503 with
+/// the cause. The store logs each failed probe with its error, once, not each request.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.inventory.store().ping().await {
+    match state.inventory.store().check_ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(err) => {
-            tracing::warn!(error = %err, "store not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+            let body = format!("store unavailable: {}\n", err.cause);
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
         }
     }
 }

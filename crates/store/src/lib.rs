@@ -12,6 +12,7 @@ mod millis;
 #[cfg(test)]
 mod plan_cases;
 mod postgres;
+mod readiness;
 mod sql;
 mod sqlite;
 

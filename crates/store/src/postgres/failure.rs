@@ -9,6 +9,7 @@
 //! contents.
 
 use std::error::Error as _;
+use std::time::Duration;
 
 use deadpool_postgres::{PoolError, TimeoutType};
 use keypaird_inventory::StoreError;
@@ -74,26 +75,79 @@ pub(super) fn violated_constraint(err: &tokio_postgres::Error) -> Option<&str> {
     }
 }
 
-pub(super) fn classify(err: &tokio_postgres::Error) -> StoreError {
+/// What the client reported, in the shapes both classifications (the operation's
+/// [`StoreError`], the readiness probe's cause) tell apart.
+pub(super) enum ErrorKind<'a> {
+    /// The server answered with an error and its SQLSTATE.
+    Server(&'a tokio_postgres::error::DbError),
+    /// The connection is closed.
+    Closed,
+    /// A certificate the server presents that we do not trust: a configuration problem, not
+    /// an outage, and retrying will not help.
+    Tls,
+    /// Refused, reset, timed out: the network or the server went away.
+    Transport,
+    /// Anything else the client refused (a value it cannot encode or decode, say).
+    Client,
+}
+
+pub(super) fn kind(err: &tokio_postgres::Error) -> ErrorKind<'_> {
     if let Some(db) = err.as_db_error() {
-        let code = db.code().code();
-        let message = format!("PostgreSQL {code}: {}", db.message());
-        return if is_transient(code) {
-            StoreError::Unavailable(message)
-        } else {
-            StoreError::Internal(message)
-        };
+        return ErrorKind::Server(db);
     }
-    let message = describe(err);
     if err.is_closed() {
-        return StoreError::Unavailable(message);
+        return ErrorKind::Closed;
     }
     match io_cause(err) {
-        // A certificate the server presents that we do not trust is a configuration problem,
-        // not an outage: retrying will not help.
-        Some(io) if tls_cause(io).is_some() => StoreError::Internal(message),
-        Some(_) => StoreError::Unavailable(message),
-        None => StoreError::Internal(message),
+        Some(io) if tls_cause(io).is_some() => ErrorKind::Tls,
+        Some(_) => ErrorKind::Transport,
+        None => ErrorKind::Client,
+    }
+}
+
+/// How an error is told: the SQLSTATE and the server's message, or the client error with its
+/// causes.
+pub(super) fn message(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("PostgreSQL {}: {}", db.code().code(), db.message()),
+        None => describe(err),
+    }
+}
+
+pub(super) fn classify(err: &tokio_postgres::Error) -> StoreError {
+    let message = message(err);
+    match kind(err) {
+        ErrorKind::Server(db) if is_transient(db.code().code()) => StoreError::Unavailable(message),
+        ErrorKind::Closed | ErrorKind::Transport => StoreError::Unavailable(message),
+        ErrorKind::Server(_) | ErrorKind::Tls | ErrorKind::Client => StoreError::Internal(message),
+    }
+}
+
+/// What a caller of an operation on a pooled connection is answered with when it fails: a
+/// [`StoreError`] for every operation; the readiness probe's verdict (`readiness.rs`) for the
+/// probe, which needs the cause behind the code that a `StoreError` no longer carries.
+pub(super) trait OperationError {
+    /// No connection could be had.
+    fn from_pool(err: PoolError) -> Self;
+    fn from_failure(failure: Failure) -> Self;
+    /// The operation did not finish within `limit`.
+    fn timed_out(limit: Duration) -> Self;
+}
+
+impl OperationError for StoreError {
+    fn from_pool(err: PoolError) -> Self {
+        pool_error(err)
+    }
+
+    fn from_failure(failure: Failure) -> Self {
+        failure.into()
+    }
+
+    fn timed_out(limit: Duration) -> Self {
+        StoreError::Unavailable(format!(
+            "PostgreSQL did not answer within {} s",
+            limit.as_secs()
+        ))
     }
 }
 

@@ -121,6 +121,16 @@ const MIGRATIONS: &[&str] = &[
     -- A scope's tags in (key pair, key) order: EC2 DescribeTags and ECS ListTagResources pages.
     CREATE INDEX key_pair_tags_in_scope ON key_pair_tags (scope, key_pair_id, key, value);
     "#,
+    // 3: the readiness probe's one row (`readiness.rs`), which every probe of every node
+    //    rewrites.
+    r#"
+    CREATE TABLE readiness_probe (
+        id              smallint NOT NULL PRIMARY KEY CHECK (id = 1),
+        checked_at_ms   bigint NOT NULL
+    );
+
+    INSERT INTO readiness_probe (id, checked_at_ms) VALUES (1, 0);
+    "#,
 ];
 
 /// The newest schema version this build knows.

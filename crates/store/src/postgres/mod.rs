@@ -52,6 +52,7 @@ mod failure;
 mod key_pairs;
 mod migrations;
 mod nonces;
+mod readiness;
 mod rows;
 
 #[cfg(test)]
@@ -63,14 +64,15 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, Scope,
-    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, NotReady,
+    Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
+use crate::readiness::ReadinessCache;
 use crate::MigrationReport;
 use config::Settings;
-use failure::{pool_error, Failure, Outcome};
+use failure::{pool_error, Failure, OperationError, Outcome};
 
 /// Longest wait for a pooled connection when all are busy, and longest time to open a new one
 /// (TCP, TLS, authentication).
@@ -93,6 +95,7 @@ const ATTEMPTS: u32 = 3;
 pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
+    readiness: ReadinessCache,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -106,13 +109,20 @@ impl std::fmt::Debug for PostgresStore {
 
 /// Runs `$body` (an expression of type `Outcome<T>` using the pooled connection `$client`)
 /// within [`OPERATION_TIMEOUT`], running it again when PostgreSQL reports a lost race. A
-/// connection whose operation timed out is detached from the pool and closed.
+/// connection whose operation timed out is detached from the pool and closed. Failures are
+/// answered as `StoreError`, or as the [`OperationError`] named after `as`.
 macro_rules! on_connection {
-    ($store:expr, $client:ident => $body:expr) => {{
+    ($store:expr, $client:ident => $body:expr) => {
+        on_connection!($store, as StoreError, $client => $body)
+    };
+    ($store:expr, as $error:ty, $client:ident => $body:expr) => {{
         let mut attempt = 1u32;
         loop {
             #[allow(unused_mut)]
-            let mut $client = $store.client().await?;
+            let mut $client = match $store.pool.get().await {
+                Ok(client) => client,
+                Err(err) => break Err(<$error as OperationError>::from_pool(err)),
+            };
             let outcome = ::tokio::time::timeout(OPERATION_TIMEOUT, async {
                 let outcome: Outcome<_> = $body;
                 outcome
@@ -123,13 +133,10 @@ macro_rules! on_connection {
                 Ok(Err(failure)) if failure.is_retryable() && attempt < ATTEMPTS => {
                     attempt += 1;
                 }
-                Ok(Err(failure)) => break Err(StoreError::from(failure)),
+                Ok(Err(failure)) => break Err(<$error as OperationError>::from_failure(failure)),
                 Err(_elapsed) => {
                     drop(Object::take($client));
-                    break Err(StoreError::Unavailable(format!(
-                        "PostgreSQL did not answer within {} s",
-                        OPERATION_TIMEOUT.as_secs()
-                    )));
+                    break Err(<$error as OperationError>::timed_out(OPERATION_TIMEOUT));
                 }
             }
         }
@@ -140,7 +147,10 @@ macro_rules! on_connection {
 /// and rolled back when it fails.
 macro_rules! in_transaction {
     ($store:expr, $tx:ident => $body:expr) => {
-        on_connection!($store, client => async {
+        in_transaction!($store, as StoreError, $tx => $body)
+    };
+    ($store:expr, as $error:ty, $tx:ident => $body:expr) => {
+        on_connection!($store, as $error, client => async {
             let $tx = client.transaction().await?;
             let value = $body?;
             $tx.commit().await?;
@@ -215,6 +225,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             schema: settings.schema,
+            readiness: ReadinessCache::default(),
         })
     }
 
@@ -442,11 +453,12 @@ impl Store for PostgresStore {
         on_connection!(self, client => key_pairs::reset(&client).await)
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        on_connection!(self, client => async {
-            client.simple_query("SELECT 1").await?;
-            Ok::<_, Failure>(())
-        }
-        .await)
+    async fn check_ready(&self) -> Result<(), NotReady> {
+        self.readiness
+            .check(|| async {
+                let now = OffsetDateTime::now_utc();
+                in_transaction!(self, as NotReady, tx => readiness::probe(&tx, now).await)
+            })
+            .await
     }
 }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keypaird_inventory::{
-    KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
+    KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount, NotReady, NotReadyCause, Provider,
+    Scope, Store, StoreError, Tag,
 };
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,11 +97,9 @@ impl TestSchema {
     async fn new(base: &str) -> TestSchema {
         static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         SWEPT.get_or_init(|| drop_stale_schemas(base)).await;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let random = uuid::Uuid::new_v4().simple().to_string();
         TestSchema {
             base: base.to_owned(),
-            name: format!("{SCHEMA_PREFIX}{now}_{}", &random[..12]),
+            name: fresh_test_name(),
         }
     }
 
@@ -132,30 +131,30 @@ impl TestSchema {
 
 impl Drop for TestSchema {
     fn drop(&mut self) {
-        let base = self.base.clone();
-        let name = self.name.clone();
-        // Its own thread and runtime: this runs inside the test's runtime, possibly while a
-        // failed assertion unwinds.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let client = raw_client(&base).await;
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        if !execute_from_drop(&self.base, sql) {
             eprintln!(
                 "could not drop the test schema {}; a later run will",
                 self.name
             );
         }
     }
+}
+
+/// Runs `sql` on the test server from a `Drop`: on a thread and runtime of its own, because a
+/// drop runs inside the test's runtime, possibly while a failed assertion unwinds. Returns
+/// whether it succeeded.
+fn execute_from_drop(base: &str, sql: String) -> bool {
+    let base = base.to_owned();
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async { raw_client(&base).await.batch_execute(&sql).await })
+    })
+    .join();
+    matches!(done, Ok(Ok(())))
 }
 
 async fn drop_stale_schemas(base: &str) {
@@ -167,19 +166,31 @@ async fn drop_stale_schemas(base: &str) {
         )
         .await
         .expect("list test schemas");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
     for row in rows {
         let name: String = row.get(0);
-        let created = name[SCHEMA_PREFIX.len()..]
-            .split('_')
-            .next()
-            .and_then(|secs| secs.parse::<i64>().ok());
-        if created.is_some_and(|at| now - at > STALE_AFTER.as_secs() as i64) {
+        if is_stale(&name) {
             let _ = client
                 .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
                 .await;
         }
     }
+}
+
+/// A fresh name for a test's schema or database: `keypaird_test_<unix seconds>_<random>`.
+fn fresh_test_name() -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{SCHEMA_PREFIX}{now}_{}", &random[..12])
+}
+
+/// Whether a name [`fresh_test_name`] made is older than [`STALE_AFTER`]: left by a killed run.
+fn is_stale(name: &str) -> bool {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let created = name
+        .strip_prefix(SCHEMA_PREFIX)
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|secs| secs.parse::<i64>().ok());
+    created.is_some_and(|at| now - at > STALE_AFTER.as_secs() as i64)
 }
 
 async fn fresh_pg_store() -> Option<(Arc<dyn Store>, TestSchema)> {
@@ -717,7 +728,7 @@ async fn assert_unavailable_soon<T: std::fmt::Debug>(
 async fn recovers(store: &PostgresStore) -> Duration {
     let started = Instant::now();
     loop {
-        if store.ping().await.is_ok() {
+        if store.list_accounts().await.is_ok() {
             return started.elapsed();
         }
         assert!(
@@ -747,7 +758,14 @@ async fn outage_fails_fast_and_the_store_recovers() {
 
     proxy.stop();
     let fast = Duration::from_secs(2);
-    assert_unavailable_soon("ping", fast, store.ping()).await;
+    let started = Instant::now();
+    let readiness = store.check_ready().await;
+    assert_eq!(
+        readiness.map_err(|not_ready| not_ready.cause),
+        Err(NotReadyCause::Unreachable)
+    );
+    assert!(started.elapsed() < fast, "{:?}", started.elapsed());
+    assert_unavailable_soon("list accounts", fast, store.list_accounts()).await;
     assert_unavailable_soon(
         "find",
         fast,
@@ -765,6 +783,8 @@ async fn outage_fails_fast_and_the_store_recovers() {
     proxy.restart().await;
     let took = recovers(&store).await;
     eprintln!("recovered {took:?} after PostgreSQL came back");
+    past_the_kept_outcome().await;
+    assert_eq!(store.check_ready().await, Ok(()));
     store
         .insert_key_pair(&key_pair(3, &east, "after"), 10)
         .await
@@ -793,21 +813,21 @@ async fn silent_server_times_out_and_the_store_recovers() {
     let store = PostgresStore::connect(&schema.url_via(proxy.addr))
         .await
         .expect("connect through the proxy");
-    store.ping().await.expect("ping");
+    store.list_accounts().await.expect("a read");
 
     proxy.pause(true);
     let slack = Duration::from_secs(3);
     assert_unavailable_soon(
-        "ping on a pooled connection",
+        "a read on a pooled connection",
         OPERATION_TIMEOUT + slack,
-        store.ping(),
+        store.list_accounts(),
     )
     .await;
     // That connection was discarded; a new one cannot start up either.
     assert_unavailable_soon(
-        "ping on a new connection",
+        "a read on a new connection",
         POOL_TIMEOUT + slack,
-        store.ping(),
+        store.list_accounts(),
     )
     .await;
 
@@ -1058,8 +1078,9 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
     }
     let (store, report) = PostgresStore::connect_and_migrate(&schema.url())
         .await
-        .expect("migrate to 2");
-    assert_eq!(report.applied, vec![2]);
+        .expect("migrate to 2 and on");
+    let from_2: Vec<i64> = (2..=migrations::latest_version()).collect();
+    assert_eq!(report.applied, from_2);
     let east = scope("us-east-1");
     let names_and_tags = |query: KeyPairQuery| {
         let store = &store;
@@ -1105,4 +1126,193 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
         store.insert_key_pair(&key_pair(3, &east, "third"), 2).await,
         Err(StoreError::QuotaExceeded { quota: 2 })
     );
+}
+
+// ---- readiness: a probe write that fails as the next write would ----
+
+/// Waits out the interval a readiness outcome is kept for, so that the next check probes.
+async fn past_the_kept_outcome() {
+    tokio::time::sleep(crate::readiness::READY_CHECK_INTERVAL + Duration::from_millis(50)).await;
+}
+
+/// Checks readiness, each time past the kept outcome, until `settled` accepts the outcome or
+/// 15 s have passed; returns the last outcome.
+async fn readiness_once(
+    store: &PostgresStore,
+    settled: impl Fn(&Result<(), NotReady>) -> bool,
+) -> Result<(), NotReady> {
+    let started = Instant::now();
+    loop {
+        past_the_kept_outcome().await;
+        let outcome = store.check_ready().await;
+        if settled(&outcome) || started.elapsed() > Duration::from_secs(15) {
+            return outcome;
+        }
+    }
+}
+
+/// A database of its own, for a test that changes database-wide settings; dropped, its
+/// sessions ended, when the value is. Named like the test schemas, and swept the same way.
+struct TestDatabase {
+    base: String,
+    name: String,
+}
+
+impl TestDatabase {
+    async fn new(base: &str) -> TestDatabase {
+        let client = raw_client(base).await;
+        let existing = client
+            .query(
+                "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+                &[&SCHEMA_PREFIX],
+            )
+            .await
+            .expect("list test databases");
+        for row in existing {
+            let name: String = row.get(0);
+            if is_stale(&name) {
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        }
+        let name = fresh_test_name();
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        TestDatabase {
+            base: base.to_owned(),
+            name,
+        }
+    }
+
+    /// The store URL for this database (no schema: the database is the test's alone).
+    fn url(&self) -> String {
+        let (server_and_path, query) = match self.base.split_once('?') {
+            Some((url, query)) => (url, Some(query)),
+            None => (self.base.as_str(), None),
+        };
+        let (server, _database) = server_and_path
+            .rsplit_once('/')
+            .expect("the test URL names a database");
+        let url = format!("{server}/{}", self.name);
+        let url = match query {
+            Some(query) => format!("{url}?{query}"),
+            None => url,
+        };
+        with_params(&url, "pool_size=2")
+    }
+
+    /// Makes new sessions of this database read-only (`default_transaction_read_only`, as on a
+    /// standby) or writable again, and ends the sessions open now, so the pool reconnects with
+    /// the setting.
+    async fn set_read_only(&self, read_only: bool) {
+        let client = raw_client(&self.base).await;
+        let setting = match read_only {
+            true => "SET default_transaction_read_only = on",
+            false => "RESET default_transaction_read_only",
+        };
+        client
+            .batch_execute(&format!("ALTER DATABASE {} {setting}", self.name))
+            .await
+            .expect("change the database's setting");
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&self.name],
+            )
+            .await
+            .expect("end the database's sessions");
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if !execute_from_drop(&self.base, sql) {
+            eprintln!(
+                "could not drop the test database {}; a later run will",
+                self.name
+            );
+        }
+    }
+}
+
+/// A database whose sessions are read-only (as a standby's are, or with
+/// `default_transaction_read_only`): the probe fails with 25006, as every write does; once
+/// the database takes writes again, the same store is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
+    let Some(base) = base_url() else { return };
+    let database = TestDatabase::new(&base).await;
+    let store = PostgresStore::connect(&database.url())
+        .await
+        .expect("connect");
+    assert_eq!(store.check_ready().await, Ok(()));
+
+    database.set_read_only(true).await;
+    // The first probe may still meet a session that was just ended.
+    let outcome = readiness_once(&store, |outcome| {
+        outcome
+            .as_ref()
+            .is_err_and(|not_ready| not_ready.cause != NotReadyCause::Unreachable)
+    })
+    .await;
+    let read_only = "PostgreSQL 25006: cannot execute INSERT in a read-only transaction";
+    assert_eq!(
+        outcome,
+        Err(NotReady::new(NotReadyCause::ReadOnly, read_only))
+    );
+    assert_eq!(
+        store
+            .insert_key_pair(&key_pair(1, &scope("east"), "refused"), 10)
+            .await,
+        Err(StoreError::Unavailable(read_only.into()))
+    );
+
+    database.set_read_only(false).await;
+    let outcome = readiness_once(&store, Result::is_ok).await;
+    assert_eq!(outcome, Ok(()));
+    store
+        .insert_key_pair(&key_pair(2, &scope("east"), "taken"), 10)
+        .await
+        .expect("an insert once the database takes writes");
+}
+
+/// A session holding the probe row's lock: the probe gives up after its lock timeout and
+/// reports the lock, well before the operation timeout; released, the store is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_on_the_probe_row_is_not_ready_until_released() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url())
+        .await
+        .expect("connect");
+    assert_eq!(store.check_ready().await, Ok(()));
+
+    let holder = schema.client().await;
+    holder
+        .batch_execute("BEGIN; SELECT * FROM readiness_probe FOR UPDATE")
+        .await
+        .expect("lock the probe row");
+    past_the_kept_outcome().await;
+    let started = Instant::now();
+    let outcome = store.check_ready().await;
+    let waited = started.elapsed();
+    assert_eq!(
+        outcome,
+        Err(NotReady::new(
+            NotReadyCause::Locked,
+            "PostgreSQL 55P03: canceling statement due to lock timeout"
+        ))
+    );
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(4)).contains(&waited),
+        "waited {waited:?}"
+    );
+
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    past_the_kept_outcome().await;
+    assert_eq!(store.check_ready().await, Ok(()));
 }

@@ -3,6 +3,8 @@
 //! refusals (quota, duplicates) travel through the same channel as database errors inside a
 //! transaction so that `?` rolls the transaction back either way.
 
+use std::borrow::Borrow;
+
 use keypaird_inventory::StoreError;
 use rusqlite::ErrorCode;
 
@@ -43,7 +45,10 @@ pub(super) fn corrupt(what: &str) -> Failure {
     Failure::Refused(StoreError::Internal(format!("corrupt store: {what}")))
 }
 
-pub(super) fn classify(err: rusqlite::Error) -> StoreError {
+/// Takes the error or a reference to it, so it serves `map_err` and the writer's commit error,
+/// which every job of a batch shares.
+pub(super) fn classify(err: impl Borrow<rusqlite::Error>) -> StoreError {
+    let err = err.borrow();
     match err.sqlite_error_code() {
         Some(
             ErrorCode::DatabaseBusy

@@ -165,6 +165,15 @@ const MIGRATIONS: &[&str] = &[
               AND region = OLD.region AND key_pair_id = OLD.id;
     END;
     "#,
+    // 4: the readiness probe's one row (`readiness.rs`), rewritten by every probe.
+    r#"
+    CREATE TABLE readiness_probe (
+        id              INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        checked_at_ms   INTEGER NOT NULL
+    ) STRICT;
+
+    INSERT INTO readiness_probe (id, checked_at_ms) VALUES (1, 0);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -24,6 +24,7 @@ mod failure;
 mod key_pairs;
 mod migrations;
 mod nonces;
+mod readiness;
 mod rows;
 mod writer;
 
@@ -38,16 +39,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keypaird_inventory::{
     Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef,
-    NewAccount, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::readiness::ReadinessCache;
 use crate::sql;
 use crate::MigrationReport;
 use failure::{classify, io_unavailable, Failure, Outcome};
+use writer::WriteError;
 
 /// How long a connection waits for another process's lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,6 +92,7 @@ struct Shared {
     /// to a panic is opened again the same way.
     idle_readers: StdMutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
+    readiness: ReadinessCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -121,7 +125,7 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer::run(writer_conn, queue))
             .map_err(|err| io_unavailable("cannot start the store's writer thread", err))?;
-        // One reader now (the file must be readable, and the readiness probe needs one); the
+        // One reader now (the file must be readable, and the first read should find one); the
         // others are opened by the first reads that find none idle, off the start-up path.
         let readers = vec![open_reader(path)?];
         Ok(SqliteStore {
@@ -130,6 +134,7 @@ impl SqliteStore {
                 writes: StdMutex::new(writes),
                 idle_readers: StdMutex::new(readers),
                 reader_permits: Arc::new(Semaphore::new(READERS)),
+                readiness: ReadinessCache::default(),
             }),
         })
     }
@@ -161,21 +166,30 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
     {
+        self.write_answering(op).await
+    }
+
+    /// [`write`](Self::write), answering failures as `E`.
+    async fn write_answering<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: WriteError,
+        F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
+    {
+        let writer_gone = || {
+            E::from_failure(Failure::Refused(StoreError::Internal(
+                "the store's writer thread is gone".into(),
+            )))
+        };
         let (job, reply) = writer::Job::queue(op);
         let queued = {
             let writes = self.shared.writes.lock().unwrap_or_else(|p| p.into_inner());
             writes.send(job)
         };
         if queued.is_err() {
-            return Err(StoreError::Internal(
-                "the store's writer thread is gone".into(),
-            ));
+            return Err(writer_gone());
         }
-        reply.await.unwrap_or_else(|_| {
-            Err(StoreError::Internal(
-                "the store's writer thread is gone".into(),
-            ))
-        })
+        reply.await.unwrap_or_else(|_| Err(writer_gone()))
     }
 
     /// Runs `op` in a read transaction (one snapshot for every query it makes) on tokio's
@@ -600,11 +614,13 @@ impl Store for SqliteStore {
         self.write(key_pairs::reset).await
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read_at(true, |conn| {
-            conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
+    async fn check_ready(&self) -> Result<(), NotReady> {
+        self.shared
+            .readiness
+            .check(|| {
+                let now = OffsetDateTime::now_utc();
+                self.write_answering(move |tx| readiness::probe(tx, now))
+            })
+            .await
     }
 }

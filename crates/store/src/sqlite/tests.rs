@@ -4,9 +4,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use keypaird_inventory::{
-    KeyPair, KeyPairQuery, KeyType, NewAccount, Provider, Scope, Store, StoreError, Tag,
+    KeyPair, KeyPairQuery, KeyType, NewAccount, NotReady, NotReadyCause, Provider, Scope, Store,
+    StoreError, Tag,
 };
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -107,7 +109,7 @@ async fn open_creates_missing_directories() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a").join("b").join("keypaird.db");
     let store = SqliteStore::open(&path).expect("open");
-    store.ping().await.expect("ping");
+    store.check_ready().await.expect("ready");
     assert_eq!(store.path(), path);
     assert!(path.exists());
 }
@@ -609,4 +611,118 @@ fn kept_statements_are_never_prepared_again() {
             );
         }
     }
+}
+
+// ---- readiness: a probe write that fails as the next write would ----
+
+/// Waits out the interval a readiness outcome is kept for, so that the next check probes.
+async fn past_the_kept_outcome() {
+    tokio::time::sleep(crate::readiness::READY_CHECK_INTERVAL + Duration::from_millis(50)).await;
+}
+
+fn not_ready(cause: NotReadyCause, detail: &str) -> Result<(), NotReady> {
+    Err(NotReady::new(cause, detail))
+}
+
+/// A writing connection that refuses writes (`query_only`, SQLite's own read-only switch, here
+/// on the writer's connection) fails the probe with SQLITE_READONLY, as it fails every write.
+/// (The switch cannot be turned back through the writer, whose every batch now fails to
+/// begin; recovery is shown for a lock below, and for a full disk, for real on a small tmpfs,
+/// in tests/integration/test_readiness.py.)
+#[tokio::test]
+async fn a_writer_that_refuses_writes_is_read_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+    assert_eq!(store.check_ready().await, Ok(()));
+
+    store
+        .write(|conn| Ok(conn.pragma_update(None, "query_only", true)?))
+        .await
+        .expect("refuse writes from now on");
+    past_the_kept_outcome().await;
+    assert_eq!(
+        store.check_ready().await,
+        not_ready(
+            NotReadyCause::ReadOnly,
+            "SQLite: attempt to write a readonly database"
+        )
+    );
+    assert_eq!(
+        store.insert_key_pair(&key_pair(1, "refused"), 10).await,
+        Err(StoreError::Internal(
+            "attempt to write a readonly database".into()
+        ))
+    );
+}
+
+/// Another process holding the write lock past the busy timeout: the probe waits for it like
+/// any write, then reports the lock.
+#[tokio::test]
+async fn a_lock_held_past_the_timeout_is_not_ready() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let holder = Connection::open(&path).expect("raw open");
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+
+    let started = std::time::Instant::now();
+    let outcome = store.check_ready().await;
+    let waited = started.elapsed();
+    assert_eq!(
+        outcome,
+        not_ready(NotReadyCause::Locked, "SQLite: database is locked")
+    );
+    assert!(
+        (super::BUSY_TIMEOUT..super::BUSY_TIMEOUT + Duration::from_secs(2)).contains(&waited),
+        "waited {waited:?}"
+    );
+
+    holder.execute_batch("ROLLBACK").expect("release");
+    past_the_kept_outcome().await;
+    assert_eq!(store.check_ready().await, Ok(()));
+}
+
+/// The probe rewrites its one row, and nothing else: probing leaves that row, with the time
+/// of the last probe, and an inventory that is as it was.
+#[tokio::test]
+async fn probing_rewrites_one_row() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let probe_rows = || {
+        let conn = Connection::open(&path).expect("raw open");
+        let rows: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, checked_at_ms FROM readiness_probe")
+            .expect("prepare")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        rows
+    };
+    assert_eq!(probe_rows(), vec![(1, 0)], "the row the migration wrote");
+
+    let mut checked = Vec::new();
+    for _ in 0..2 {
+        let before = crate::millis::to_millis(OffsetDateTime::now_utc()).expect("now");
+        store.check_ready().await.expect("ready");
+        let after = crate::millis::to_millis(OffsetDateTime::now_utc()).expect("now");
+        let rows = probe_rows();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, 1);
+        assert!((before..=after).contains(&rows[0].1), "{rows:?}");
+        checked.push(rows[0].1);
+        past_the_kept_outcome().await;
+    }
+    assert!(checked[1] > checked[0], "{checked:?}");
+    assert_eq!(
+        store
+            .find_key_pairs(&KeyPairQuery::all(scope()))
+            .await
+            .expect("find")
+            .key_pairs,
+        vec![]
+    );
 }

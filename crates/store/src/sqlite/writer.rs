@@ -14,6 +14,26 @@ use tokio::sync::oneshot;
 
 use super::failure::{classify, Failure, Outcome};
 
+/// What a write's caller is answered with when it fails. Every operation wants a
+/// [`StoreError`]; the readiness probe wants the cause behind SQLite's error code, which a
+/// `StoreError` no longer carries, so a failed commit reaches each job as SQLite's own error.
+pub(super) trait WriteError: Send + 'static {
+    /// The write itself failed (or was refused).
+    fn from_failure(failure: Failure) -> Self;
+    /// The batch could not start or commit.
+    fn from_commit(err: &rusqlite::Error) -> Self;
+}
+
+impl WriteError for StoreError {
+    fn from_failure(failure: Failure) -> Self {
+        failure.into()
+    }
+
+    fn from_commit(err: &rusqlite::Error) -> Self {
+        classify(err)
+    }
+}
+
 /// Writes committed together at most. Bounds how long the first write of a batch waits on the
 /// others, and the size of the transaction.
 const MAX_BATCH: usize = 64;
@@ -24,21 +44,22 @@ pub(super) trait WriteJob: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the batch's fate is known: `commit` is the commit's outcome,
     /// or the reason the batch never started.
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
 }
 
-pub(super) struct Job<T, F> {
+pub(super) struct Job<T, E, F> {
     op: Option<F>,
     outcome: Option<Outcome<T>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, E>>,
 }
 
-impl<T, F> Job<T, F>
+impl<T, E, F> Job<T, E, F>
 where
     T: Send + 'static,
+    E: WriteError,
     F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
 {
-    pub(super) fn queue(op: F) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<T, StoreError>>) {
+    pub(super) fn queue(op: F) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<T, E>>) {
         let (reply, receiver) = oneshot::channel();
         let job = Job {
             op: Some(op),
@@ -49,9 +70,10 @@ where
     }
 }
 
-impl<T, F> WriteJob for Job<T, F>
+impl<T, E, F> WriteJob for Job<T, E, F>
 where
     T: Send + 'static,
+    E: WriteError,
     F: FnOnce(&Connection) -> Outcome<T> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) -> bool {
@@ -69,12 +91,14 @@ where
         succeeded
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
         let result = match (self.outcome, commit) {
-            (Some(Err(failure)), _) => Err(failure.into()),
+            (Some(Err(failure)), _) => Err(E::from_failure(failure)),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (Some(Ok(_)), Err(err)) | (None, Err(err)) => Err(err),
-            (None, Ok(())) => Err(StoreError::Internal("a store write never ran".into())),
+            (Some(Ok(_)), Err(err)) | (None, Err(err)) => Err(E::from_commit(err)),
+            (None, Ok(())) => Err(E::from_failure(Failure::Refused(StoreError::Internal(
+                "a store write never ran".into(),
+            )))),
         };
         // The caller may have gone away (client disconnected); the write stands regardless.
         let _ = self.reply.send(result);
@@ -95,19 +119,19 @@ pub(super) fn run(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>) {
         }
         let commit = run_batch(&conn, &mut batch);
         for job in batch {
-            job.finish(commit.clone());
+            job.finish(commit.as_ref().copied());
         }
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), StoreError> {
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
     // A rollback that failed earlier (say, on an I/O error) can leave a transaction open.
     if !conn.is_autocommit() {
-        conn.execute_batch("ROLLBACK").map_err(classify)?;
+        conn.execute_batch("ROLLBACK")?;
     }
     // Kept prepared, like every statement of the batch: parsing them is a batch's largest CPU
     // cost after the fsync.
-    statement(conn, "BEGIN IMMEDIATE").map_err(classify)?;
+    statement(conn, "BEGIN IMMEDIATE")?;
     let outcome = (|| {
         for job in batch.iter_mut() {
             statement(conn, "SAVEPOINT write_job")?;
@@ -121,7 +145,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), S
     if outcome.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    outcome.map_err(classify)
+    outcome
 }
 
 fn statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
