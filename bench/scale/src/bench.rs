@@ -169,6 +169,8 @@ pub enum Store {
         /// the same database without keypaird's parameters, for ANALYZE
         admin: String,
         schema: String,
+        /// the schema's master key (PostgreSQL has no default), in the run's directory
+        master_key_file: PathBuf,
     },
 }
 
@@ -298,21 +300,22 @@ pub async fn keypaird(
 }
 
 /// Makes the store's account and returns the flags that name the store to keypaird: its URL
-/// and, for PostgreSQL (which has no default), its master key file, one per schema.
+/// and, for PostgreSQL (which has no default), its master key file.
 async fn prepare(opts: &Opts, store: &Store) -> anyhow::Result<Vec<String>> {
     let store_args = match store {
         Store::Sqlite(dir) => vec![
             "--store".to_owned(),
             format!("sqlite://{}", dir.join("k.db").display()),
         ],
-        Store::Postgres { url, schema, .. } => vec![
+        Store::Postgres {
+            url,
+            master_key_file,
+            ..
+        } => vec![
             "--store".to_owned(),
             url.clone(),
             "--master-key-file".to_owned(),
-            std::env::temp_dir()
-                .join(format!("keypaird-{schema}.master-key"))
-                .display()
-                .to_string(),
+            master_key_file.display().to_string(),
         ],
     };
     let quota = "2000000".to_owned();
