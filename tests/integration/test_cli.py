@@ -14,7 +14,6 @@ from support import (LISTEN_RE, OTHER, TESTER, assert_no_panic, create_account, 
 
 
 @pytest.mark.parametrize("args,mentions", [
-    ([], ["serve", "accounts"]),
     ([], ["serve", "accounts", "migrate", "rotate-master-key"]),
     (["serve"], ["--listen", "--store", "--master-key-file", "--config", "--any-credentials",
                  "--allow-reset"]),

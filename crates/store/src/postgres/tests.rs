@@ -1224,6 +1224,33 @@ impl crate::conformance::SealingHarness for TestSchema {
     }
 }
 
+/// PostgreSQL keeps the rows an UPDATE replaced (here: with the secrets in clear) until the
+/// table is vacuumed; sealing rewrites the table, so its old file, and those rows, are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealing_plaintext_rewrites_the_table() {
+    use crate::conformance::SealingHarness;
+
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    schema.write_as_before_sealing(&[account()]).await;
+    let client = schema.client().await;
+    let file_of_access_keys = || async {
+        let row = client
+            .query_one("SELECT pg_relation_filenode('access_keys')::bigint", &[])
+            .await
+            .expect("filenode");
+        row.get::<_, i64>(0)
+    };
+    let before = file_of_access_keys().await;
+    let key_file = SealingHarness::key_file(&schema, "k.master-key");
+    drop(schema.open(&key_file).await.expect("open seals"));
+    assert_ne!(file_of_access_keys().await, before);
+    // Nothing to seal on the next open: the table is left as it is.
+    let sealed = file_of_access_keys().await;
+    drop(schema.open(&key_file).await.expect("reopen"));
+    assert_eq!(file_of_access_keys().await, sealed);
+}
+
 async fn fresh_pg_schema() -> Option<(TestSchema, ())> {
     let base = base_url()?;
     Some((TestSchema::new(&base).await, ()))
