@@ -311,8 +311,10 @@ else
     *) pg_store="$postgres?schema=$pg_schema" ;;
   esac
   log "(7) DescribeKeyPairs, one key by name, on PostgreSQL (schema $pg_schema)"
-  "$bin" accounts create bench "${creds[@]}" "${quota[@]}" --store "$pg_store" >/dev/null
-  "$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" \
+  # PostgreSQL has no default master key file; the schema's is made by the first command.
+  pg_key=(--master-key-file "$work/pg.master-key")
+  "$bin" accounts create bench "${creds[@]}" "${quota[@]}" --store "$pg_store" "${pg_key[@]}" >/dev/null
+  "$bin" serve --rsa-pool-size 0 --listen 127.0.0.1:0 --store "$pg_store" "${pg_key[@]}" \
     >"$work/pg.out" 2>"$work/pg.log" &
   pids+=($!); gpid=$!
   G=$(wait_url "$work/pg.out" "$gpid" 'keypaird listening on http://[0-9.:]+')

@@ -8,19 +8,21 @@ server's source.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 import botocore.auth
@@ -120,9 +122,38 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite://{path}"  # absolute path: sqlite:///abs/path/k.db
 
 
+# PostgreSQL stores have no default master key file (every node must share one), so every
+# command on one gets its schema's key file from here unless the test names one itself.
+_PG_KEYS = Path(tempfile.mkdtemp(prefix="keypaird-pg-keys-"))
+atexit.register(shutil.rmtree, _PG_KEYS, ignore_errors=True)
+
+
+def pg_master_key_file(store_url: str) -> Path:
+    """The master key file of a PostgreSQL store URL: one per schema, shared by every node and
+    CLI call of a test, as every node of a deployment shares one."""
+    schema = dict(parse_qsl(urlsplit(store_url).query)).get("schema") or "public"
+    return _PG_KEYS / f"{schema}.master-key"
+
+
+def with_master_key(args: list, env: Mapping[str, str] | None) -> list:
+    """`args` with --master-key-file added when they name a PostgreSQL store (by --store or
+    KEYPAIRD_STORE) and no key file (by the flag or KEYPAIRD_MASTER_KEY_FILE)."""
+    if "--master-key-file" in args or "KEYPAIRD_MASTER_KEY_FILE" in (env or {}):
+        return args
+    url = (env or {}).get("KEYPAIRD_STORE", "")
+    if "--store" in args[:-1]:
+        url = args[args.index("--store") + 1]
+    if url.startswith(("postgres://", "postgresql://")):
+        return [*args, "--master-key-file", str(pg_master_key_file(url))]
+    return args
+
+
 def run_cli(args: Iterable[str], *, env: Mapping[str, str] | None = None, cwd=None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(binary()), *map(str, args)], capture_output=True, text=True,
+            timeout: float = 60, pg_master_key: bool = True) -> subprocess.CompletedProcess:
+    args = [str(a) for a in args]
+    if pg_master_key:
+        args = with_master_key(args, env)
+    return subprocess.run([str(binary()), *args], capture_output=True, text=True,
                           env=clean_env(env), cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -245,7 +276,8 @@ def start_server(*, store_url: str, store_path: Path | None, workdir: Path, extr
         args += ["--listen", listen]
     if store_url is not None:
         args += ["--store", store_url]
-    args += list(extra)
+    args += [str(a) for a in extra]
+    args = [args[0], *with_master_key(args[1:], env)]
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(list(workdir.glob("stderr-*.log")))
     stderr_path = workdir / f"stderr-{n}.log"

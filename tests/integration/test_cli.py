@@ -14,11 +14,15 @@ from support import (LISTEN_RE, OTHER, TESTER, assert_no_panic, create_account, 
 
 
 @pytest.mark.parametrize("args,mentions", [
-    ([], ["serve", "accounts"]),
-    (["serve"], ["--listen", "--store", "--config", "--any-credentials", "--allow-reset"]),
+    ([], ["serve", "accounts", "migrate", "rotate-master-key"]),
+    (["serve"], ["--listen", "--store", "--master-key-file", "--config", "--any-credentials",
+                 "--allow-reset"]),
+    (["migrate"], ["--store", "--master-key-file"]),
+    (["rotate-master-key"], ["--store", "--master-key-file"]),
     (["accounts"], ["create", "list"]),
-    (["accounts", "create"], ["--access-key-id", "--secret-access-key", "--key-pair-quota", "--store"]),
-    (["accounts", "list"], ["--store"]),
+    (["accounts", "create"], ["--access-key-id", "--secret-access-key", "--key-pair-quota", "--store",
+                              "--master-key-file"]),
+    (["accounts", "list"], ["--store", "--master-key-file"]),
 ])
 def test_help(args, mentions):
     cp = run_cli([*args, "--help"])

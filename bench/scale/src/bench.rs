@@ -169,6 +169,8 @@ pub enum Store {
         /// the same database without keypaird's parameters, for ANALYZE
         admin: String,
         schema: String,
+        /// the schema's master key (PostgreSQL has no default), in the run's directory
+        master_key_file: PathBuf,
     },
 }
 
@@ -184,8 +186,8 @@ pub async fn keypaird(
     mut analyzed: Option<&mut Run>,
 ) -> anyhow::Result<()> {
     let keypaird = opts.keypaird.to_string_lossy().into_owned();
-    let url = prepare(opts, &store).await?;
-    let serve_args = |listen: &str| serve_args(&url, listen);
+    let store_args = prepare(opts, &store).await?;
+    let serve_args = |listen: &str| serve_args(&store_args, listen);
     let (mut server, _) = procs::start(
         "keypaird",
         &keypaird,
@@ -202,11 +204,11 @@ pub async fn keypaird(
     let smallest = opts.sizes.first().copied().unwrap_or(0);
     let mut small = None;
     if let (Some(reference), true) = (reference, opts.sizes.len() > 1) {
-        let url = prepare(opts, &reference).await?;
+        let store_args = prepare(opts, &reference).await?;
         let (small_server, _) = procs::start(
             "keypaird",
             &keypaird,
-            &serve_args_for(&url),
+            &serve_args_for(&store_args),
             KEYPAIRD_BANNER,
             None,
             run.log.clone(),
@@ -297,18 +299,32 @@ pub async fn keypaird(
     Ok(())
 }
 
-/// Makes the store's account and returns keypaird's URL for it.
-async fn prepare(opts: &Opts, store: &Store) -> anyhow::Result<String> {
-    let url = match store {
-        Store::Sqlite(dir) => format!("sqlite://{}", dir.join("k.db").display()),
-        Store::Postgres { url, .. } => url.clone(),
+/// Makes the store's account and returns the flags that name the store to keypaird: its URL
+/// and, for PostgreSQL (which has no default), its master key file.
+async fn prepare(opts: &Opts, store: &Store) -> anyhow::Result<Vec<String>> {
+    let store_args = match store {
+        Store::Sqlite(dir) => vec![
+            "--store".to_owned(),
+            format!("sqlite://{}", dir.join("k.db").display()),
+        ],
+        Store::Postgres {
+            url,
+            master_key_file,
+            ..
+        } => vec![
+            "--store".to_owned(),
+            url.clone(),
+            "--master-key-file".to_owned(),
+            master_key_file.display().to_string(),
+        ],
     };
     let quota = "2000000".to_owned();
     let create = tokio::process::Command::new(&opts.keypaird)
         .args(["accounts", "create", "scale", "--access-key-id"])
         .args([crate::sign::ACCESS_KEY_ID, "--secret-access-key"])
         .args([crate::sign::SECRET_ACCESS_KEY, "--key-pair-quota"])
-        .args([&quota, "--store", &url])
+        .arg(&quota)
+        .args(&store_args)
         .kill_on_drop(true)
         .output()
         .await
@@ -323,25 +339,19 @@ async fn prepare(opts: &Opts, store: &Store) -> anyhow::Result<String> {
         // `accounts create` has migrated the schema: its tables exist, empty.
         crate::pg::no_autovacuum(admin, schema).await?;
     }
-    Ok(url)
+    Ok(store_args)
 }
 
-fn serve_args(url: &str, listen: &str) -> Vec<String> {
-    [
-        "serve",
-        "--listen",
-        listen,
-        "--store",
-        url,
-        "--rsa-pool-size",
-        "0",
-    ]
-    .map(String::from)
-    .to_vec()
+fn serve_args(store_args: &[String], listen: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["serve", "--listen", listen, "--rsa-pool-size", "0"]
+        .map(String::from)
+        .to_vec();
+    args.extend_from_slice(store_args);
+    args
 }
 
-fn serve_args_for(url: &str) -> Vec<String> {
-    serve_args(url, "127.0.0.1:0")
+fn serve_args_for(store_args: &[String]) -> Vec<String> {
+    serve_args(store_args, "127.0.0.1:0")
 }
 
 /// Rounds of each row per server in [`alternate`].

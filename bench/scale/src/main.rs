@@ -231,11 +231,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                     let reference = Store::Postgres {
                         url: pg::with_schema(&postgres, &reference_schema),
                         admin: admin.clone(),
+                        master_key_file: work.join(format!("{reference_schema}.master-key")),
                         schema: reference_schema,
                     };
                     let store = Store::Postgres {
                         url: store,
                         admin,
+                        master_key_file: work.join(format!("{schema}.master-key")),
                         schema,
                     };
                     bench::keypaird(&opts, store, Some(reference), &mut run, Some(&mut analyzed))

@@ -14,7 +14,7 @@ use keypaird_api::aliyun::AliyunDialect;
 use keypaird_api::aws::AuthMode;
 use keypaird_api::ApiRequest;
 use keypaird_inventory::{CredentialCache, Inventory, RsaKeyPool};
-use keypaird_store::SqliteStore;
+use keypaird_store::{MasterKeyFile, SqliteStore};
 
 const RSA_PUB: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC23U+b0FHdWC7lXZkJS5ckc/JpcAojzJ9sGxb3Fu/HCCliIgKdIQjQf2hsuokVKcrFIxx+pXkNtCu7lHptESTFFkf4SSL1xZFyNCNTvH8lXqDXhZGU5/3bfsHH+AjSGdCqnchbd+IoIN3DlLDheY0/3kWZUXHirM9C1GO1+1FyHvScfTMohf1BAnkrC9YLMAIrs2QFzRCh4GzymvIurbip1vG2P96UeRJFwkdnuEwc3M7I3sgkgVQhG8GPBTeRlP8uxZs5FTRGc8OhMEb+c7ukYMDRk0AQljLKo2CUG7Psg2RXc72DEz1ci6t2w1EJbz2n8+KD42YQLSRnDaLYFDlL golden";
 /// `ssh-keygen -l -E md5` of RSA_PUB, without `MD5:`.
@@ -32,7 +32,8 @@ struct Harness {
 
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("golden.db")).unwrap();
+    let path = dir.path().join("golden.db");
+    let store = SqliteStore::open(&path, &MasterKeyFile::beside(&path)).unwrap();
     let store: Arc<dyn keypaird_inventory::Store> = Arc::new(store);
     Harness {
         dialect: AliyunDialect {

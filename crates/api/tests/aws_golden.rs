@@ -14,7 +14,7 @@ use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_api::ApiRequest;
 use keypaird_inventory::{CredentialCache, Inventory, RsaKeyPool};
 use keypaird_keys::PpkVersion;
-use keypaird_store::SqliteStore;
+use keypaird_store::{MasterKeyFile, SqliteStore};
 
 const ED25519_PUB: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlBXcQ8dQUXTOi+vEUL1ToFMeJJjLEPXWOmakzLzKxm golden";
@@ -34,7 +34,8 @@ struct Harness {
 
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("golden.db")).unwrap();
+    let path = dir.path().join("golden.db");
+    let store = SqliteStore::open(&path, &MasterKeyFile::beside(&path)).unwrap();
     let store: Arc<dyn keypaird_inventory::Store> = Arc::new(store);
     let inventory = Inventory::new(store.clone(), RsaKeyPool::new(0));
     Harness {

@@ -61,6 +61,43 @@ impl Account {
     }
 }
 
+/// An access key's secret: wiped from memory when dropped, and never shown by `Debug`, so no
+/// log line or error that prints a credential can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Secret {
+        Secret(zeroize::Zeroizing::new(secret))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Secret {
+        Secret::from(secret.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// What `accounts create` asks the store to write.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -69,7 +106,7 @@ pub struct NewAccount {
     pub key_pair_quota: Option<u32>,
     pub access_key_id: String,
     /// `None` only for accounts made by `--any-credentials`, whose signatures are never checked.
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     pub created_at: OffsetDateTime,
 }
 
@@ -77,7 +114,7 @@ pub struct NewAccount {
 #[derive(Debug, Clone)]
 pub struct Credential {
     pub access_key_id: String,
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     pub account: Account,
 }
 
@@ -155,4 +192,31 @@ pub enum KeyPairRef {
 pub struct TagRemoval {
     pub key: String,
     pub value: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let credential = Credential {
+            access_key_id: "AKIDSHOWN".into(),
+            secret_access_key: Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
+            account: Account {
+                id: "111111111111".into(),
+                name: "team".into(),
+                key_pair_quota: None,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            },
+        };
+        let shown = format!("{credential:?}");
+        assert!(shown.contains("AKIDSHOWN"), "{shown}");
+        assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert_eq!(
+            credential.secret_access_key.as_deref(),
+            Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        );
+    }
 }

@@ -1,14 +1,19 @@
 //! `keypaird accounts …`: works on the store directly, with or without a server running.
 
 use anyhow::{bail, Context};
-use keypaird_inventory::{ids, NewAccount, StoreError};
+use std::sync::Arc;
+
+use keypaird_inventory::{ids, NewAccount, Store, StoreError};
 
 use crate::cli::{CreateAccountArgs, ListAccountsArgs, StoreArg};
 use crate::config::DEFAULT_STORE;
 use crate::store_url::StoreUrl;
 
-fn store_url(arg: &StoreArg) -> anyhow::Result<StoreUrl> {
-    StoreUrl::parse(arg.store.as_deref().unwrap_or(DEFAULT_STORE))
+/// Opens the store `arg` names, with its master key.
+pub async fn open_store(arg: &StoreArg) -> anyhow::Result<Arc<dyn Store>> {
+    let url = StoreUrl::parse(arg.store.as_deref().unwrap_or(DEFAULT_STORE))?;
+    let key_file = url.key_file(arg.master_key_file.as_deref())?;
+    url.open(&key_file).await
 }
 
 pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
@@ -33,14 +38,14 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
     if args.key_pair_quota == Some(0) {
         bail!("--key-pair-quota must be at least 1");
     }
-    let store = store_url(&args.store)?.open().await?;
+    let store = open_store(&args.store).await?;
     let account = store
         .create_account(NewAccount {
             id: ids::account_id(),
             name: args.name.clone(),
             key_pair_quota: args.key_pair_quota,
             access_key_id: access_key_id.clone(),
-            secret_access_key: Some(secret.clone()),
+            secret_access_key: Some(secret.as_str().into()),
             created_at: time::OffsetDateTime::now_utc(),
         })
         .await
@@ -63,7 +68,7 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
 }
 
 pub async fn list(args: ListAccountsArgs) -> anyhow::Result<()> {
-    let store = store_url(&args.store)?.open().await?;
+    let store = open_store(&args.store).await?;
     let accounts = store
         .list_accounts()
         .await

@@ -27,6 +27,9 @@ pub enum Command {
     /// Create or upgrade the store's schema, then exit without serving. Optional: `serve`
     /// migrates at start too, safely when several nodes start at once.
     Migrate(MigrateArgs),
+    /// Seal every access key secret under a new master key and replace the key file. Stop the
+    /// SQLite server first; with PostgreSQL, copy the new file to every node and restart them.
+    RotateMasterKey(RotateMasterKeyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +40,13 @@ pub struct StoreArg {
     /// [default: sqlite://./keypaird-data/keypaird.db]
     #[arg(long, env = "KEYPAIRD_STORE", value_name = "URL")]
     pub store: Option<String>,
+
+    /// The file holding the master key that seals access key secrets in the store (one line
+    /// of 64 hex digits, mode 0600); made on first start if it does not exist. Required for
+    /// PostgreSQL, where every node needs the same file. [default for sqlite://PATH:
+    /// PATH.master-key]
+    #[arg(long, env = "KEYPAIRD_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -49,8 +59,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArg,
 
-    /// A TOML file with any of: listen, store, any_credentials, allow_reset, ppk_version,
-    /// rsa_pool_size, and the limits (README): max_body_bytes, header_read_timeout,
+    /// A TOML file with any of: listen, store, master_key_file, any_credentials, allow_reset,
+    /// ppk_version, rsa_pool_size, and the limits (README): max_body_bytes, header_read_timeout,
     /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
     /// max_connections, max_in_flight.
     #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
@@ -114,6 +124,12 @@ pub struct ListAccountsArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateMasterKeyArgs {
     #[command(flatten)]
     pub store: StoreArg,
 }

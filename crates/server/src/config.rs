@@ -1,7 +1,7 @@
 //! Settings for `serve`, resolved once at start-up from flags, environment, an optional TOML
 //! file and defaults, in that order of precedence.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -20,6 +20,7 @@ pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
 struct FileConfig {
     listen: Option<String>,
     store: Option<String>,
+    master_key_file: Option<PathBuf>,
     any_credentials: Option<bool>,
     allow_reset: Option<bool>,
     ppk_version: Option<u8>,
@@ -45,6 +46,8 @@ struct FileConfig {
 pub struct ServeConfig {
     pub listen: String,
     pub store: String,
+    /// `None`: the store's default (beside a SQLite file; PostgreSQL requires one).
+    pub master_key_file: Option<PathBuf>,
     pub any_credentials: bool,
     pub allow_reset: bool,
     pub ppk_version: PpkVersion,
@@ -76,6 +79,7 @@ impl ServeConfig {
                 .clone()
                 .or(file.store)
                 .unwrap_or_else(|| DEFAULT_STORE.to_owned()),
+            master_key_file: args.store.master_key_file.clone().or(file.master_key_file),
             any_credentials: args.any_credentials || file.any_credentials.unwrap_or(false),
             allow_reset: args.allow_reset || file.allow_reset.unwrap_or(false),
             ppk_version,

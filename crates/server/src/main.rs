@@ -77,6 +77,7 @@ fn main() -> std::process::ExitCode {
             Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
         }
     });
     match outcome {
@@ -92,7 +93,9 @@ fn main() -> std::process::ExitCode {
 const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let store = StoreUrl::parse(&config.store)?.open().await?;
+    let store_url = StoreUrl::parse(&config.store)?;
+    let key_file = store_url.key_file(config.master_key_file.as_deref())?;
+    let store = store_url.open(&key_file).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -104,7 +107,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         name: "default".to_owned(),
         key_pair_quota: None,
         access_key_id: ids::access_key_id(),
-        secret_access_key: Some(ids::secret_access_key()),
+        secret_access_key: Some(ids::secret_access_key().into()),
         created_at: time::OffsetDateTime::now_utc(),
     };
     let created_default = store
@@ -145,6 +148,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     print_banner(
         &config,
         &endpoint,
+        key_file.path(),
         created_default.then_some(&default_account),
     );
     serving::serve(
@@ -202,10 +206,16 @@ fn fit_connections_to_descriptors(mut limits: limits::Limits) -> limits::Limits 
 }
 
 /// Printed to stdout so scripts can read it; tests read the `listening on` line for the port.
-fn print_banner(config: &ServeConfig, endpoint: &str, new_default: Option<&NewAccount>) {
+fn print_banner(
+    config: &ServeConfig,
+    endpoint: &str,
+    master_key_file: &std::path::Path,
+    new_default: Option<&NewAccount>,
+) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keypaird listening on {endpoint}");
     let _ = writeln!(out, "store: {}", store_url::redact(&config.store));
+    let _ = writeln!(out, "master key: {}", master_key_file.display());
     if let Some(account) = new_default {
         let _ = writeln!(
             out,

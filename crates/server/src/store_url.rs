@@ -1,12 +1,12 @@
 //! Store URLs name the backend and where it lives: SQLite (the embedded default, one file) or
 //! PostgreSQL (one database shared by several nodes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use keypaird_inventory::Store;
-use keypaird_store::{MigrationReport, PostgresStore, SqliteStore};
+use keypaird_store::{MasterKeyFile, MigrationReport, PostgresStore, RotationReport, SqliteStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
@@ -35,33 +35,76 @@ impl StoreUrl {
         )
     }
 
-    /// Opens the store, bringing its schema up to date. For PostgreSQL this connects, and
-    /// fails within seconds when the server cannot be reached.
-    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    /// The master key file: the one configured, else beside a SQLite file. PostgreSQL has no
+    /// default: every node must open the schema with the same key, so the operator names it.
+    pub fn key_file(&self, configured: Option<&Path>) -> anyhow::Result<MasterKeyFile> {
+        match (configured, self) {
+            (Some(path), _) => Ok(MasterKeyFile::new(path)),
+            (None, StoreUrl::Sqlite(path)) => Ok(MasterKeyFile::beside(path)),
+            (None, StoreUrl::Postgres(_)) => bail!(
+                "a PostgreSQL store needs a master key file, the same on every node: pass \
+                 --master-key-file FILE (or set KEYPAIRD_MASTER_KEY_FILE, or master_key_file in \
+                 the config file); it is made on first start if it does not exist"
+            ),
+        }
+    }
+
+    /// Opens the store, bringing its schema up to date and unlocking it with the key in
+    /// `key_file`. For PostgreSQL this connects, and fails within seconds when the server
+    /// cannot be reached.
+    pub async fn open(&self, key_file: &MasterKeyFile) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             StoreUrl::Sqlite(path) => {
-                let store = SqliteStore::open(path).with_context(|| {
+                let store = SqliteStore::open(path, key_file).with_context(|| {
                     format!("cannot open the SQLite store at {}", path.display())
                 })?;
                 Ok(Arc::new(store))
             }
             StoreUrl::Postgres(url) => {
-                let store = PostgresStore::connect(url).await.with_context(|| {
-                    format!("cannot open the PostgreSQL store at {}", redact(url))
-                })?;
+                let store = PostgresStore::connect(url, key_file)
+                    .await
+                    .with_context(|| {
+                        format!("cannot open the PostgreSQL store at {}", redact(url))
+                    })?;
                 Ok(Arc::new(store))
             }
         }
     }
 
-    /// Creates or upgrades the schema without opening a store for use.
-    pub async fn migrate(&self) -> anyhow::Result<MigrationReport> {
+    /// Creates or upgrades the schema (sealing what older builds stored in clear) without
+    /// opening a store for use.
+    pub async fn migrate(&self, key_file: &MasterKeyFile) -> anyhow::Result<MigrationReport> {
         match self {
-            StoreUrl::Sqlite(path) => SqliteStore::migrate(path)
+            StoreUrl::Sqlite(path) => SqliteStore::migrate(path, key_file)
                 .with_context(|| format!("cannot migrate the SQLite store at {}", path.display())),
-            StoreUrl::Postgres(url) => PostgresStore::migrate(url)
+            StoreUrl::Postgres(url) => PostgresStore::migrate(url, key_file)
                 .await
                 .with_context(|| format!("cannot migrate the PostgreSQL store at {}", redact(url))),
+        }
+    }
+
+    /// Seals every secret under a new master key and replaces `key_file`.
+    pub async fn rotate_master_key(
+        &self,
+        key_file: &MasterKeyFile,
+    ) -> anyhow::Result<RotationReport> {
+        match self {
+            StoreUrl::Sqlite(path) => {
+                SqliteStore::rotate_master_key(path, key_file).with_context(|| {
+                    format!(
+                        "cannot rotate the master key of the SQLite store at {}",
+                        path.display()
+                    )
+                })
+            }
+            StoreUrl::Postgres(url) => PostgresStore::rotate_master_key(url, key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot rotate the master key of the PostgreSQL store at {}",
+                        redact(url)
+                    )
+                }),
         }
     }
 }
@@ -170,12 +213,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn key_file_defaults_beside_sqlite_and_is_required_for_postgres() {
+        let sqlite = StoreUrl::parse("sqlite:///srv/k/keypaird.db").unwrap();
+        assert_eq!(
+            sqlite.key_file(None).unwrap(),
+            MasterKeyFile::new("/srv/k/keypaird.db.master-key")
+        );
+        assert_eq!(
+            sqlite.key_file(Some(Path::new("/etc/k.key"))).unwrap(),
+            MasterKeyFile::new("/etc/k.key")
+        );
+        let postgres = StoreUrl::parse("postgres://u@h/db").unwrap();
+        assert_eq!(
+            postgres.key_file(Some(Path::new("/etc/k.key"))).unwrap(),
+            MasterKeyFile::new("/etc/k.key")
+        );
+        assert_eq!(
+            postgres.key_file(None).unwrap_err().to_string(),
+            "a PostgreSQL store needs a master key file, the same on every node: pass \
+             --master-key-file FILE (or set KEYPAIRD_MASTER_KEY_FILE, or master_key_file in the \
+             config file); it is made on first start if it does not exist"
+        );
+    }
+
     #[tokio::test]
     async fn unreachable_postgres_fails_fast_with_a_clear_error() {
         let started = std::time::Instant::now();
         let err = StoreUrl::parse("postgres://postgres:pw@127.0.0.1:1/test")
             .unwrap()
-            .open()
+            .open(&MasterKeyFile::new("/nonexistent/never-read.master-key"))
             .await
             .err()
             .expect("nothing listens on port 1");

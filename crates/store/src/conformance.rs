@@ -113,7 +113,9 @@ macro_rules! store_conformance_tests {
 }
 
 mod queries;
+mod sealing;
 pub use queries::*;
+pub use sealing::*;
 
 // ---- fixtures ----
 
@@ -182,7 +184,7 @@ fn new_account(id: &str, name: &str, access_key_id: &str) -> NewAccount {
         name: name.to_owned(),
         key_pair_quota: None,
         access_key_id: access_key_id.to_owned(),
-        secret_access_key: Some(format!("secret-of-{access_key_id}")),
+        secret_access_key: Some(format!("secret-of-{access_key_id}").into()),
         created_at: at_millis(base_millis()),
     }
 }

@@ -8,18 +8,22 @@
 //! uniqueness, quotas or tag limits, so a backend that gets them subtly wrong corrupts tenants'
 //! inventories without any error surfacing.
 
+mod key_file;
 mod millis;
 #[cfg(test)]
 mod plan_cases;
 mod postgres;
 mod readiness;
+mod sealing;
 mod sql;
 mod sqlite;
 
 #[doc(hidden)]
 pub mod conformance;
 
+pub use key_file::MasterKeyFile;
 pub use postgres::PostgresStore;
+pub use sealing::{KeyId, MasterKey, UnsealError};
 pub use sqlite::SqliteStore;
 
 /// What bringing a store's schema up to date did.
@@ -29,4 +33,15 @@ pub struct MigrationReport {
     pub applied: Vec<i64>,
     /// The schema version the store is at now.
     pub version: i64,
+}
+
+/// What `rotate-master-key` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    /// The key the store was sealed under.
+    pub previous: KeyId,
+    /// The key it is sealed under now, in the key file.
+    pub current: KeyId,
+    /// Access key secrets sealed again under the new key.
+    pub resealed: u64,
 }

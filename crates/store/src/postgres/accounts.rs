@@ -10,8 +10,14 @@ use super::failure::{violated_constraint, Failure, Outcome};
 use super::rows::{
     account_from_row, column, from_millis, quota_to_column, to_millis, ACCOUNT_COLUMNS,
 };
+use super::secrets::ensure_current;
+use crate::sealing::{unseal_failure, MasterKey};
 
-pub(super) async fn create(tx: &Transaction<'_>, new: &NewAccount) -> Outcome<Account> {
+pub(super) async fn create(
+    tx: &Transaction<'_>,
+    new: &NewAccount,
+    master: &MasterKey,
+) -> Outcome<Account> {
     let taken = tx
         .query_one(
             &tx.prepare_cached(
@@ -32,6 +38,13 @@ pub(super) async fn create(tx: &Transaction<'_>, new: &NewAccount) -> Outcome<Ac
     if column(&taken, 2, "access_keys.access_key_id")? {
         return Err(StoreError::AccessKeyExists(new.access_key_id.clone()).into());
     }
+    let sealed = match &new.secret_access_key {
+        Some(secret) => {
+            ensure_current(tx, master).await?;
+            Some(master.seal(&new.access_key_id, secret))
+        }
+        None => None,
+    };
     let created_at_ms = to_millis(new.created_at)?;
     let conflict = |err: tokio_postgres::Error| match violated_constraint(&err) {
         Some("accounts_name_key") => StoreError::AccountExists(new.name.clone()).into(),
@@ -47,16 +60,11 @@ pub(super) async fn create(tx: &Transaction<'_>, new: &NewAccount) -> Outcome<Ac
         })?;
     tx.execute(
         &tx.prepare_cached(
-            "INSERT INTO access_keys (access_key_id, account_id, secret, created_at_ms) \
+            "INSERT INTO access_keys (access_key_id, account_id, sealed_secret, created_at_ms) \
              VALUES ($1, $2, $3, $4)",
         )
         .await?,
-        &[
-            &new.access_key_id,
-            &new.id,
-            &new.secret_access_key,
-            &created_at_ms,
-        ],
+        &[&new.access_key_id, &new.id, &sealed, &created_at_ms],
     )
     .await
     .map_err(conflict)?;
@@ -92,7 +100,11 @@ async fn insert_account(
 /// concurrent `accounts create`: the table lock (SHARE ROW EXCLUSIVE conflicts with itself and
 /// with the ROW EXCLUSIVE lock every insert takes) makes the emptiness check and the insert one
 /// step. It is taken once per node start, so its cost does not matter.
-pub(super) async fn create_first(tx: &Transaction<'_>, new: &NewAccount) -> Outcome<bool> {
+pub(super) async fn create_first(
+    tx: &Transaction<'_>,
+    new: &NewAccount,
+    master: &MasterKey,
+) -> Outcome<bool> {
     tx.batch_execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
         .await?;
     let any: bool = column(
@@ -104,7 +116,7 @@ pub(super) async fn create_first(tx: &Transaction<'_>, new: &NewAccount) -> Outc
     if any {
         return Ok(false);
     }
-    create(tx, new).await?;
+    create(tx, new, master).await?;
     Ok(true)
 }
 
@@ -135,10 +147,11 @@ pub(super) async fn list(client: &Client) -> Outcome<Vec<AccountSummary>> {
 pub(super) async fn find_credential(
     client: &impl GenericClient,
     access_key_id: &str,
+    master: &MasterKey,
 ) -> Outcome<Option<Credential>> {
     let statement = client
         .prepare_cached(&format!(
-            "SELECT ak.access_key_id, ak.secret, {ACCOUNT_COLUMNS} \
+            "SELECT ak.access_key_id, ak.sealed_secret, {ACCOUNT_COLUMNS} \
              FROM access_keys ak JOIN accounts a ON a.id = ak.account_id \
              WHERE ak.access_key_id = $1"
         ))
@@ -146,9 +159,18 @@ pub(super) async fn find_credential(
     let Some(row) = client.query_opt(&statement, &[&access_key_id]).await? else {
         return Ok(None);
     };
+    let access_key_id: String = column(&row, 0, "access_keys.access_key_id")?;
+    let sealed: Option<&[u8]> = column(&row, 1, "access_keys.sealed_secret")?;
+    let secret_access_key = sealed
+        .map(|sealed| {
+            master
+                .unseal(&access_key_id, sealed)
+                .map_err(|err| unseal_failure(&access_key_id, err))
+        })
+        .transpose()?;
     Ok(Some(Credential {
-        access_key_id: column(&row, 0, "access_keys.access_key_id")?,
-        secret_access_key: column(&row, 1, "access_keys.secret")?,
+        access_key_id,
+        secret_access_key,
         account: account_from_row(&row, 2)?,
     }))
 }
@@ -162,8 +184,9 @@ pub(super) async fn credential_for_any_key(
     access_key_id: &str,
     new_account_id: &str,
     now: OffsetDateTime,
+    master: &MasterKey,
 ) -> Outcome<Credential> {
-    if let Some(credential) = find_credential(tx, access_key_id).await? {
+    if let Some(credential) = find_credential(tx, access_key_id, master).await? {
         return Ok(credential);
     }
     let now_ms = to_millis(now)?;
@@ -202,7 +225,7 @@ pub(super) async fn credential_for_any_key(
         &[&access_key_id, &account.id, &now_ms],
     )
     .await?;
-    let Some(credential) = find_credential(tx, access_key_id).await? else {
+    let Some(credential) = find_credential(tx, access_key_id, master).await? else {
         return Err(
             StoreError::Internal("an access key vanished while being attached".into()).into(),
         );

@@ -121,7 +121,20 @@ const MIGRATIONS: &[&str] = &[
     -- A scope's tags in (key pair, key) order: EC2 DescribeTags and ECS ListTagResources pages.
     CREATE INDEX key_pair_tags_in_scope ON key_pair_tags (scope, key_pair_id, key, value);
     "#,
-    // 3: the readiness probe's one row (`readiness.rs`), which every probe of every node
+    // 3: secrets at rest. Access-key secrets move to `sealed_secret` (AES-256-GCM under the
+    //    master key, see `sealing.rs`); `secret` is emptied by the first node that opens the
+    //    schema with the key (it needs the key, so it is not SQL here). `master_key` records
+    //    which key the schema is sealed under, so a node with another key file is refused at
+    //    start instead of failing every signature.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN sealed_secret bytea;
+
+    CREATE TABLE master_key (
+        singleton   smallint NOT NULL PRIMARY KEY CHECK (singleton = 1),
+        key_id      text NOT NULL
+    );
+    "#,
+    // 4: the readiness probe's one row (`readiness.rs`), which every probe of every node
     //    rewrites.
     r#"
     CREATE TABLE readiness_probe (

@@ -54,6 +54,7 @@ mod migrations;
 mod nonces;
 mod readiness;
 mod rows;
+mod secrets;
 
 #[cfg(test)]
 mod tests;
@@ -69,8 +70,10 @@ use keypaird_inventory::{
 };
 use time::OffsetDateTime;
 
+use crate::key_file::MasterKeyFile;
 use crate::readiness::ReadinessCache;
-use crate::MigrationReport;
+use crate::sealing::MasterKey;
+use crate::{MigrationReport, RotationReport};
 use config::Settings;
 use failure::{pool_error, Failure, OperationError, Outcome};
 
@@ -96,6 +99,9 @@ pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
     readiness: ReadinessCache,
+    /// The key every access key secret in the schema is sealed under; every node needs the
+    /// same one.
+    master: MasterKey,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -162,19 +168,23 @@ macro_rules! in_transaction {
 
 impl PostgresStore {
     /// Connects to the database the URL names, brings its schema up to date (waiting for any
-    /// other node doing the same), and returns the store. Fails with `Unavailable` within a
-    /// few seconds when PostgreSQL cannot be reached, and with `Internal` for a URL or schema
-    /// this build cannot use.
-    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        Ok(Self::connect_and_migrate(url).await?.0)
+    /// other node doing the same), unlocks it with the master key in `key_file` (made when the
+    /// schema records no key yet and the file does not exist), and returns the store. Fails
+    /// with `Unavailable` within a few seconds when PostgreSQL cannot be reached, and with
+    /// `Internal` for a URL or schema this build cannot use, or a key file that is not the one
+    /// the schema was sealed under.
+    pub async fn connect(url: &str, key_file: &MasterKeyFile) -> Result<PostgresStore, StoreError> {
+        Ok(Self::connect_and_migrate(url, key_file).await?.0)
     }
 
     /// [`connect`](Self::connect), also saying which migrations it applied.
     pub async fn connect_and_migrate(
         url: &str,
+        key_file: &MasterKeyFile,
     ) -> Result<(PostgresStore, MigrationReport), StoreError> {
-        let store = Self::open_pool(Settings::parse(url)?)?;
-        let report = store.apply_migrations().await?;
+        let settings = Settings::parse(url)?;
+        let pool = Self::open_pool(&settings)?;
+        let report = apply_migrations(&pool, settings.schema.as_deref()).await?;
         if !report.applied.is_empty() {
             tracing::info!(
                 applied = ?report.applied,
@@ -182,14 +192,50 @@ impl PostgresStore {
                 "PostgreSQL store schema migrated"
             );
         }
+        let master = unlock(&pool, settings.schema.as_deref(), key_file).await?;
+        let store = PostgresStore {
+            pool,
+            schema: settings.schema,
+            readiness: ReadinessCache::default(),
+            master,
+        };
         Ok((store, report))
     }
 
     /// Applies pending migrations and disconnects: `keypaird migrate`.
-    pub async fn migrate(url: &str) -> Result<MigrationReport, StoreError> {
-        let (store, report) = Self::connect_and_migrate(url).await?;
+    pub async fn migrate(
+        url: &str,
+        key_file: &MasterKeyFile,
+    ) -> Result<MigrationReport, StoreError> {
+        let (store, report) = Self::connect_and_migrate(url, key_file).await?;
         store.pool.close();
         Ok(report)
+    }
+
+    /// Seals every secret in the schema under a new master key, in one transaction, puts the
+    /// new key in `key_file`, and disconnects: `keypaird rotate-master-key`. Nodes still
+    /// running on the old key can no longer read or write secrets; each needs the new key file
+    /// and a restart.
+    pub async fn rotate_master_key(
+        url: &str,
+        key_file: &MasterKeyFile,
+    ) -> Result<RotationReport, StoreError> {
+        let (store, _report) = Self::connect_and_migrate(url, key_file).await?;
+        let mut client = store.client().await?;
+        let rotated = tokio::time::timeout(
+            MIGRATION_TIMEOUT,
+            secrets::rotate(&mut client, store.schema(), &store.master, key_file),
+        )
+        .await;
+        drop(client);
+        store.pool.close();
+        match rotated {
+            Ok(outcome) => outcome.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Unavailable(format!(
+                "rotating the master key did not finish within {} s",
+                MIGRATION_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Checks a store URL without connecting: everything [`connect`](Self::connect) would
@@ -204,7 +250,7 @@ impl PostgresStore {
         self.schema.as_deref()
     }
 
-    fn open_pool(settings: Settings) -> Result<PostgresStore, StoreError> {
+    fn open_pool(settings: &Settings) -> Result<Pool, StoreError> {
         let manager = Manager::from_config(
             settings.pg.clone(),
             settings.connector()?,
@@ -212,21 +258,14 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
+        Pool::builder(manager)
             .max_size(settings.pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_TIMEOUT))
             .create_timeout(Some(POOL_TIMEOUT))
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
-            .map_err(|err| {
-                StoreError::Internal(format!("cannot build the PostgreSQL pool: {err}"))
-            })?;
-        Ok(PostgresStore {
-            pool,
-            schema: settings.schema,
-            readiness: ReadinessCache::default(),
-        })
+            .map_err(|err| StoreError::Internal(format!("cannot build the PostgreSQL pool: {err}")))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
@@ -285,21 +324,46 @@ impl PostgresStore {
             }
         }
     }
+}
 
-    async fn apply_migrations(&self) -> Result<MigrationReport, StoreError> {
-        let mut client = self.client().await?;
-        let schema = self.schema.as_deref();
-        match tokio::time::timeout(MIGRATION_TIMEOUT, migrations::migrate(&mut client, schema))
-            .await
-        {
-            Ok(outcome) => outcome.map_err(StoreError::from),
-            Err(_elapsed) => {
-                drop(Object::take(client));
-                Err(StoreError::Unavailable(format!(
-                    "migrating the PostgreSQL schema did not finish within {} s",
-                    MIGRATION_TIMEOUT.as_secs()
-                )))
-            }
+async fn apply_migrations(
+    pool: &Pool,
+    schema: Option<&str>,
+) -> Result<MigrationReport, StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    match tokio::time::timeout(MIGRATION_TIMEOUT, migrations::migrate(&mut client, schema)).await {
+        Ok(outcome) => outcome.map_err(StoreError::from),
+        Err(_elapsed) => {
+            drop(Object::take(client));
+            Err(StoreError::Unavailable(format!(
+                "migrating the PostgreSQL schema did not finish within {} s",
+                MIGRATION_TIMEOUT.as_secs()
+            )))
+        }
+    }
+}
+
+/// The schema's master key, with what older builds stored in clear sealed under it. Bounded
+/// like a migration: it may wait for another node's, and seals every plaintext row at once.
+async fn unlock(
+    pool: &Pool,
+    schema: Option<&str>,
+    key_file: &MasterKeyFile,
+) -> Result<MasterKey, StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    match tokio::time::timeout(
+        MIGRATION_TIMEOUT,
+        secrets::unlock(&mut client, schema, key_file),
+    )
+    .await
+    {
+        Ok(outcome) => outcome.map_err(StoreError::from),
+        Err(_elapsed) => {
+            drop(Object::take(client));
+            Err(StoreError::Unavailable(format!(
+                "unlocking the PostgreSQL store did not finish within {} s",
+                MIGRATION_TIMEOUT.as_secs()
+            )))
         }
     }
 }
@@ -307,11 +371,11 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
-        in_transaction!(self, tx => accounts::create(&tx, &account).await)
+        in_transaction!(self, tx => accounts::create(&tx, &account, &self.master).await)
     }
 
     async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
-        in_transaction!(self, tx => accounts::create_first(&tx, &account).await)
+        in_transaction!(self, tx => accounts::create_first(&tx, &account, &self.master).await)
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
@@ -319,7 +383,9 @@ impl Store for PostgresStore {
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
-        on_connection!(self, client => accounts::find_credential(&client, access_key_id).await)
+        on_connection!(self, client => {
+            accounts::find_credential(&client, access_key_id, &self.master).await
+        })
     }
 
     async fn credential_for_any_key(
@@ -333,7 +399,8 @@ impl Store for PostgresStore {
         }
         let now = OffsetDateTime::now_utc();
         in_transaction!(self, tx => {
-            accounts::credential_for_any_key(&tx, access_key_id, new_account_id, now).await
+            accounts::credential_for_any_key(&tx, access_key_id, new_account_id, now, &self.master)
+                .await
         })
     }
 

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use super::config::Settings;
 use super::{migrations, PostgresStore, OPERATION_TIMEOUT, POOL_TIMEOUT};
+use crate::MasterKeyFile;
 
 const URL_VAR: &str = "KEYPAIRD_TEST_POSTGRES_URL";
 
@@ -70,6 +71,11 @@ fn base_url() -> Option<String> {
     }
 }
 
+/// A key file for a connection that fails before it is read.
+fn never_read() -> MasterKeyFile {
+    MasterKeyFile::new("/nonexistent/keypaird-test.master-key")
+}
+
 fn with_params(url: &str, params: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{params}")
@@ -91,6 +97,8 @@ async fn raw_client(url: &str) -> tokio_postgres::Client {
 struct TestSchema {
     base: String,
     name: String,
+    /// Where the schema's master key file lives; every "node" of a test shares it.
+    keys: tempfile::TempDir,
 }
 
 impl TestSchema {
@@ -100,7 +108,13 @@ impl TestSchema {
         TestSchema {
             base: base.to_owned(),
             name: fresh_test_name(),
+            keys: tempfile::tempdir().expect("key directory"),
         }
+    }
+
+    /// The key file every node of this test opens the schema with.
+    fn nodes_key_file(&self) -> MasterKeyFile {
+        MasterKeyFile::new(self.keys.path().join("master-key"))
     }
 
     /// The store URL for this schema. Pools are kept small: many tests run at once against a
@@ -196,7 +210,7 @@ fn is_stale(name: &str) -> bool {
 async fn fresh_pg_store() -> Option<(Arc<dyn Store>, TestSchema)> {
     let base = base_url()?;
     let schema = TestSchema::new(&base).await;
-    let store = PostgresStore::connect(&schema.url())
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .unwrap_or_else(|err| panic!("cannot open a PostgreSQL store for the test: {err}"));
     Some((Arc::new(store), schema))
@@ -268,8 +282,16 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
     let nodes: Vec<Arc<PostgresStore>> = vec![
-        Arc::new(PostgresStore::connect(&schema.url()).await.expect("node a")),
-        Arc::new(PostgresStore::connect(&schema.url()).await.expect("node b")),
+        Arc::new(
+            PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+                .await
+                .expect("node a"),
+        ),
+        Arc::new(
+            PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+                .await
+                .expect("node b"),
+        ),
     ];
     nodes[0].create_account(account()).await.expect("account");
 
@@ -351,8 +373,16 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
 async fn concurrent_nonce_use_on_two_nodes_admits_one() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
-    let a = Arc::new(PostgresStore::connect(&schema.url()).await.expect("node a"));
-    let b = Arc::new(PostgresStore::connect(&schema.url()).await.expect("node b"));
+    let a = Arc::new(
+        PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+            .await
+            .expect("node a"),
+    );
+    let b = Arc::new(
+        PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+            .await
+            .expect("node b"),
+    );
     let now = OffsetDateTime::now_utc();
     let expires = now + time::Duration::minutes(15);
     let attempts: Vec<_> = (0..20)
@@ -374,7 +404,7 @@ async fn concurrent_nonce_use_on_two_nodes_admits_one() {
 async fn counters_follow_inserts_deletes_and_resets() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
-    let store = PostgresStore::connect(&schema.url())
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("connect");
     let client = schema.client().await;
@@ -441,7 +471,8 @@ async fn nodes_starting_at_once_migrate_once() {
     let starts: Vec<_> = (0..6)
         .map(|_| {
             let url = schema.url();
-            tokio::spawn(async move { PostgresStore::connect_and_migrate(&url).await })
+            let key_file = schema.nodes_key_file();
+            tokio::spawn(async move { PostgresStore::connect_and_migrate(&url, &key_file).await })
         })
         .collect();
     let mut reports = Vec::new();
@@ -471,7 +502,7 @@ async fn nodes_starting_at_once_migrate_once() {
     assert_eq!(versions, every_version);
 
     // `keypaird migrate` on a current schema has nothing to do.
-    let again = PostgresStore::migrate(&schema.url())
+    let again = PostgresStore::migrate(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("migrate");
     assert!(again.applied.is_empty());
@@ -482,7 +513,7 @@ async fn a_schema_newer_than_this_build_is_refused() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
     drop(
-        PostgresStore::connect(&schema.url())
+        PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
             .await
             .expect("first start"),
     );
@@ -496,7 +527,7 @@ async fn a_schema_newer_than_this_build_is_refused() {
         )
         .await
         .expect("pretend a newer build migrated");
-    match PostgresStore::connect(&schema.url()).await {
+    match PostgresStore::connect(&schema.url(), &schema.nodes_key_file()).await {
         Err(StoreError::Internal(message)) => {
             assert!(message.contains("newer than this build"), "{message}")
         }
@@ -510,7 +541,7 @@ async fn a_schema_newer_than_this_build_is_refused() {
 async fn unreadable_rows_are_internal_errors_not_panics() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
-    let store = PostgresStore::connect(&schema.url())
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("connect");
     store.create_account(account()).await.expect("account");
@@ -565,7 +596,8 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_server_fails_fast_with_unavailable() {
     let started = Instant::now();
-    let result = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test").await;
+    let result =
+        PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", &never_read()).await;
     assert!(
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
@@ -590,7 +622,8 @@ async fn silent_server_fails_fast_with_unavailable() {
         }
     });
     let started = Instant::now();
-    let result = PostgresStore::connect(&format!("postgres://postgres@{addr}/test")).await;
+    let result =
+        PostgresStore::connect(&format!("postgres://postgres@{addr}/test"), &never_read()).await;
     assert!(
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
@@ -746,7 +779,7 @@ async fn outage_fails_fast_and_the_store_recovers() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
     let mut proxy = Proxy::start(upstream_of(&base).await).await;
-    let store = PostgresStore::connect(&schema.url_via(proxy.addr))
+    let store = PostgresStore::connect(&schema.url_via(proxy.addr), &schema.nodes_key_file())
         .await
         .expect("connect through the proxy");
     store.create_account(account()).await.expect("account");
@@ -810,7 +843,7 @@ async fn silent_server_times_out_and_the_store_recovers() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
     let proxy = Proxy::start(upstream_of(&base).await).await;
-    let store = PostgresStore::connect(&schema.url_via(proxy.addr))
+    let store = PostgresStore::connect(&schema.url_via(proxy.addr), &schema.nodes_key_file())
         .await
         .expect("connect through the proxy");
     store.list_accounts().await.expect("a read");
@@ -869,7 +902,9 @@ async fn tls_verifies_the_server_certificate() {
          &sslrootcert={SNAKEOIL}",
         schema.name
     );
-    let store = PostgresStore::connect(&url).await.expect("TLS connect");
+    let store = PostgresStore::connect(&url, &schema.nodes_key_file())
+        .await
+        .expect("TLS connect");
     let client = store.client().await.expect("client");
     let encrypted: bool = client
         .query_one(
@@ -895,7 +930,7 @@ async fn tls_verifies_the_server_certificate() {
     );
     for url in [wrong_name, untrusted] {
         let started = Instant::now();
-        match PostgresStore::connect(&url).await {
+        match PostgresStore::connect(&url, &schema.nodes_key_file()).await {
             Err(StoreError::Internal(message)) => {
                 eprintln!("refused as expected: {message}");
                 assert!(message.to_lowercase().contains("certificate"), "{message}")
@@ -944,7 +979,9 @@ async fn every_query_path_is_served_by_its_index_without_statistics() {
 
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
-    let store = PostgresStore::connect(&schema.url()).await.expect("store");
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
     let east = scope("us-east-1");
     let client = schema.client().await;
     client
@@ -1052,8 +1089,8 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
     {
         let settings = Settings::parse(&schema.url()).expect("url");
         let name = settings.schema.clone();
-        let old = PostgresStore::open_pool(settings).expect("pool");
-        let mut client = old.client().await.expect("client");
+        let pool = PostgresStore::open_pool(&settings).expect("pool");
+        let mut client = pool.get().await.expect("client");
         let report = migrations::migrate_to(&mut client, name.as_deref(), 1)
             .await
             .map_err(StoreError::from)
@@ -1076,9 +1113,10 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
             .await
             .expect("rows as version 1 wrote them");
     }
-    let (store, report) = PostgresStore::connect_and_migrate(&schema.url())
-        .await
-        .expect("migrate to 2 and on");
+    let (store, report) =
+        PostgresStore::connect_and_migrate(&schema.url(), &schema.nodes_key_file())
+            .await
+            .expect("migrate to 2 and on");
     let from_2: Vec<i64> = (2..=migrations::latest_version()).collect();
     assert_eq!(report.applied, from_2);
     let east = scope("us-east-1");
@@ -1246,9 +1284,13 @@ impl Drop for TestDatabase {
 async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
     let Some(base) = base_url() else { return };
     let database = TestDatabase::new(&base).await;
-    let store = PostgresStore::connect(&database.url())
-        .await
-        .expect("connect");
+    let keys = tempfile::tempdir().expect("key directory");
+    let store = PostgresStore::connect(
+        &database.url(),
+        &MasterKeyFile::new(keys.path().join("master-key")),
+    )
+    .await
+    .expect("connect");
     assert_eq!(store.check_ready().await, Ok(()));
 
     database.set_read_only(true).await;
@@ -1286,7 +1328,7 @@ async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
 async fn a_lock_held_on_the_probe_row_is_not_ready_until_released() {
     let Some(base) = base_url() else { return };
     let schema = TestSchema::new(&base).await;
-    let store = PostgresStore::connect(&schema.url())
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("connect");
     assert_eq!(store.check_ready().await, Ok(()));
@@ -1315,4 +1357,121 @@ async fn a_lock_held_on_the_probe_row_is_not_ready_until_released() {
     holder.batch_execute("ROLLBACK").await.expect("release");
     past_the_kept_outcome().await;
     assert_eq!(store.check_ready().await, Ok(()));
+}
+
+// ---- secrets at rest ----
+
+#[async_trait::async_trait]
+impl crate::conformance::SealingHarness for TestSchema {
+    async fn open(&self, key_file: &MasterKeyFile) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(
+            PostgresStore::connect(&self.url(), key_file).await?,
+        ))
+    }
+
+    async fn rotate(&self, key_file: &MasterKeyFile) -> Result<crate::RotationReport, StoreError> {
+        PostgresStore::rotate_master_key(&self.url(), key_file).await
+    }
+
+    async fn write_as_before_sealing(&self, accounts: &[NewAccount]) {
+        let settings = Settings::parse(&self.url()).expect("url");
+        let pool = PostgresStore::open_pool(&settings).expect("pool");
+        let mut client = pool.get().await.expect("client");
+        migrations::migrate_to(&mut client, settings.schema.as_deref(), 2)
+            .await
+            .map_err(StoreError::from)
+            .expect("version 2");
+        for account in accounts {
+            client
+                .execute(
+                    "INSERT INTO accounts (id, name, key_pair_quota, created_at_ms) \
+                     VALUES ($1, $2, NULL, 0)",
+                    &[&account.id, &account.name],
+                )
+                .await
+                .expect("account as version 2 wrote it");
+            client
+                .execute(
+                    "INSERT INTO access_keys (access_key_id, account_id, secret, created_at_ms) \
+                     VALUES ($1, $2, $3, 0)",
+                    &[
+                        &account.access_key_id,
+                        &account.id,
+                        &account.secret_access_key.as_deref(),
+                    ],
+                )
+                .await
+                .expect("access key as version 2 wrote it");
+        }
+    }
+
+    async fn raw_access_keys(&self) -> Vec<(String, Option<String>, Option<Vec<u8>>)> {
+        self.client()
+            .await
+            .query(
+                "SELECT access_key_id, secret, sealed_secret FROM access_keys \
+                 ORDER BY access_key_id",
+                &[],
+            )
+            .await
+            .expect("access keys")
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect()
+    }
+
+    async fn set_sealed_secret(&self, access_key_id: &str, sealed: &[u8]) {
+        let changed = self
+            .client()
+            .await
+            .execute(
+                "UPDATE access_keys SET sealed_secret = $2 WHERE access_key_id = $1",
+                &[&access_key_id, &sealed],
+            )
+            .await
+            .expect("update");
+        assert_eq!(changed, 1);
+    }
+
+    fn key_file(&self, name: &str) -> MasterKeyFile {
+        MasterKeyFile::new(self.keys.path().join(name))
+    }
+}
+
+/// PostgreSQL keeps the rows an UPDATE replaced (here: with the secrets in clear) until the
+/// table is vacuumed; sealing rewrites the table, so its old file, and those rows, are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealing_plaintext_rewrites_the_table() {
+    use crate::conformance::SealingHarness;
+
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    schema.write_as_before_sealing(&[account()]).await;
+    let client = schema.client().await;
+    let file_of_access_keys = || async {
+        let row = client
+            .query_one("SELECT pg_relation_filenode('access_keys')::bigint", &[])
+            .await
+            .expect("filenode");
+        row.get::<_, i64>(0)
+    };
+    let before = file_of_access_keys().await;
+    let key_file = SealingHarness::key_file(&schema, "k.master-key");
+    drop(schema.open(&key_file).await.expect("open seals"));
+    assert_ne!(file_of_access_keys().await, before);
+    // Nothing to seal on the next open: the table is left as it is.
+    let sealed = file_of_access_keys().await;
+    drop(schema.open(&key_file).await.expect("reopen"));
+    assert_eq!(file_of_access_keys().await, sealed);
+}
+
+async fn fresh_pg_schema() -> Option<(TestSchema, ())> {
+    let base = base_url()?;
+    Some((TestSchema::new(&base).await, ()))
+}
+
+mod sealing {
+    use super::fresh_pg_schema;
+
+    crate::store_sealing_tests!(optional fresh_pg_schema);
 }

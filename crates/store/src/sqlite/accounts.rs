@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 
 use super::failure::Outcome;
 use super::rows::{account_from_row, from_millis, quota_to_column, to_millis, ACCOUNT_COLUMNS};
+use super::secrets::ensure_current;
+use crate::sealing::{unseal_failure, MasterKey};
 
 fn exists(conn: &Connection, sql: &str, value: &str) -> Outcome<bool> {
     let found = conn
@@ -37,7 +39,7 @@ fn access_key_taken(conn: &Connection, access_key_id: &str) -> Outcome<bool> {
 
 /// An ID collision is reported as `AccountExists` naming the ID: the trait has no separate
 /// variant, and either way the caller must pick something else.
-pub(super) fn create(conn: &Connection, new: &NewAccount) -> Outcome<Account> {
+pub(super) fn create(conn: &Connection, new: &NewAccount, master: &MasterKey) -> Outcome<Account> {
     if name_taken(conn, &new.name)? {
         return Err(StoreError::AccountExists(new.name.clone()).into());
     }
@@ -47,13 +49,20 @@ pub(super) fn create(conn: &Connection, new: &NewAccount) -> Outcome<Account> {
     if access_key_taken(conn, &new.access_key_id)? {
         return Err(StoreError::AccessKeyExists(new.access_key_id.clone()).into());
     }
+    let sealed = match &new.secret_access_key {
+        Some(secret) => {
+            ensure_current(conn, master)?;
+            Some(master.seal(&new.access_key_id, secret))
+        }
+        None => None,
+    };
     let created_at_ms = to_millis(new.created_at)?;
     let account = insert_account(conn, &new.id, &new.name, new.key_pair_quota, created_at_ms)?;
     attach_access_key(
         conn,
         &new.id,
         &new.access_key_id,
-        new.secret_access_key.as_deref(),
+        sealed.as_deref(),
         created_at_ms,
     )?;
     Ok(account)
@@ -88,25 +97,34 @@ fn attach_access_key(
     conn: &Connection,
     account_id: &str,
     access_key_id: &str,
-    secret: Option<&str>,
+    sealed_secret: Option<&[u8]>,
     created_at_ms: i64,
 ) -> Outcome<()> {
     conn.prepare_cached(
-        "INSERT INTO access_keys (access_key_id, account_id, secret, created_at_ms) \
+        "INSERT INTO access_keys (access_key_id, account_id, sealed_secret, created_at_ms) \
          VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![access_key_id, account_id, secret, created_at_ms])?;
+    .execute(params![
+        access_key_id,
+        account_id,
+        sealed_secret,
+        created_at_ms
+    ])?;
     Ok(())
 }
 
-pub(super) fn create_first(conn: &Connection, new: &NewAccount) -> Outcome<bool> {
+pub(super) fn create_first(
+    conn: &Connection,
+    new: &NewAccount,
+    master: &MasterKey,
+) -> Outcome<bool> {
     let any: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts)")?
         .query_row([], |row| row.get(0))?;
     if any {
         return Ok(false);
     }
-    create(conn, new)?;
+    create(conn, new, master)?;
     Ok(true)
 }
 
@@ -140,9 +158,10 @@ pub(super) fn list(conn: &Connection) -> Outcome<Vec<AccountSummary>> {
 pub(super) fn find_credential(
     conn: &Connection,
     access_key_id: &str,
+    master: &MasterKey,
 ) -> Outcome<Option<Credential>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT ak.access_key_id, ak.secret, {ACCOUNT_COLUMNS} \
+        "SELECT ak.access_key_id, ak.sealed_secret, {ACCOUNT_COLUMNS} \
          FROM access_keys ak JOIN accounts a ON a.id = ak.account_id \
          WHERE ak.access_key_id = ?1"
     ))?;
@@ -150,9 +169,18 @@ pub(super) fn find_credential(
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
+    let access_key_id: String = row.get(0)?;
+    let sealed: Option<Vec<u8>> = row.get(1)?;
+    let secret_access_key = sealed
+        .map(|sealed| {
+            master
+                .unseal(&access_key_id, &sealed)
+                .map_err(|err| unseal_failure(&access_key_id, err))
+        })
+        .transpose()?;
     Ok(Some(Credential {
-        access_key_id: row.get(0)?,
-        secret_access_key: row.get(1)?,
+        access_key_id,
+        secret_access_key,
         account: account_from_row(row, 2)?,
     }))
 }
@@ -175,8 +203,9 @@ pub(super) fn credential_for_any_key(
     access_key_id: &str,
     new_account_id: &str,
     now: OffsetDateTime,
+    master: &MasterKey,
 ) -> Outcome<Credential> {
-    if let Some(credential) = find_credential(conn, access_key_id)? {
+    if let Some(credential) = find_credential(conn, access_key_id, master)? {
         return Ok(credential);
     }
     let now_ms = to_millis(now)?;

@@ -165,7 +165,20 @@ const MIGRATIONS: &[&str] = &[
               AND region = OLD.region AND key_pair_id = OLD.id;
     END;
     "#,
-    // 4: the readiness probe's one row (`readiness.rs`), rewritten by every probe.
+    // 4: secrets at rest. Access-key secrets move to `sealed_secret` (AES-256-GCM under the
+    //    master key, see `sealing.rs`); `secret` is emptied by the first open with the key,
+    //    which seals what older builds stored in clear (it needs the key, so it is not SQL
+    //    here). `master_key` records which key the file is sealed under, so a wrong key file
+    //    is refused at open instead of failing every signature.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN sealed_secret BLOB;
+
+    CREATE TABLE master_key (
+        singleton   INTEGER NOT NULL PRIMARY KEY CHECK (singleton = 1),
+        key_id      TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 5: the readiness probe's one row (`readiness.rs`), rewritten by every probe.
     r#"
     CREATE TABLE readiness_probe (
         id              INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),

@@ -26,6 +26,7 @@ mod migrations;
 mod nonces;
 mod readiness;
 mod rows;
+mod secrets;
 mod writer;
 
 #[cfg(test)]
@@ -46,9 +47,11 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::key_file::MasterKeyFile;
 use crate::readiness::ReadinessCache;
+use crate::sealing::MasterKey;
 use crate::sql;
-use crate::MigrationReport;
+use crate::{MigrationReport, RotationReport};
 use failure::{classify, io_unavailable, Failure, Outcome};
 use writer::WriteError;
 
@@ -85,6 +88,8 @@ pub struct SqliteStore {
 
 struct Shared {
     path: PathBuf,
+    /// The key every access key secret in the file is sealed under.
+    master: Arc<MasterKey>,
     /// The queue of the writer thread, which owns the only writing connection.
     writes: StdMutex<writer::JobSender>,
     /// Idle reader connections. At most [`READERS`] exist at once because a reader is only
@@ -107,19 +112,17 @@ impl SqliteStore {
     /// Reads that run at once, each on a thread of tokio's blocking pool.
     pub const READERS: usize = 4;
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    /// Blocks: call it at startup, before serving, or from a blocking context.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
-        }
-        let mut writer_conn = open_connection(path)?;
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date, and
+    /// unlocks it with the master key in `key_file` (made on first use), sealing any secret an
+    /// older build stored in clear. A key file that is not the one the store was sealed under
+    /// is refused. Blocks: call it at startup, before serving, or from a blocking context.
+    pub fn open(path: &Path, key_file: &MasterKeyFile) -> Result<SqliteStore, StoreError> {
+        let (mut writer_conn, applied) = open_and_migrate(path)?;
         set_cache_size(&writer_conn, WRITER_CACHE_KIB)?;
-        let applied = migrations::migrate(&mut writer_conn)?;
         if !applied.is_empty() {
             tracing::info!(?applied, path = %path.display(), "SQLite store schema migrated");
         }
+        let (master, _sealed) = secrets::unlock(&mut writer_conn, key_file)?;
         let (writes, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -131,6 +134,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
+                master: Arc::new(master),
                 writes: StdMutex::new(writes),
                 idle_readers: StdMutex::new(readers),
                 reader_permits: Arc::new(Semaphore::new(READERS)),
@@ -139,19 +143,27 @@ impl SqliteStore {
         })
     }
 
-    /// Creates the file if needed and brings its schema up to date, without opening a store:
-    /// `keypaird migrate`. Blocks.
-    pub fn migrate(path: &Path) -> Result<MigrationReport, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
-        }
-        let mut conn = open_connection(path)?;
-        let applied = migrations::migrate(&mut conn)?;
+    /// Creates the file if needed, brings its schema up to date and seals what is in clear,
+    /// without opening a store: `keypaird migrate`. Blocks.
+    pub fn migrate(path: &Path, key_file: &MasterKeyFile) -> Result<MigrationReport, StoreError> {
+        let (mut conn, applied) = open_and_migrate(path)?;
+        secrets::unlock(&mut conn, key_file)?;
         Ok(MigrationReport {
             applied,
             version: migrations::latest_version(),
         })
+    }
+
+    /// Seals every secret in the file under a new master key, in one transaction, and puts the
+    /// new key in `key_file`: `keypaird rotate-master-key`. A process still running on the old
+    /// key can no longer read or write secrets; restart it. Blocks.
+    pub fn rotate_master_key(
+        path: &Path,
+        key_file: &MasterKeyFile,
+    ) -> Result<RotationReport, StoreError> {
+        let (mut conn, _applied) = open_and_migrate(path)?;
+        let (old, _sealed) = secrets::unlock(&mut conn, key_file)?;
+        Ok(secrets::rotate(&mut conn, &old, key_file)?)
     }
 
     /// The database file this store was opened on.
@@ -346,6 +358,18 @@ where
     }
 }
 
+/// A writing connection on `path` (its directory made if needed), with the schema brought up
+/// to date; also returns the versions applied.
+fn open_and_migrate(path: &Path) -> Result<(Connection, Vec<i64>), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|err| io_unavailable("cannot create the store's directory", err))?;
+    }
+    let mut conn = open_connection(path)?;
+    let applied = migrations::migrate(&mut conn)?;
+    Ok((conn, applied))
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(classify)?;
     configure(&conn).map_err(StoreError::from)?;
@@ -427,11 +451,14 @@ fn retry_while_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite:
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
-        self.write(move |tx| accounts::create(tx, &account)).await
+        let master = self.shared.master.clone();
+        self.write(move |tx| accounts::create(tx, &account, &master))
+            .await
     }
 
     async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
-        self.write(move |tx| accounts::create_first(tx, &account))
+        let master = self.shared.master.clone();
+        self.write(move |tx| accounts::create_first(tx, &account, &master))
             .await
     }
 
@@ -441,8 +468,9 @@ impl Store for SqliteStore {
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
         let access_key_id = access_key_id.to_owned();
+        let master = self.shared.master.clone();
         self.read_at(true, move |conn| {
-            accounts::find_credential(conn, &access_key_id)
+            accounts::find_credential(conn, &access_key_id, &master)
         })
         .await
     }
@@ -459,8 +487,9 @@ impl Store for SqliteStore {
         let access_key_id = access_key_id.to_owned();
         let new_account_id = new_account_id.to_owned();
         let now = OffsetDateTime::now_utc();
+        let master = self.shared.master.clone();
         self.write(move |tx| {
-            accounts::credential_for_any_key(tx, &access_key_id, &new_account_id, now)
+            accounts::credential_for_any_key(tx, &access_key_id, &new_account_id, now, &master)
         })
         .await
     }

@@ -14,10 +14,20 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use super::{migrations, SqliteStore};
+use crate::MasterKeyFile;
+
+/// Opens `path` with the default key file beside it, as `keypaird serve` does.
+fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(path, &MasterKeyFile::beside(path))
+}
+
+fn migrate(path: &Path) -> Result<crate::MigrationReport, StoreError> {
+    SqliteStore::migrate(path, &MasterKeyFile::beside(path))
+}
 
 async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+    let store = open(&dir.path().join("keypaird.db")).expect("open");
     (Arc::new(store), dir)
 }
 
@@ -74,7 +84,7 @@ async fn reopening_keeps_everything_and_migrates_once() {
     let path = dir.path().join("keypaird.db");
     let kp = key_pair(1, "kept");
     {
-        let store = SqliteStore::open(&path).expect("open");
+        let store = open(&path).expect("open");
         store.create_account(account()).await.expect("account");
         store.insert_key_pair(&kp, 10).await.expect("insert");
     }
@@ -82,7 +92,7 @@ async fn reopening_keeps_everything_and_migrates_once() {
     assert_eq!(applied_versions(&path), expected_versions);
 
     for _ in 0..2 {
-        let store = SqliteStore::open(&path).expect("reopen");
+        let store = open(&path).expect("reopen");
         assert_eq!(
             store
                 .find_key_pairs(&KeyPairQuery::all(scope()))
@@ -108,7 +118,7 @@ async fn reopening_keeps_everything_and_migrates_once() {
 async fn open_creates_missing_directories() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a").join("b").join("keypaird.db");
-    let store = SqliteStore::open(&path).expect("open");
+    let store = open(&path).expect("open");
     store.check_ready().await.expect("ready");
     assert_eq!(store.path(), path);
     assert!(path.exists());
@@ -118,7 +128,7 @@ async fn open_creates_missing_directories() {
 async fn connections_are_durable_and_enforce_foreign_keys() {
     let (store, _dir) = {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+        let store = open(&dir.path().join("keypaird.db")).expect("open");
         (store, dir)
     };
     let (journal_mode, synchronous, foreign_keys, orphan_key_refused) = store
@@ -153,7 +163,7 @@ async fn stores_sharing_a_file_never_exceed_the_quota() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
     let stores: Vec<Arc<SqliteStore>> = (0..2)
-        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")))
+        .map(|_| Arc::new(open(&path).expect("open")))
         .collect();
     let attempts: Vec<_> = (0..40u64)
         .map(|n| {
@@ -189,7 +199,7 @@ async fn stores_sharing_a_file_agree_on_any_key_accounts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
     let stores: Vec<Arc<SqliteStore>> = (0..2)
-        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")))
+        .map(|_| Arc::new(open(&path).expect("open")))
         .collect();
     let attempts: Vec<_> = (0..16)
         .map(|n| {
@@ -216,7 +226,7 @@ fn concurrent_opens_of_a_fresh_file_all_succeed() {
     let openers: Vec<_> = (0..6)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            std::thread::spawn(move || open(&path).map(|_| ()))
         })
         .collect();
     for opener in openers {
@@ -230,7 +240,7 @@ fn concurrent_opens_of_a_fresh_file_all_succeed() {
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    drop(SqliteStore::open(&path).expect("open"));
+    drop(open(&path).expect("open"));
     Connection::open(&path)
         .expect("raw open")
         .execute(
@@ -238,7 +248,7 @@ fn a_newer_schema_is_refused() {
             [migrations::latest_version() + 1],
         )
         .expect("pretend a newer build ran");
-    let err = SqliteStore::open(&path).expect_err("must refuse");
+    let err = open(&path).expect_err("must refuse");
     assert!(
         matches!(err, StoreError::Internal(ref m) if m.contains("newer")),
         "{err:?}"
@@ -249,7 +259,7 @@ fn a_newer_schema_is_refused() {
 async fn unreadable_rows_are_errors_not_panics() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    let store = SqliteStore::open(&path).expect("open");
+    let store = open(&path).expect("open");
     store
         .insert_key_pair(&key_pair(1, "odd"), 10)
         .await
@@ -273,7 +283,7 @@ async fn unreadable_rows_are_errors_not_panics() {
 async fn a_lock_held_past_the_timeout_is_unavailable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    let store = SqliteStore::open(&path).expect("open");
+    let store = open(&path).expect("open");
     let holder = Connection::open(&path).expect("raw open");
     holder
         .execute_batch("BEGIN IMMEDIATE")
@@ -326,13 +336,13 @@ fn migrate_applies_once_and_reports_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("sub").join("keypaird.db");
     let every_version: Vec<i64> = (1..=migrations::latest_version()).collect();
-    let first = SqliteStore::migrate(&path).expect("migrate");
+    let first = migrate(&path).expect("migrate");
     assert_eq!(first.applied, every_version);
     assert_eq!(first.version, migrations::latest_version());
-    let again = SqliteStore::migrate(&path).expect("migrate again");
+    let again = migrate(&path).expect("migrate again");
     assert!(again.applied.is_empty());
     assert_eq!(applied_versions(&path), every_version);
-    SqliteStore::open(&path).expect("open after migrate");
+    open(&path).expect("open after migrate");
 }
 
 /// A reader on a fresh, migrated file, configured as the store's own readers are (plans may
@@ -340,7 +350,7 @@ fn migrate_applies_once_and_reports_it() {
 fn fresh_reader() -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    drop(SqliteStore::open(&path).expect("open"));
+    drop(open(&path).expect("open"));
     let conn = super::open_reader(&path).expect("reader");
     (dir, conn)
 }
@@ -471,7 +481,7 @@ async fn migration_3_keeps_key_pairs_tags_and_counts() {
         )
         .expect("rows as version 2 wrote them");
     }
-    let store = SqliteStore::open(&path).expect("migrate to 3");
+    let store = open(&path).expect("migrate to 3");
     let latest: Vec<i64> = (1..=migrations::latest_version()).collect();
     assert_eq!(applied_versions(&path), latest);
 
@@ -632,7 +642,7 @@ fn not_ready(cause: NotReadyCause, detail: &str) -> Result<(), NotReady> {
 #[tokio::test]
 async fn a_writer_that_refuses_writes_is_read_only() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("keypaird.db")).expect("open");
+    let store = open(&dir.path().join("keypaird.db")).expect("open");
     assert_eq!(store.check_ready().await, Ok(()));
 
     store
@@ -661,7 +671,7 @@ async fn a_writer_that_refuses_writes_is_read_only() {
 async fn a_lock_held_past_the_timeout_is_not_ready() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    let store = SqliteStore::open(&path).expect("open");
+    let store = open(&path).expect("open");
     let holder = Connection::open(&path).expect("raw open");
     holder
         .execute_batch("BEGIN IMMEDIATE")
@@ -690,7 +700,7 @@ async fn a_lock_held_past_the_timeout_is_not_ready() {
 async fn probing_rewrites_one_row() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
-    let store = SqliteStore::open(&path).expect("open");
+    let store = open(&path).expect("open");
     let probe_rows = || {
         let conn = Connection::open(&path).expect("raw open");
         let rows: Vec<(i64, i64)> = conn
@@ -725,4 +735,173 @@ async fn probing_rewrites_one_row() {
             .key_pairs,
         vec![]
     );
+}
+
+// ---- secrets at rest ----
+
+/// One SQLite file for the sealing tests of the conformance suite.
+struct SealingFile {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl SealingFile {
+    fn new() -> SealingFile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keypaird.db");
+        SealingFile { dir, path }
+    }
+
+    fn raw(&self) -> Connection {
+        Connection::open(&self.path).expect("raw open")
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::conformance::SealingHarness for SealingFile {
+    async fn open(&self, key_file: &MasterKeyFile) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(&self.path, key_file)?))
+    }
+
+    async fn rotate(&self, key_file: &MasterKeyFile) -> Result<crate::RotationReport, StoreError> {
+        SqliteStore::rotate_master_key(&self.path, key_file)
+    }
+
+    async fn write_as_before_sealing(&self, accounts: &[NewAccount]) {
+        let mut conn = super::open_connection(&self.path).expect("open");
+        migrations::migrate_to(&mut conn, 3).expect("version 3");
+        for account in accounts {
+            conn.execute(
+                "INSERT INTO accounts (id, name, key_pair_quota, created_at_ms) \
+                 VALUES (?1, ?2, NULL, 0)",
+                [&account.id, &account.name],
+            )
+            .expect("account as version 3 wrote it");
+            conn.execute(
+                "INSERT INTO access_keys (access_key_id, account_id, secret, created_at_ms) \
+                 VALUES (?1, ?2, ?3, 0)",
+                rusqlite::params![
+                    account.access_key_id,
+                    account.id,
+                    account.secret_access_key.as_deref()
+                ],
+            )
+            .expect("access key as version 3 wrote it");
+        }
+    }
+
+    async fn raw_access_keys(&self) -> Vec<(String, Option<String>, Option<Vec<u8>>)> {
+        let conn = self.raw();
+        let mut stmt = conn
+            .prepare(
+                "SELECT access_key_id, secret, sealed_secret FROM access_keys \
+                 ORDER BY access_key_id",
+            )
+            .expect("prepare");
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    }
+
+    async fn set_sealed_secret(&self, access_key_id: &str, sealed: &[u8]) {
+        let changed = self
+            .raw()
+            .execute(
+                "UPDATE access_keys SET sealed_secret = ?2 WHERE access_key_id = ?1",
+                rusqlite::params![access_key_id, sealed],
+            )
+            .expect("update");
+        assert_eq!(changed, 1);
+    }
+
+    fn key_file(&self, name: &str) -> MasterKeyFile {
+        MasterKeyFile::new(self.dir.path().join(name))
+    }
+}
+
+async fn fresh_sealing_file() -> (SealingFile, ()) {
+    (SealingFile::new(), ())
+}
+
+mod sealing {
+    use super::fresh_sealing_file;
+
+    crate::store_sealing_tests!(fresh_sealing_file);
+}
+
+/// Every byte of the database, its WAL and its shared-memory file.
+fn raw_bytes(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("database file");
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        if let Ok(more) = std::fs::read(std::path::PathBuf::from(name)) {
+            bytes.extend(more);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// Secrets an older build stored in clear are gone from every file once sealed: not in the
+/// table's page (zeroed by `secure_delete`), not in the WAL that held the page as it was (the
+/// checkpoint empties it), whether or not the store is still open.
+#[tokio::test]
+async fn sealed_plaintext_leaves_no_trace_in_the_files() {
+    use crate::conformance::SealingHarness;
+
+    let file = SealingFile::new();
+    let secrets: Vec<String> = (0..20)
+        .map(|n| format!("PlainSecret{n:02}wJalrXUtnFEMIK7MDENGbPxRfiCY"))
+        .collect();
+    let accounts: Vec<NewAccount> = secrets
+        .iter()
+        .enumerate()
+        .map(|(n, secret)| NewAccount {
+            id: format!("{n:012}"),
+            name: format!("account-{n}"),
+            key_pair_quota: None,
+            access_key_id: format!("AKIDPLAIN{n:02}"),
+            secret_access_key: Some(secret.as_str().into()),
+            created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("instant"),
+        })
+        .collect();
+    file.write_as_before_sealing(&accounts).await;
+    let before = raw_bytes(&file.path);
+    assert!(
+        secrets.iter().all(|secret| contains(&before, secret)),
+        "the older build's rows must be in the files for this test to mean anything"
+    );
+
+    let key_file = file.key_file("k.master-key");
+    let store = SqliteStore::open(&file.path, &key_file).expect("open seals");
+    for account in &accounts {
+        let credential = store
+            .find_credential(&account.access_key_id)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(
+            credential.secret_access_key, account.secret_access_key,
+            "{}",
+            account.access_key_id
+        );
+    }
+    let left_in = |bytes: Vec<u8>| -> Vec<String> {
+        secrets
+            .iter()
+            .filter(|secret| contains(&bytes, secret))
+            .cloned()
+            .collect()
+    };
+    // While the store is open (the WAL still exists, as under a running server) and after.
+    assert_eq!(left_in(raw_bytes(&file.path)), Vec::<String>::new());
+    drop(store);
+    assert_eq!(left_in(raw_bytes(&file.path)), Vec::<String>::new());
 }
