@@ -37,7 +37,7 @@ pub struct ActionContext<'a> {
 
 pub async fn create_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let request = NewKeyPair {
@@ -69,7 +69,7 @@ pub async fn create_key_pair(
 
 pub async fn import_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let body = shape::required(params, "PublicKeyBody")?;
@@ -99,7 +99,7 @@ pub async fn import_key_pair(
 
 pub async fn describe_key_pairs(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let page_number = shape::bounded_number(params, "PageNumber", 1, u32::MAX)?;
     let page_size = shape::bounded_number(
@@ -197,7 +197,7 @@ fn canonical_fingerprint(fingerprint: &str) -> Option<String> {
 
 pub async fn delete_key_pairs(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let raw = shape::required(params, "KeyPairNames")?;
     let names = shape::json_string_array(raw)
@@ -213,7 +213,7 @@ pub async fn delete_key_pairs(
 /// pair itself is known to exist.
 pub async fn attach_or_detach_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let raw = shape::required(params, "InstanceIds")?;
@@ -248,7 +248,7 @@ pub async fn attach_or_detach_key_pair(
 
 pub async fn tag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = resource_ids(params)?;
@@ -265,7 +265,7 @@ pub async fn tag_resources(
 
 pub async fn untag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = resource_ids(params)?;
@@ -296,7 +296,7 @@ pub async fn untag_resources(
 
 pub async fn list_tag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = shape::numbered(
@@ -356,7 +356,7 @@ pub async fn list_tag_resources(
 
 pub async fn join_resource_group(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let group = shape::required(params, "ResourceGroupId")?;
     let name = shape::required(params, "ResourceId")?;
@@ -373,7 +373,7 @@ pub async fn join_resource_group(
 }
 
 /// keypaird manages no instances; Terraform's alicloud provider calls this around key pairs.
-pub fn describe_instances(params: &Params) -> Result<Fields, AliyunError> {
+pub fn describe_instances(params: &Params<'_>) -> Result<Fields, AliyunError> {
     let page_number = shape::bounded_number(params, "PageNumber", 1, u32::MAX)?;
     let page_size = shape::bounded_number(params, "PageSize", 10, 100)?;
     Ok(vec![
@@ -384,7 +384,7 @@ pub fn describe_instances(params: &Params) -> Result<Fields, AliyunError> {
     ])
 }
 
-fn require_key_pair_type(params: &Params) -> Result<(), AliyunError> {
+fn require_key_pair_type(params: &Params<'_>) -> Result<(), AliyunError> {
     let resource_type = shape::required(params, "ResourceType")?;
     if resource_type.eq_ignore_ascii_case(KEY_PAIR_RESOURCE_TYPE) {
         Ok(())
@@ -394,7 +394,7 @@ fn require_key_pair_type(params: &Params) -> Result<(), AliyunError> {
 }
 
 /// `ResourceId.N`: 1 to 50 key pair names.
-fn resource_ids(params: &Params) -> Result<Vec<String>, AliyunError> {
+fn resource_ids(params: &Params<'_>) -> Result<Vec<String>, AliyunError> {
     let names = shape::numbered(
         params,
         "ResourceId",
