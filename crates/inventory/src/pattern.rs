@@ -93,6 +93,17 @@ impl Wildcard {
             .any(|t| matches!(t, Token::Literal(c) if test(*c)))
     }
 
+    /// The characters that follow the first `*` (other stars not counted): what a database tries
+    /// at every offset of a text, so a pattern costs it about this many steps per character of
+    /// the text it is matched against. Before the first star, matching is anchored and linear.
+    pub fn chars_after_first_star(&self) -> usize {
+        self.tokens
+            .iter()
+            .skip_while(|t| **t != Token::AnyRun)
+            .filter(|t| **t != Token::AnyRun)
+            .count()
+    }
+
     /// Whether the pattern has no wildcard: [`as_literal`](Self::as_literal) without building it.
     pub fn is_literal(&self) -> bool {
         self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
@@ -282,6 +293,17 @@ mod tests {
             assert!(inside >= "kp-12" && inside < upper.as_str(), "{inside}");
         }
         assert!("kp-13" >= upper.as_str());
+    }
+
+    #[test]
+    fn chars_after_the_first_star_are_what_unanchored_matching_costs() {
+        assert_eq!(Wildcard::new("web-*").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("exact").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("a?c").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("*prod").chars_after_first_star(), 4);
+        assert_eq!(Wildcard::new("ab*c?d**e*").chars_after_first_star(), 4);
+        assert_eq!(Wildcard::new(r"a\*b*cd").chars_after_first_star(), 2);
+        assert_eq!(Wildcard::star_only("x*?\\").chars_after_first_star(), 2);
     }
 
     #[test]

@@ -28,6 +28,9 @@ const RESOURCE_IDS_MAX: usize = 50;
 const TAG_RESOURCES_PAGE: u32 = 50;
 /// The only resource type this service holds.
 const KEY_PAIR_RESOURCE_TYPE: &str = "keypair";
+/// Longest `KeyPairName` pattern DescribeKeyPairs takes, in characters: twice the longest name,
+/// as EC2 caps its filter values, so that matching it against a name stays cheap.
+const NAME_PATTERN_MAX_CHARS: usize = 255;
 
 pub struct ActionContext<'a> {
     pub inventory: &'a Inventory,
@@ -115,6 +118,9 @@ pub async fn describe_key_pairs(
     });
     query.count_total = true;
     if let Some(pattern) = shape::optional(params, "KeyPairName") {
+        if pattern.chars().count() > NAME_PATTERN_MAX_CHARS {
+            return Err(AliyunError::invalid_key_pair_name());
+        }
         query = query.with(KeyPairFilter::Name(AnyOf::patterns([Wildcard::star_only(
             pattern,
         )])));

@@ -178,6 +178,14 @@ impl AwsError {
         )
     }
 
+    /// keypaird's own limit (decisions: "Request limits"), in the words of the other two.
+    pub fn too_many_wildcard_tail_chars(max: usize) -> Self {
+        Self::new(
+            Code::FilterLimitExceeded,
+            format!("The filter values hold more than {max} characters after a wildcard '*'"),
+        )
+    }
+
     /// EC2's wording for this limit is not on record; it follows the other two.
     pub fn too_many_filters(max: usize) -> Self {
         Self::new(

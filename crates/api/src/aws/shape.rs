@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use keypaird_inventory::pattern::Wildcard;
+
 use crate::params::Params;
 
 use super::error::AwsError;
@@ -112,6 +114,13 @@ pub const MAX_FILTER_VALUE_CHARS: usize = 255;
 /// would allow 200, and a call that ANDs more than a few filters is not a real one.
 pub const MAX_FILTERS: usize = 50;
 
+/// Most characters after a `*` in all filter values of one call together (stars not counted,
+/// nor what comes before a value's first star). SQLite's `GLOB` and PostgreSQL's `LIKE` try
+/// such a tail at every offset of a name, so this bounds what a filter costs the database per
+/// key pair: ten values of the longest kind, or 200 of a dozen characters (`*-web-prod-01`).
+/// EC2 has no such limit (docs/decisions.md, "Request limits").
+pub const MAX_WILDCARD_TAIL_CHARS: usize = 2_550;
+
 /// `Filter.N`, checked against EC2's limits before anything is copied.
 pub fn filters(params: &Params<'_>) -> Result<Vec<Filter>, AwsError> {
     let names = collect(params, "Filter.N.Name");
@@ -127,6 +136,15 @@ pub fn filters(params: &Params<'_>) -> Result<Vec<Filter>, AwsError> {
         .any(|value| value.chars().count() > MAX_FILTER_VALUE_CHARS)
     {
         return Err(AwsError::filter_value_too_long(MAX_FILTER_VALUE_CHARS));
+    }
+    let tails: usize = values
+        .values()
+        .map(|value| Wildcard::new(value).chars_after_first_star())
+        .sum();
+    if tails > MAX_WILDCARD_TAIL_CHARS {
+        return Err(AwsError::too_many_wildcard_tail_chars(
+            MAX_WILDCARD_TAIL_CHARS,
+        ));
     }
     let mut filters: BTreeMap<u32, Filter> = BTreeMap::new();
     for (idx, name) in names {
@@ -284,6 +302,23 @@ mod tests {
             Err(AwsError::new(
                 super::super::error::Code::FilterLimitExceeded,
                 "The maximum length for a filter value is 255 characters"
+            ))
+        );
+        // Ten values of 254 characters after a leading star, and a few more characters, are the
+        // most wildcard tails one call may hold; trailing stars and anchored prefixes are free.
+        let tail = |n: usize| format!("*{}", "a".repeat(n));
+        let mut q = filter_query(1, 10, &tail(254));
+        q.push_str(&format!(
+            "Filter.1.Value.11={}&Filter.1.Value.12=web-*&",
+            tail(10)
+        ));
+        assert_eq!(filters(&params(&q)).unwrap()[0].values.len(), 12);
+        q.push_str("Filter.1.Value.13=*a");
+        assert_eq!(
+            filters(&params(&q)),
+            Err(AwsError::new(
+                super::super::error::Code::FilterLimitExceeded,
+                "The filter values hold more than 2550 characters after a wildcard '*'"
             ))
         );
         // Values of several filters count together.
