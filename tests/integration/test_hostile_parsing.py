@@ -255,3 +255,15 @@ def test_ecs_refuses_degenerate_keys_and_caps_rsa_size(srv):
                 where="body").error("InvalidPublicKeyBody.Malformed", "The PublicKeyBody format is not supported.")
     import_key(srv, "rsa16384", rsa_of(65537, odd_modulus(16384)))
     assert [k["KeyPairName"] for k in describe(srv)["KeyPairs"]["KeyPair"]] == ["rsa16384"]
+
+
+def test_ec2_repeated_tag_specifications_are_refused_in_one_look(srv):
+    many = {f"TagSpecification.{i}.ResourceType": "key-pair" for i in range(1, 1001)}
+    r, seconds = timed(lambda: srv.call("CreateKeyPair", {"KeyName": "spec", **many}))
+    r.error("InvalidParameterValue",
+            "The same resource type may not be specified more than once in tag specifications.")
+    assert seconds < 1.0, seconds
+    srv.call("CreateKeyPair", {"KeyName": "spec", "TagSpecification.1.ResourceType": "x" * 300}).error(
+        "InvalidParameterValue", f"'{'x' * 64}' is not a valid taggable resource type for this operation.")
+    srv.call("CreateKeyPair", {"KeyName": "spec", "TagSpecification.1.ResourceType": "key-pair",
+                               "TagSpecification.1.Tag.1.Key": "k"}).ok("CreateKeyPair")

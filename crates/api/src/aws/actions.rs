@@ -426,16 +426,19 @@ fn tag_specification(params: &Params<'_>) -> Result<Vec<Tag>, AwsError> {
     let types = shape::collect(params, "TagSpecification.N.ResourceType");
     let keys = shape::collect(params, "TagSpecification.N.Tag.N.Key");
     let values = shape::collect(params, "TagSpecification.N.Tag.N.Value");
-    for (idx, resource_type) in &types {
+    // Only `key-pair` is valid, so a second specification repeats it: one look, not a pair
+    // of loops over what may be thousands of them.
+    if let Some(resource_type) = types.values().next() {
         if *resource_type != "key-pair" {
             return Err(AwsError::new(
                 Code::InvalidParameterValue,
                 format!(
-                    "'{resource_type}' is not a valid taggable resource type for this operation."
+                    "'{}' is not a valid taggable resource type for this operation.",
+                    resource_type.chars().take(64).collect::<String>()
                 ),
             ));
         }
-        if types.keys().filter(|other| *other != idx).count() > 0 {
+        if types.len() > 1 {
             return Err(AwsError::new(
                 Code::InvalidParameterValue,
                 "The same resource type may not be specified more than once in tag specifications.",
