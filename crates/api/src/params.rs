@@ -1,11 +1,42 @@
 //! Form parameters from the query string and a form body, merged. Decoding is strict: invalid
 //! percent-escapes or invalid UTF-8 are reported rather than replaced, so a mangled name never
 //! reaches the inventory.
+//!
+//! This runs before authentication, on whatever an anonymous client sends, so its cost is linear
+//! in the input and bounded: the parameters are counted before any is decoded, a component
+//! without escapes is borrowed from the request rather than copied, repeats are found by hashing,
+//! and every name and value is held to a length cap (see [`Limits`]).
 
-/// Parameters in the order received; the query's come first.
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// What one request may hold. Each dialect has its own, in its `mod.rs`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Parameters in the query and the body together.
+    pub max_parameters: usize,
+    /// Bytes of any decoded name or value, except those of `long_values`.
+    pub max_value_bytes: usize,
+    /// The parameters whose values may be longer: key material and lists sent as one value.
+    pub long_values: &'static [&'static str],
+    pub max_long_value_bytes: usize,
+}
+
+impl Limits {
+    fn max_value_bytes_of(&self, name: &str) -> usize {
+        if self.long_values.contains(&name) {
+            self.max_long_value_bytes
+        } else {
+            self.max_value_bytes
+        }
+    }
+}
+
+/// Parameters in the order received; the query's come first. Components without escapes are
+/// borrowed from the request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
+pub struct Params<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,20 +48,39 @@ pub enum ParamsError {
     MalformedValue(String),
     #[error("parameter {0} is given more than once")]
     Repeated(String),
+    #[error("the request has more than {max} parameters")]
+    TooMany { max: usize },
+    /// A name longer than any parameter's; not echoed.
+    #[error("a parameter name is longer than {max} bytes")]
+    NameTooLong { max: usize },
+    #[error("the value of {name} is longer than {max} bytes")]
+    ValueTooLong { name: String, max: usize },
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// Parses `query` and, when the body is a form, `body`. The same name twice is refused:
     /// AWS and Alibaba both take one value per name, and silently picking one would hide bugs.
-    pub fn parse(query: &str, body: Option<&[u8]>) -> Result<Params, ParamsError> {
-        let mut pairs = Vec::new();
-        decode_form(query.as_bytes(), &mut pairs)?;
-        if let Some(body) = body {
-            decode_form(body, &mut pairs)?;
+    pub fn parse(
+        query: &'a str,
+        body: Option<&'a [u8]>,
+        limits: &Limits,
+    ) -> Result<Params<'a>, ParamsError> {
+        // Counted before anything is decoded, so an oversized request costs one scan.
+        let count = pieces(query.as_bytes()).count() + body.map_or(0, |b| pieces(b).count());
+        if count > limits.max_parameters {
+            return Err(ParamsError::TooMany {
+                max: limits.max_parameters,
+            });
         }
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(ParamsError::Repeated(name.clone()));
+        let mut pairs = Vec::with_capacity(count);
+        decode_form(query.as_bytes(), limits, &mut pairs)?;
+        if let Some(body) = body {
+            decode_form(body, limits, &mut pairs)?;
+        }
+        let mut seen = HashSet::with_capacity(pairs.len());
+        for (name, _) in &pairs {
+            if !seen.insert(name.as_ref()) {
+                return Err(ParamsError::Repeated(name.to_string()));
             }
         }
         Ok(Params { pairs })
@@ -40,15 +90,15 @@ impl Params {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// Every pair as received; signatures are computed over exactly these.
-    pub fn pairs(&self) -> &[(String, String)] {
+    pub fn pairs(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
         &self.pairs
     }
 
@@ -57,11 +107,19 @@ impl Params {
     }
 }
 
-fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), ParamsError> {
-    for piece in input.split(|b| *b == b'&') {
-        if piece.is_empty() {
-            continue;
-        }
+/// The `name=value` pieces of a form, empty ones skipped.
+fn pieces(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    input
+        .split(|b| *b == b'&')
+        .filter(|piece| !piece.is_empty())
+}
+
+fn decode_form<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+    out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<(), ParamsError> {
+    for piece in pieces(input) {
         let (name, value) = match piece.iter().position(|b| *b == b'=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..]),
             None => (piece, &b""[..]),
@@ -70,15 +128,33 @@ fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), Para
         if name.is_empty() {
             return Err(ParamsError::Malformed);
         }
+        if name.len() > limits.max_value_bytes {
+            return Err(ParamsError::NameTooLong {
+                max: limits.max_value_bytes,
+            });
+        }
         let value =
-            decode_component(value).map_err(|_| ParamsError::MalformedValue(name.clone()))?;
+            decode_component(value).map_err(|_| ParamsError::MalformedValue(name.to_string()))?;
+        let max = limits.max_value_bytes_of(&name);
+        if value.len() > max {
+            return Err(ParamsError::ValueTooLong {
+                name: name.into_owned(),
+                max,
+            });
+        }
         out.push((name, value));
     }
     Ok(())
 }
 
-/// Form decoding: `+` is a space and `%XY` a byte; the result must be UTF-8.
-pub fn decode_component(input: &[u8]) -> Result<String, ParamsError> {
+/// Form decoding: `+` is a space and `%XY` a byte; the result must be UTF-8. Borrows `input`
+/// when it holds neither.
+pub fn decode_component(input: &[u8]) -> Result<Cow<'_, str>, ParamsError> {
+    if !input.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(input)
+            .map(Cow::Borrowed)
+            .map_err(|_| ParamsError::Malformed);
+    }
     let mut bytes = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -94,16 +170,38 @@ pub fn decode_component(input: &[u8]) -> Result<String, ParamsError> {
         }
         i += 1;
     }
-    String::from_utf8(bytes).map_err(|_| ParamsError::Malformed)
+    String::from_utf8(bytes)
+        .map(Cow::Owned)
+        .map_err(|_| ParamsError::Malformed)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Limits small enough to test at their edges.
+    pub(crate) const SMALL: Limits = Limits {
+        max_parameters: 4,
+        max_value_bytes: 8,
+        long_values: &["Key"],
+        max_long_value_bytes: 16,
+    };
+
+    /// Limits no unit test reaches.
+    pub(crate) const ROOMY: Limits = Limits {
+        max_parameters: 10_000,
+        max_value_bytes: 100_000,
+        long_values: &[],
+        max_long_value_bytes: 100_000,
+    };
+
+    fn parse<'a>(query: &'a str, body: Option<&'a [u8]>) -> Result<Params<'a>, ParamsError> {
+        Params::parse(query, body, &ROOMY)
+    }
 
     #[test]
     fn merges_query_and_body_in_order() {
-        let p = Params::parse("Action=X&Version=1", Some(b"KeyName=a+b%2Fc&Empty=&Bare")).unwrap();
+        let p = parse("Action=X&Version=1", Some(b"KeyName=a+b%2Fc&Empty=&Bare")).unwrap();
         let all: Vec<_> = p.iter().collect();
         assert_eq!(
             all,
@@ -120,17 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn components_without_escapes_are_borrowed() {
+        let p = parse("Plain=value&Esc%61ped=a+b", None).unwrap();
+        let [(plain_name, plain_value), (escaped_name, escaped_value)] = p.pairs() else {
+            panic!("two pairs expected: {p:?}");
+        };
+        assert!(matches!(plain_name, Cow::Borrowed("Plain")));
+        assert!(matches!(plain_value, Cow::Borrowed("value")));
+        assert!(matches!(escaped_name, Cow::Owned(n) if n == "Escaped"));
+        assert!(matches!(escaped_value, Cow::Owned(v) if v == "a b"));
+    }
+
+    #[test]
     fn decodes_utf8_and_rejects_broken_input() {
-        let p = Params::parse("", Some("K=%C3%A9%E2%82%AC".as_bytes())).unwrap();
+        let p = parse("", Some("K=%C3%A9%E2%82%AC".as_bytes())).unwrap();
         assert_eq!(p.get("K"), Some("é€"));
         let bad_value = Err(ParamsError::MalformedValue("K".into()));
-        assert_eq!(Params::parse("K=%FF", None), bad_value);
-        assert_eq!(Params::parse("K=%4", None), bad_value);
-        assert_eq!(Params::parse("K=%zz", None), bad_value);
-        assert_eq!(Params::parse("%FF=v", None), Err(ParamsError::Malformed));
-        assert_eq!(Params::parse("=v", None), Err(ParamsError::Malformed));
+        assert_eq!(parse("K=%FF", None), bad_value);
+        assert_eq!(parse("K=%4", None), bad_value);
+        assert_eq!(parse("K=%zz", None), bad_value);
+        assert_eq!(parse("%FF=v", None), Err(ParamsError::Malformed));
+        assert_eq!(parse("=v", None), Err(ParamsError::Malformed));
         assert_eq!(
-            Params::parse("", Some(&[b'K', b'=', 0xC3][..])),
+            parse("", Some(&[b'K', b'=', 0xC3][..])),
             Err(ParamsError::MalformedValue("K".into()))
         );
     }
@@ -138,8 +248,88 @@ mod tests {
     #[test]
     fn refuses_repeated_names() {
         assert_eq!(
-            Params::parse("A=1", Some(b"A=2")),
+            parse("A=1", Some(b"A=2")),
             Err(ParamsError::Repeated("A".into()))
         );
+        assert_eq!(
+            parse("A=1&B=2&C=3&B=4", None),
+            Err(ParamsError::Repeated("B".into()))
+        );
+    }
+
+    #[test]
+    fn counts_parameters_of_query_and_body_together() {
+        assert_eq!(
+            Params::parse("A=1&B=2", Some(b"C=3&D=4"), &SMALL)
+                .unwrap()
+                .iter()
+                .count(),
+            4
+        );
+        // Empty pieces are no parameters.
+        assert!(Params::parse("A=1&&B=2&", Some(b"&C=3&D=4"), &SMALL).is_ok());
+        assert_eq!(
+            Params::parse("A=1&B=2", Some(b"C=3&D=4&E=5"), &SMALL),
+            Err(ParamsError::TooMany { max: 4 })
+        );
+        // Counting comes first: a body of broken pieces is refused for its count.
+        assert_eq!(
+            Params::parse("", Some(b"%=&%=&%=&%=&%="), &SMALL),
+            Err(ParamsError::TooMany { max: 4 })
+        );
+    }
+
+    #[test]
+    fn caps_names_and_values_after_decoding() {
+        // Eight bytes decoded, from sixteen on the wire.
+        assert_eq!(
+            Params::parse("N=%41%41%41%41%41%41%41%41", None, &SMALL)
+                .unwrap()
+                .get("N"),
+            Some("AAAAAAAA")
+        );
+        assert_eq!(
+            Params::parse("N=123456789", None, &SMALL),
+            Err(ParamsError::ValueTooLong {
+                name: "N".into(),
+                max: 8
+            })
+        );
+        assert!(Params::parse("Abcdefgh=1", None, &SMALL).is_ok());
+        assert_eq!(
+            Params::parse("Abcdefghi=1", None, &SMALL),
+            Err(ParamsError::NameTooLong { max: 8 })
+        );
+        // A long value's own cap.
+        let sixteen = "Key=0123456789abcdef";
+        assert!(Params::parse(sixteen, None, &SMALL).is_ok());
+        assert_eq!(
+            Params::parse(&format!("{sixteen}0"), None, &SMALL),
+            Err(ParamsError::ValueTooLong {
+                name: "Key".into(),
+                max: 16
+            })
+        );
+    }
+
+    #[test]
+    fn fifty_thousand_distinct_names_take_linear_time() {
+        let body: String = (0..50_000).map(|i| format!("N{i}=&")).collect();
+        let start = std::time::Instant::now();
+        let p = parse("", Some(body.as_bytes())).unwrap_err();
+        assert_eq!(p, ParamsError::TooMany { max: 10_000 });
+        let limits = Limits {
+            max_parameters: 50_000,
+            ..ROOMY
+        };
+        assert_eq!(
+            Params::parse("", Some(body.as_bytes()), &limits)
+                .unwrap()
+                .iter()
+                .count(),
+            50_000
+        );
+        // The quadratic scan took seconds here; hashing takes milliseconds, even unoptimised.
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
     }
 }

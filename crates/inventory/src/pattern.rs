@@ -5,10 +5,14 @@
 //! as an index range), so a pattern exposes its tokens; [`Wildcard::matches`] is the reference
 //! the backends are tested against.
 
-/// A compiled filter value.
+/// A compiled filter value: its literal text once, as UTF-8, and where its wildcards stand in
+/// it. A request may hold hundreds of patterns, so a pattern costs about a byte per character
+/// (a token per character would be eight).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wildcard {
-    tokens: Vec<Token>,
+    literals: String,
+    /// Each wildcard with the byte offset in `literals` it comes before, in pattern order.
+    wildcards: Vec<(u32, Token)>,
 }
 
 /// One element of a pattern.
@@ -23,100 +27,113 @@ pub enum Token {
 
 impl Wildcard {
     pub fn new(pattern: &str) -> Self {
-        let mut tokens = Vec::with_capacity(pattern.len());
+        let mut built = Builder::with_capacity(pattern.len());
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
-            let token = match c {
+            built.push(match c {
                 '\\' => Token::Literal(chars.next().unwrap_or('\\')),
                 '*' => Token::AnyRun,
                 '?' => Token::AnyOne,
                 other => Token::Literal(other),
-            };
-            // Consecutive stars mean the same as one; collapsing keeps matching linear.
-            if token == Token::AnyRun && tokens.last() == Some(&Token::AnyRun) {
-                continue;
-            }
-            tokens.push(token);
+            });
         }
-        Wildcard { tokens }
+        built.finish()
     }
 
     /// ECS name filters: only `*` is special; `?` and backslash are plain characters.
     pub fn star_only(pattern: &str) -> Self {
-        let mut tokens: Vec<Token> = Vec::with_capacity(pattern.len());
+        let mut built = Builder::with_capacity(pattern.len());
         for c in pattern.chars() {
-            let token = if c == '*' {
+            built.push(if c == '*' {
                 Token::AnyRun
             } else {
                 Token::Literal(c)
-            };
-            if token == Token::AnyRun && tokens.last() == Some(&Token::AnyRun) {
-                continue;
-            }
-            tokens.push(token);
+            });
         }
-        Wildcard { tokens }
+        built.finish()
     }
 
     /// A pattern that matches exactly `text`, whatever characters it holds.
     pub fn literal(text: &str) -> Self {
         Wildcard {
-            tokens: text.chars().map(Token::Literal).collect(),
+            literals: text.to_owned(),
+            wildcards: Vec::new(),
         }
     }
 
-    pub fn tokens(&self) -> &[Token] {
-        &self.tokens
+    /// The pattern's elements in order.
+    pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
+        let mut wildcards = self.wildcards.iter().peekable();
+        let mut literals = self.literals.char_indices().peekable();
+        std::iter::from_fn(move || {
+            let next_literal = literals.peek().map(|(at, _)| *at);
+            match (wildcards.peek(), next_literal) {
+                (Some((at, _)), Some(literal_at)) if *at as usize > literal_at => {
+                    literals.next().map(|(_, c)| Token::Literal(c))
+                }
+                (Some(_), _) => wildcards.next().map(|(_, token)| *token),
+                (None, _) => literals.next().map(|(_, c)| Token::Literal(c)),
+            }
+        })
     }
 
     /// The literal characters every match starts with (empty when the pattern starts with a
     /// wildcard): the index range a store can narrow a scan to.
     pub fn literal_prefix(&self) -> String {
-        self.tokens
-            .iter()
-            .map_while(|t| match t {
-                Token::Literal(c) => Some(*c),
-                _ => None,
-            })
-            .collect()
+        let end = self
+            .wildcards
+            .first()
+            .map_or(self.literals.len(), |(at, _)| *at as usize);
+        self.literals[..end].to_owned()
     }
 
     /// The fewest characters a matching text has.
     pub fn min_chars(&self) -> usize {
-        self.tokens.iter().filter(|t| **t != Token::AnyRun).count()
+        self.literals.chars().count() + self.count_any_one(0)
     }
 
     /// Whether any literal character of the pattern satisfies `test`.
-    pub fn has_literal(&self, mut test: impl FnMut(char) -> bool) -> bool {
-        self.tokens
+    pub fn has_literal(&self, test: impl FnMut(char) -> bool) -> bool {
+        self.literals.chars().any(test)
+    }
+
+    /// The characters that follow the first `*` (other stars not counted): what a database tries
+    /// at every offset of a text, so a pattern costs it about this many steps per character of
+    /// the text it is matched against. Before the first star, matching is anchored and linear.
+    pub fn chars_after_first_star(&self) -> usize {
+        let Some(first) = self.wildcards.iter().position(|(_, t)| *t == Token::AnyRun) else {
+            return 0;
+        };
+        let at = self.wildcards[first].0 as usize;
+        self.literals[at..].chars().count() + self.count_any_one(first + 1)
+    }
+
+    fn count_any_one(&self, from: usize) -> usize {
+        self.wildcards[from..]
             .iter()
-            .any(|t| matches!(t, Token::Literal(c) if test(*c)))
+            .filter(|(_, t)| *t == Token::AnyOne)
+            .count()
     }
 
     /// Whether the pattern has no wildcard: [`as_literal`](Self::as_literal) without building it.
     pub fn is_literal(&self) -> bool {
-        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
+        self.wildcards.is_empty()
     }
 
     /// The literal text when the pattern has no wildcard, so callers can use an index.
     pub fn as_literal(&self) -> Option<String> {
-        self.tokens
-            .iter()
-            .map(|t| match t {
-                Token::Literal(c) => Some(*c),
-                _ => None,
-            })
-            .collect()
+        self.is_literal().then(|| self.literals.clone())
     }
 
     /// Greedy matching with one backtrack point: O(pattern × text) in the worst case, never
     /// exponential, whatever a client sends.
     pub fn matches(&self, text: &str) -> bool {
+        let tokens: Vec<Token> = self.tokens().collect();
         let text: Vec<char> = text.chars().collect();
         let (mut t, mut p) = (0usize, 0usize);
         let mut backtrack: Option<(usize, usize)> = None;
         while t < text.len() {
-            match self.tokens.get(p) {
+            match tokens.get(p) {
                 Some(Token::AnyRun) => {
                     backtrack = Some((p, t));
                     p += 1;
@@ -139,7 +156,36 @@ impl Wildcard {
                 },
             }
         }
-        self.tokens[p..].iter().all(|t| *t == Token::AnyRun)
+        tokens[p..].iter().all(|t| *t == Token::AnyRun)
+    }
+}
+
+/// Builds a [`Wildcard`] token by token.
+struct Builder(Wildcard);
+
+impl Builder {
+    fn with_capacity(bytes: usize) -> Self {
+        Builder(Wildcard {
+            literals: String::with_capacity(bytes),
+            wildcards: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, token: Token) {
+        let w = &mut self.0;
+        // Patterns are far shorter than 4 GiB (a request's values are capped at kilobytes).
+        let at = u32::try_from(w.literals.len()).unwrap_or(u32::MAX);
+        match token {
+            Token::Literal(c) => w.literals.push(c),
+            // Consecutive stars mean the same as one; collapsing keeps matching linear.
+            Token::AnyRun if w.wildcards.last() == Some(&(at, Token::AnyRun)) => {}
+            wildcard => w.wildcards.push((at, wildcard)),
+        }
+    }
+
+    fn finish(mut self) -> Wildcard {
+        self.0.literals.shrink_to_fit();
+        self.0
     }
 }
 
@@ -262,9 +308,22 @@ mod tests {
         assert_eq!(Wildcard::new("a*b?c").min_chars(), 4);
         assert_eq!(Wildcard::new("***").min_chars(), 0);
         assert_eq!(
-            Wildcard::new("a?*").tokens(),
-            &[Token::Literal('a'), Token::AnyOne, Token::AnyRun]
+            Wildcard::new("a?*").tokens().collect::<Vec<_>>(),
+            [Token::Literal('a'), Token::AnyOne, Token::AnyRun]
         );
+        assert_eq!(
+            Wildcard::new(r"*?é\**b?").tokens().collect::<Vec<_>>(),
+            [
+                Token::AnyRun,
+                Token::AnyOne,
+                Token::Literal('é'),
+                Token::Literal('*'),
+                Token::AnyRun,
+                Token::Literal('b'),
+                Token::AnyOne
+            ]
+        );
+        assert_eq!(Wildcard::new("a**?**b").tokens().count(), 5);
     }
 
     #[test]
@@ -282,6 +341,17 @@ mod tests {
             assert!(inside >= "kp-12" && inside < upper.as_str(), "{inside}");
         }
         assert!("kp-13" >= upper.as_str());
+    }
+
+    #[test]
+    fn chars_after_the_first_star_are_what_unanchored_matching_costs() {
+        assert_eq!(Wildcard::new("web-*").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("exact").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("a?c").chars_after_first_star(), 0);
+        assert_eq!(Wildcard::new("*prod").chars_after_first_star(), 4);
+        assert_eq!(Wildcard::new("ab*c?d**e*").chars_after_first_star(), 4);
+        assert_eq!(Wildcard::new(r"a\*b*cd").chars_after_first_star(), 2);
+        assert_eq!(Wildcard::star_only("x*?\\").chars_after_first_star(), 2);
     }
 
     #[test]

@@ -20,7 +20,9 @@ mod wire;
 
 pub use fingerprint::{md5_colon_hex, sha256_base64_padded};
 pub use generated::GeneratedKey;
-pub use public::{PublicKey, AWS_RSA_MAX_BITS, RSA_MIN_BITS};
+pub use public::{
+    PublicKey, ALIYUN_RSA_MAX_BITS, AWS_RSA_MAX_BITS, RSA_MAX_EXPONENT_BITS, RSA_MIN_BITS,
+};
 
 /// The key families this service distinguishes. ECDSA covers all three NIST curves because no
 /// rule here depends on the curve.

@@ -28,6 +28,54 @@ use crate::{rfc4716, KeyAlgorithm, KeyError};
 pub const RSA_MIN_BITS: u32 = 1024;
 /// Largest RSA modulus EC2 imports.
 pub const AWS_RSA_MAX_BITS: u32 = 16384;
+/// Largest RSA modulus ECS imports. Alibaba documents no bound; this is OpenSSH's own
+/// (`SSH_RSA_MAXIMUM_MODULUS_SIZE`): sshd refuses larger keys, so they could never log in.
+pub const ALIYUN_RSA_MAX_BITS: u32 = 16384;
+/// Largest RSA public exponent, in bits: the bound BoringSSL and aws-lc enforce when they load
+/// an RSA public key. Every real key uses 65537 (17 bits), a few old ones 3.
+pub const RSA_MAX_EXPONENT_BITS: u64 = 33;
+
+/// The y-coordinates (sign bit cleared) of the ed25519 points of small order: the identity
+/// (1), the point of order 2 (p − 1), the two of order 4 (0) and the four of order 8, plus the
+/// non-canonical spellings p and p + 1 of 0 and 1. With either sign bit these are the eight
+/// well-known low-order encodings (and their non-canonical twins); a key among them verifies
+/// signatures that anyone can forge.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    [0; 32],
+    {
+        let mut one = [0; 32];
+        one[0] = 1;
+        one
+    },
+    {
+        let mut minus_one = [0xff; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        minus_one
+    },
+    {
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        p
+    },
+    {
+        let mut p_plus_one = [0xff; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        p_plus_one
+    },
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
 
 const SEC1_UNCOMPRESSED_TAG: u8 = 0x04;
 pub(crate) const RSA_ENCRYPTION_OID: ObjectIdentifier =
@@ -92,7 +140,7 @@ impl PublicKey {
         }
         let key = Self::from_openssh_line(text)?;
         if key.algorithm == KeyAlgorithm::Rsa {
-            key.require_rsa_bits(RSA_MIN_BITS, u32::MAX)?;
+            key.require_rsa_bits(RSA_MIN_BITS, ALIYUN_RSA_MAX_BITS)?;
         }
         Ok(key)
     }
@@ -104,7 +152,10 @@ impl PublicKey {
             .map_err(|_| KeyError::Malformed("not a valid SSH public key blob"))?;
         let (algorithm, ssh_type, rsa) = match parsed.key_data() {
             KeyData::Rsa(rsa) => (KeyAlgorithm::Rsa, "ssh-rsa", Some(rsa_parts(rsa)?)),
-            KeyData::Ed25519(_) => (KeyAlgorithm::Ed25519, "ssh-ed25519", None),
+            KeyData::Ed25519(ed25519) => {
+                check_ed25519_point(&ed25519.0)?;
+                (KeyAlgorithm::Ed25519, "ssh-ed25519", None)
+            }
             KeyData::Dsa(_) => (KeyAlgorithm::Dsa, "ssh-dss", None),
             KeyData::Ecdsa(ecdsa) => (KeyAlgorithm::Ecdsa, checked_ecdsa_type(ecdsa)?, None),
             _ => {
@@ -205,13 +256,8 @@ impl PublicKey {
         if (min..=max).contains(&bits) {
             return Ok(());
         }
-        let accepted = if max == u32::MAX {
-            format!("at least {min} bits")
-        } else {
-            format!("{min} to {max} bits")
-        };
         Err(KeyError::Unsupported(format!(
-            "RSA key of {bits} bits; accepted sizes are {accepted}"
+            "RSA key of {bits} bits; accepted sizes are {min} to {max} bits"
         )))
     }
 }
@@ -242,8 +288,10 @@ pub(crate) fn lenient_base64_decode(text: &str) -> Option<Vec<u8>> {
     LENIENT.decode(text).ok()
 }
 
-/// ssh-key takes any two integers; a negative or even modulus, or an exponent that is even or
-/// 1, cannot belong to an RSA key.
+/// ssh-key takes any two integers. A negative or even modulus cannot belong to an RSA key, nor
+/// an exponent that is even, 1, or not below the modulus; an exponent of more than
+/// [`RSA_MAX_EXPONENT_BITS`] bits is refused by the libraries that would use the key, and costs
+/// every verification dearly.
 fn rsa_parts(rsa: &RsaPublicKey) -> Result<RsaParts, KeyError> {
     const BAD_RSA: KeyError = KeyError::Malformed("not a valid RSA public key");
     let modulus = rsa
@@ -257,13 +305,35 @@ fn rsa_parts(rsa: &RsaPublicKey) -> Result<RsaParts, KeyError> {
         .map(strip_leading_zeros)
         .ok_or(BAD_RSA)?;
     let is_odd = |magnitude: &[u8]| magnitude.last().is_some_and(|byte| byte & 1 == 1);
-    if !is_odd(modulus) || !is_odd(exponent) || exponent == [1] {
+    if !is_odd(modulus)
+        || !is_odd(exponent)
+        || exponent == [1]
+        || bit_length(exponent) > RSA_MAX_EXPONENT_BITS
+        || !is_below(exponent, modulus)
+    {
         return Err(BAD_RSA);
     }
     Ok(RsaParts {
         modulus: modulus.to_vec(),
         exponent: exponent.to_vec(),
     })
+}
+
+/// `a < b` for unsigned big-endian magnitudes without leading zeros.
+fn is_below(a: &[u8], b: &[u8]) -> bool {
+    a.len() < b.len() || (a.len() == b.len() && a < b)
+}
+
+/// ssh-key checks only the length of an ed25519 key; one of small order is no key at all.
+fn check_ed25519_point(point: &[u8; 32]) -> Result<(), KeyError> {
+    let mut y = *point;
+    y[31] &= 0x7f;
+    if ED25519_SMALL_ORDER_Y.contains(&y) {
+        return Err(KeyError::Malformed(
+            "the ed25519 key is a point of small order",
+        ));
+    }
+    Ok(())
 }
 
 /// ssh-key checks the curve name and point length only; OpenSSH also insists on uncompressed
@@ -378,7 +448,7 @@ mod tests {
             (1023, false, false),
             (1024, true, true),
             (16384, true, true),
-            (16385, false, true),
+            (16385, false, false),
         ] {
             let line = openssh_line_of(&rsa_blob_with_bits(bits));
             let aws = PublicKey::parse_aws_import(line.as_bytes());
@@ -392,8 +462,12 @@ mod tests {
             }
             let aliyun = PublicKey::parse_aliyun_import(&line);
             assert_eq!(aliyun.is_ok(), aliyun_ok, "Alibaba, {bits} bits");
-            if let Ok(key) = aliyun {
-                assert_eq!(key.bits(), Some(bits as u32));
+            match aliyun {
+                Ok(key) => assert_eq!(key.bits(), Some(bits as u32)),
+                Err(error) => assert_eq!(
+                    error.to_string(),
+                    format!("unsupported key: RSA key of {bits} bits; accepted sizes are 1024 to 16384 bits")
+                ),
             }
         }
     }
@@ -424,6 +498,88 @@ mod tests {
                 Err(KeyError::Malformed(_))
             ));
         }
+    }
+
+    fn rsa_blob(exponent: &[u8], modulus: &[u8]) -> Vec<u8> {
+        let mut blob = Vec::new();
+        put_string(&mut blob, b"ssh-rsa");
+        put_positive_mpint(&mut blob, exponent);
+        put_positive_mpint(&mut blob, modulus);
+        blob
+    }
+
+    #[test]
+    fn rsa_exponent_must_be_below_the_modulus_and_at_most_33_bits() {
+        const BAD: &str = "malformed key: not a valid RSA public key";
+        let small_modulus = [0xc1, 0x01];
+        for (exponent, modulus) in [
+            (&small_modulus[..], &small_modulus[..]),
+            (&[0xc1, 0x03][..], &small_modulus[..]),
+            (&[0x01, 0x00, 0x00, 0x00, 0x00, 0x01][..], &[0xc1; 128][..]),
+            (&[0x03, 0x00, 0x00, 0x00, 0x01][..], &[0xc1; 128][..]),
+        ] {
+            let error = PublicKey::from_ssh_blob(&rsa_blob(exponent, modulus)).unwrap_err();
+            assert_eq!(error.to_string(), BAD, "e = {exponent:02x?}");
+        }
+        // 3, 65537 and the largest 33-bit exponent are keys; below the modulus is enough.
+        for exponent in [
+            &[0x03][..],
+            &[0x01, 0x00, 0x01],
+            &[0x01, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(PublicKey::from_ssh_blob(&rsa_blob(exponent, &[0xc1; 128])).is_ok());
+        }
+        assert!(PublicKey::from_ssh_blob(&rsa_blob(&[0xc1, 0x01], &[0xc1, 0x03])).is_ok());
+        // Both import rules refuse such a key as malformed, whatever its size.
+        let huge_exponent = rsa_blob(&[0x01; 8193], &[0xc1; 256]);
+        let line = openssh_line_of(&huge_exponent);
+        for error in [
+            PublicKey::parse_aws_import(line.as_bytes()).unwrap_err(),
+            PublicKey::parse_aliyun_import(&line).unwrap_err(),
+        ] {
+            assert_eq!(error.to_string(), BAD);
+        }
+    }
+
+    #[test]
+    fn ed25519_points_of_small_order_are_malformed() {
+        // The eight well-known low-order encodings, and the non-canonical ones of the same points.
+        let mut encodings: Vec<[u8; 32]> = Vec::new();
+        for y in ED25519_SMALL_ORDER_Y {
+            let mut negative = y;
+            negative[31] |= 0x80;
+            encodings.extend([y, negative]);
+        }
+        let mut all_zero = [0u8; 32];
+        assert!(encodings.contains(&all_zero));
+        all_zero[0] = 1;
+        assert!(encodings.contains(&all_zero), "the identity");
+        for point in encodings {
+            let mut blob = Vec::new();
+            put_string(&mut blob, b"ssh-ed25519");
+            put_string(&mut blob, &point);
+            let line = format!("ssh-ed25519 {} c", STANDARD.encode(&blob));
+            for error in [
+                PublicKey::from_ssh_blob(&blob).unwrap_err(),
+                PublicKey::parse_aws_import(line.as_bytes()).unwrap_err(),
+                PublicKey::parse_aliyun_import(&line).unwrap_err(),
+            ] {
+                assert_eq!(
+                    error.to_string(),
+                    "malformed key: the ed25519 key is a point of small order",
+                    "{point:02x?}"
+                );
+            }
+        }
+        // A point one bit away from one of them is an ordinary key.
+        let mut blob = Vec::new();
+        put_string(&mut blob, b"ssh-ed25519");
+        put_string(&mut blob, &{
+            let mut near = ED25519_SMALL_ORDER_Y[5];
+            near[0] ^= 1;
+            near
+        });
+        assert!(PublicKey::from_ssh_blob(&blob).is_ok());
     }
 
     #[test]

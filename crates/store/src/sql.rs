@@ -181,16 +181,16 @@ impl Builder {
                 (Flavor::Sqlite, Token::AnyOne) => out.push('?'),
                 (Flavor::Sqlite, Token::Literal(c @ ('*' | '?' | '['))) => {
                     out.push('[');
-                    out.push(*c);
+                    out.push(c);
                     out.push(']');
                 }
                 (Flavor::Postgres, Token::AnyRun) => out.push('%'),
                 (Flavor::Postgres, Token::AnyOne) => out.push('_'),
                 (Flavor::Postgres, Token::Literal(c @ ('%' | '_' | '\\'))) => {
                     out.push('\\');
-                    out.push(*c);
+                    out.push(c);
                 }
-                (_, Token::Literal(c)) => out.push(*c),
+                (_, Token::Literal(c)) => out.push(c),
             }
         }
         out

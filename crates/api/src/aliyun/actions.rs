@@ -28,6 +28,9 @@ const RESOURCE_IDS_MAX: usize = 50;
 const TAG_RESOURCES_PAGE: u32 = 50;
 /// The only resource type this service holds.
 const KEY_PAIR_RESOURCE_TYPE: &str = "keypair";
+/// Longest `KeyPairName` pattern DescribeKeyPairs takes, in characters: twice the longest name,
+/// as EC2 caps its filter values, so that matching it against a name stays cheap.
+const NAME_PATTERN_MAX_CHARS: usize = 255;
 
 pub struct ActionContext<'a> {
     pub inventory: &'a Inventory,
@@ -37,7 +40,7 @@ pub struct ActionContext<'a> {
 
 pub async fn create_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let request = NewKeyPair {
@@ -69,7 +72,7 @@ pub async fn create_key_pair(
 
 pub async fn import_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let body = shape::required(params, "PublicKeyBody")?;
@@ -99,7 +102,7 @@ pub async fn import_key_pair(
 
 pub async fn describe_key_pairs(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let page_number = shape::bounded_number(params, "PageNumber", 1, u32::MAX)?;
     let page_size = shape::bounded_number(
@@ -115,6 +118,9 @@ pub async fn describe_key_pairs(
     });
     query.count_total = true;
     if let Some(pattern) = shape::optional(params, "KeyPairName") {
+        if pattern.chars().count() > NAME_PATTERN_MAX_CHARS {
+            return Err(AliyunError::invalid_key_pair_name());
+        }
         query = query.with(KeyPairFilter::Name(AnyOf::patterns([Wildcard::star_only(
             pattern,
         )])));
@@ -197,7 +203,7 @@ fn canonical_fingerprint(fingerprint: &str) -> Option<String> {
 
 pub async fn delete_key_pairs(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let raw = shape::required(params, "KeyPairNames")?;
     let names = shape::json_string_array(raw)
@@ -213,7 +219,7 @@ pub async fn delete_key_pairs(
 /// pair itself is known to exist.
 pub async fn attach_or_detach_key_pair(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let name = shape::required(params, "KeyPairName")?;
     let raw = shape::required(params, "InstanceIds")?;
@@ -248,7 +254,7 @@ pub async fn attach_or_detach_key_pair(
 
 pub async fn tag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = resource_ids(params)?;
@@ -265,7 +271,7 @@ pub async fn tag_resources(
 
 pub async fn untag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = resource_ids(params)?;
@@ -296,7 +302,7 @@ pub async fn untag_resources(
 
 pub async fn list_tag_resources(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     require_key_pair_type(params)?;
     let names = shape::numbered(
@@ -356,7 +362,7 @@ pub async fn list_tag_resources(
 
 pub async fn join_resource_group(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Fields, AliyunError> {
     let group = shape::required(params, "ResourceGroupId")?;
     let name = shape::required(params, "ResourceId")?;
@@ -373,7 +379,7 @@ pub async fn join_resource_group(
 }
 
 /// keypaird manages no instances; Terraform's alicloud provider calls this around key pairs.
-pub fn describe_instances(params: &Params) -> Result<Fields, AliyunError> {
+pub fn describe_instances(params: &Params<'_>) -> Result<Fields, AliyunError> {
     let page_number = shape::bounded_number(params, "PageNumber", 1, u32::MAX)?;
     let page_size = shape::bounded_number(params, "PageSize", 10, 100)?;
     Ok(vec![
@@ -384,7 +390,7 @@ pub fn describe_instances(params: &Params) -> Result<Fields, AliyunError> {
     ])
 }
 
-fn require_key_pair_type(params: &Params) -> Result<(), AliyunError> {
+fn require_key_pair_type(params: &Params<'_>) -> Result<(), AliyunError> {
     let resource_type = shape::required(params, "ResourceType")?;
     if resource_type.eq_ignore_ascii_case(KEY_PAIR_RESOURCE_TYPE) {
         Ok(())
@@ -394,7 +400,7 @@ fn require_key_pair_type(params: &Params) -> Result<(), AliyunError> {
 }
 
 /// `ResourceId.N`: 1 to 50 key pair names.
-fn resource_ids(params: &Params) -> Result<Vec<String>, AliyunError> {
+fn resource_ids(params: &Params<'_>) -> Result<Vec<String>, AliyunError> {
     let names = shape::numbered(
         params,
         "ResourceId",

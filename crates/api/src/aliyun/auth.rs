@@ -30,7 +30,7 @@ pub async fn authenticate(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
-    params: &Params,
+    params: &Params<'_>,
     now: OffsetDateTime,
 ) -> Result<(Account, Option<UnspentNonce>), AliyunError> {
     let signed = AcsRequest {

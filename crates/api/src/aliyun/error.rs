@@ -167,6 +167,56 @@ impl AliyunError {
         )
     }
 
+    /// Past `PARAM_LIMITS` (decisions: "Request limits"); ECS documents no such limit.
+    pub fn too_many_parameters(max: usize) -> Self {
+        Self::new(
+            Code::InvalidParameter,
+            format!("The request holds more than {max} parameters."),
+        )
+    }
+
+    pub fn name_too_long(max: usize) -> Self {
+        Self::new(
+            Code::InvalidParameter,
+            format!("A parameter name exceeds the maximum length of {max} bytes."),
+        )
+    }
+
+    /// A value past `PARAM_LIMITS`: the code the parameter's own check gives a value that is
+    /// too long, so the limit answers as that check would.
+    pub fn value_too_long(name: &str) -> Self {
+        let tag_field = name
+            .strip_prefix("Tag.")
+            .and_then(|rest| rest.split_once('.'))
+            .map(|(_, field)| field);
+        match (name, tag_field) {
+            ("KeyPairName", _) => Self::invalid_key_pair_name(),
+            ("PublicKeyBody", _) => Self::public_key_body(),
+            ("KeyPairNames", _) => Self::key_pair_names(),
+            (_, Some("Key")) => Self::invalid_tag_key(),
+            (_, Some("Value")) => Self::invalid_tag_value(),
+            _ => Self::invalid_parameter(name),
+        }
+    }
+
+    pub fn invalid_key_pair_name() -> Self {
+        Self::new(
+            Code::InvalidKeyPairName,
+            "Specified Key Pair name is not valid.",
+        )
+    }
+
+    pub fn invalid_tag_key() -> Self {
+        Self::new(Code::InvalidTagKey, "The specified Tag.n.Key is not valid.")
+    }
+
+    pub fn invalid_tag_value() -> Self {
+        Self::new(
+            Code::InvalidTagValue,
+            "The specified Tag.n.Value is not valid.",
+        )
+    }
+
     pub fn action_not_found() -> Self {
         Self::new(
             Code::ActionNotFound,
@@ -262,10 +312,7 @@ impl From<InventoryError> for AliyunError {
         match err {
             InventoryError::InvalidKeyPairName { problem, .. } => match problem {
                 NameProblem::Empty => AliyunError::missing_parameter("KeyPairName"),
-                _ => AliyunError::new(
-                    Code::InvalidKeyPairName,
-                    "Specified Key Pair name is not valid.",
-                ),
+                _ => AliyunError::invalid_key_pair_name(),
             },
             InventoryError::KeyPairExists { .. } => {
                 AliyunError::new(Code::KeyPairAlreadyExist, "The key pair already exist.")
@@ -284,13 +331,10 @@ impl From<InventoryError> for AliyunError {
                 TagProblem::EmptyKey
                 | TagProblem::KeyTooLong { .. }
                 | TagProblem::ReservedKey(_)
-                | TagProblem::InvalidCharacters(_) => {
-                    AliyunError::new(Code::InvalidTagKey, "The specified Tag.n.Key is not valid.")
+                | TagProblem::InvalidCharacters(_) => AliyunError::invalid_tag_key(),
+                TagProblem::ValueTooLong { .. } | TagProblem::ReservedValue(_) => {
+                    AliyunError::invalid_tag_value()
                 }
-                TagProblem::ValueTooLong { .. } | TagProblem::ReservedValue(_) => AliyunError::new(
-                    Code::InvalidTagValue,
-                    "The specified Tag.n.Value is not valid.",
-                ),
             },
             InventoryError::TagLimitExceeded { limit, .. } => AliyunError::new(
                 Code::TagQuotaExceeded,

@@ -14,7 +14,7 @@ use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
 use time::OffsetDateTime;
 
 use crate::aws::AuthMode;
-use crate::params::{Params, ParamsError};
+use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::{ActionContext, Fields};
 use error::{AliyunError, Code};
@@ -22,6 +22,17 @@ use reply::{Format, Node};
 
 /// The only API version of ECS this service speaks.
 pub const API_VERSION: &str = "2014-05-26";
+
+/// What one ECS request may hold (docs/decisions.md, "Request limits"). No SDK call comes near:
+/// the largest real ones carry 20 tags or 50 `ResourceId.N`; the longest values are STS
+/// security tokens, `PublicKeyBody` and `KeyPairNames` (100 names of 128 characters as a JSON
+/// array, which Python's `json.dumps` writes with `\uXXXX` escapes: under 80 KB).
+pub const PARAM_LIMITS: Limits = Limits {
+    max_parameters: 2_000,
+    max_value_bytes: 8 * 1024,
+    long_values: &["PublicKeyBody", "KeyPairNames"],
+    max_long_value_bytes: 128 * 1024,
+};
 
 /// Everything the dialect needs from the server, fixed at start-up.
 #[derive(Clone)]
@@ -64,7 +75,7 @@ impl AliyunDialect {
     async fn handle_inner(
         &self,
         request: &ApiRequest,
-        params: Result<Params, AliyunError>,
+        params: Result<Params<'_>, AliyunError>,
         log: &mut RequestLog,
     ) -> Result<(&'static str, Fields), AliyunError> {
         let params = params?;
@@ -190,7 +201,7 @@ fn is_plausible_region(region: &str) -> bool {
 
 /// Query parameters merged with a form body (Terraform sends business parameters in the body).
 /// A body of another type cannot hold parameters in this RPC API and is left to the signature.
-fn read_params(request: &ApiRequest) -> Result<Params, AliyunError> {
+fn read_params(request: &ApiRequest) -> Result<Params<'_>, AliyunError> {
     let body_is_form = request.body.is_empty()
         || match request.headers.get(http::header::CONTENT_TYPE) {
             None => true,
@@ -202,7 +213,7 @@ fn read_params(request: &ApiRequest) -> Result<Params, AliyunError> {
             }),
         };
     let body = (body_is_form && !request.body.is_empty()).then_some(&request.body[..]);
-    Params::parse(&request.query, body).map_err(|err| match err {
+    Params::parse(&request.query, body, &PARAM_LIMITS).map_err(|err| match err {
         ParamsError::Malformed => AliyunError::new(
             Code::InvalidParameter,
             "The request contains a parameter that is not validly percent-encoded UTF-8.",
@@ -210,6 +221,9 @@ fn read_params(request: &ApiRequest) -> Result<Params, AliyunError> {
         ParamsError::MalformedValue(name) | ParamsError::Repeated(name) => {
             AliyunError::invalid_parameter(&name)
         }
+        ParamsError::TooMany { max } => AliyunError::too_many_parameters(max),
+        ParamsError::NameTooLong { max } => AliyunError::name_too_long(max),
+        ParamsError::ValueTooLong { name, .. } => AliyunError::value_too_long(&name),
     })
 }
 
@@ -222,6 +236,7 @@ fn readable_format_param(request: &ApiRequest) -> Option<String> {
         .chain(request.body.split(|b| *b == b'&'))
         .find_map(|pair| pair.strip_prefix(b"Format="))
         .and_then(|value| crate::params::decode_component(value).ok())
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// ECS request IDs are uppercase UUIDs.
@@ -261,7 +276,7 @@ pub fn error_response(
 
 /// Error reply for a request that never reached the dialect (the HTTP layer refused it).
 pub fn refusal_response(refusal: Refusal, headers: &HeaderMap, query: &str) -> ApiResponse {
-    let format_param = Params::parse(query, None)
+    let format_param = Params::parse(query, None, &PARAM_LIMITS)
         .ok()
         .and_then(|p| p.get("Format").map(str::to_owned));
     let format = Format::of(format_param.as_deref(), headers);

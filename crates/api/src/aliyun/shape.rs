@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use keypaird_inventory::Tag;
 
-use super::error::{AliyunError, Code};
+use super::error::AliyunError;
 use crate::params::Params;
 
 /// Most tags one request may carry, and the highest `N` of `Tag.N`.
 pub const MAX_TAGS_PER_REQUEST: usize = 20;
 
 /// A value that must be present and non-empty.
-pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, AliyunError> {
+pub fn required<'a>(params: &'a Params<'_>, name: &str) -> Result<&'a str, AliyunError> {
     match params.get(name) {
         Some(value) if !value.is_empty() => Ok(value),
         _ => Err(AliyunError::missing_parameter(name)),
@@ -21,12 +21,12 @@ pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, AliyunErr
 }
 
 /// An optional value; empty counts as absent, as the SDKs send empty optional fields.
-pub fn optional<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+pub fn optional<'a>(params: &'a Params<'_>, name: &str) -> Option<&'a str> {
     params.get(name).filter(|value| !value.is_empty())
 }
 
 /// `true`/`false` in any case (the Python SDKs send `True`).
-pub fn boolean(params: &Params, name: &str) -> Result<Option<bool>, AliyunError> {
+pub fn boolean(params: &Params<'_>, name: &str) -> Result<Option<bool>, AliyunError> {
     match optional(params, name) {
         None => Ok(None),
         Some(value) if value.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -37,7 +37,7 @@ pub fn boolean(params: &Params, name: &str) -> Result<Option<bool>, AliyunError>
 
 /// A whole number in `1..=max`, or `default` when absent.
 pub fn bounded_number(
-    params: &Params,
+    params: &Params<'_>,
     name: &str,
     default: u32,
     max: u32,
@@ -55,7 +55,7 @@ pub fn bounded_number(
 /// `{prefix}.N` values in order of `N`, for `N` in `1..=max`. A higher `N` is
 /// `too_many`; a malformed `N` is `InvalidParameter`.
 pub fn numbered(
-    params: &Params,
+    params: &Params<'_>,
     prefix: &str,
     max: usize,
     too_many: fn(usize) -> AliyunError,
@@ -81,7 +81,7 @@ pub fn numbered(
 
 /// `Tag.N.Key` / `Tag.N.Value` pairs in order of `N`. The value is `None` when only the key
 /// was sent (a filter then matches any value).
-pub fn tag_pairs(params: &Params) -> Result<Vec<(String, Option<String>)>, AliyunError> {
+pub fn tag_pairs(params: &Params<'_>) -> Result<Vec<(String, Option<String>)>, AliyunError> {
     let mut found: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
     for (name, value) in params.iter() {
         let Some(rest) = name.strip_prefix("Tag.") else {
@@ -106,16 +106,13 @@ pub fn tag_pairs(params: &Params) -> Result<Vec<(String, Option<String>)>, Aliyu
         .map(|(key, value)| match key {
             Some(key) if !key.is_empty() => Ok((key, value)),
             // A value without its key names no tag.
-            _ => Err(AliyunError::new(
-                Code::InvalidTagKey,
-                "The specified Tag.n.Key is not valid.",
-            )),
+            _ => Err(AliyunError::invalid_tag_key()),
         })
         .collect()
 }
 
 /// Tags to set: a missing value is the empty value.
-pub fn tags(params: &Params) -> Result<Vec<Tag>, AliyunError> {
+pub fn tags(params: &Params<'_>) -> Result<Vec<Tag>, AliyunError> {
     Ok(tag_pairs(params)?
         .into_iter()
         .map(|(key, value)| Tag {
@@ -142,9 +139,10 @@ fn parse_index(name: &str, index: &str) -> Result<usize, AliyunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aliyun::error::Code;
 
-    fn params(query: &str) -> Params {
-        Params::parse(query, None).unwrap()
+    fn params(query: &str) -> Params<'_> {
+        Params::parse(query, None, &crate::params::tests::ROOMY).unwrap()
     }
 
     #[test]

@@ -32,7 +32,10 @@ const TAG_SPEC_SHAPES: [&str; 3] = [
     "TagSpecification.N.Tag.N.Value",
 ];
 
-pub async fn create_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn create_key_pair(
+    ctx: &ActionContext<'_>,
+    params: &Params<'_>,
+) -> Result<String, AwsError> {
     shape::check_known(
         params,
         &[
@@ -92,7 +95,10 @@ pub async fn create_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result
     Ok(xml.finish("CreateKeyPair"))
 }
 
-pub async fn import_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn import_key_pair(
+    ctx: &ActionContext<'_>,
+    params: &Params<'_>,
+) -> Result<String, AwsError> {
     shape::check_known(
         params,
         &[
@@ -144,7 +150,7 @@ fn decode_public_key_material(material: &str) -> Result<(PublicKey, String), Aws
 
 pub async fn describe_key_pairs(
     ctx: &ActionContext<'_>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<String, AwsError> {
     shape::check_known(
         params,
@@ -246,7 +252,10 @@ fn first_missing<'w>(wanted: &'w [String], present: &HashSet<String>) -> Option<
     wanted.iter().find(|value| !present.contains(*value))
 }
 
-pub async fn delete_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn delete_key_pair(
+    ctx: &ActionContext<'_>,
+    params: &Params<'_>,
+) -> Result<String, AwsError> {
     shape::check_known(params, &["KeyName", "KeyPairId", "DryRun"])?;
     let by = match (params.get("KeyPairId"), params.get("KeyName")) {
         (Some(id), _) if !id.is_empty() => KeyPairRef::Id(id.to_owned()),
@@ -266,7 +275,7 @@ pub async fn delete_key_pair(ctx: &ActionContext<'_>, params: &Params) -> Result
     Ok(xml.finish("DeleteKeyPair"))
 }
 
-pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params<'_>) -> Result<String, AwsError> {
     shape::check_known(
         params,
         &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"],
@@ -292,7 +301,7 @@ pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
     Ok(xml.finish("CreateTags"))
 }
 
-pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params<'_>) -> Result<String, AwsError> {
     shape::check_known(
         params,
         &["ResourceId.N", "Tag.N.Key", "Tag.N.Value", "DryRun"],
@@ -327,7 +336,10 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<Str
     Ok(xml.finish("DeleteTags"))
 }
 
-pub async fn describe_tags(ctx: &ActionContext<'_>, params: &Params) -> Result<String, AwsError> {
+pub async fn describe_tags(
+    ctx: &ActionContext<'_>,
+    params: &Params<'_>,
+) -> Result<String, AwsError> {
     shape::check_known(
         params,
         &[
@@ -410,20 +422,23 @@ fn write_tag_row(set: &mut StreamedSet<'_>, row: &TagRow) {
 }
 
 /// Tags from `TagSpecification.N`, which must all be for `key-pair`.
-fn tag_specification(params: &Params) -> Result<Vec<Tag>, AwsError> {
+fn tag_specification(params: &Params<'_>) -> Result<Vec<Tag>, AwsError> {
     let types = shape::collect(params, "TagSpecification.N.ResourceType");
     let keys = shape::collect(params, "TagSpecification.N.Tag.N.Key");
     let values = shape::collect(params, "TagSpecification.N.Tag.N.Value");
-    for (idx, resource_type) in &types {
+    // Only `key-pair` is valid, so a second specification repeats it: one look, not a pair
+    // of loops over what may be thousands of them.
+    if let Some(resource_type) = types.values().next() {
         if *resource_type != "key-pair" {
             return Err(AwsError::new(
                 Code::InvalidParameterValue,
                 format!(
-                    "'{resource_type}' is not a valid taggable resource type for this operation."
+                    "'{}' is not a valid taggable resource type for this operation.",
+                    resource_type.chars().take(64).collect::<String>()
                 ),
             ));
         }
-        if types.keys().filter(|other| *other != idx).count() > 0 {
+        if types.len() > 1 {
             return Err(AwsError::new(
                 Code::InvalidParameterValue,
                 "The same resource type may not be specified more than once in tag specifications.",
@@ -454,7 +469,7 @@ fn tag_specification(params: &Params) -> Result<Vec<Tag>, AwsError> {
 
 /// `ResourceId.N`: required, and each must look like a key pair ID; keypaird holds no other
 /// resource type.
-fn resource_ids(params: &Params) -> Result<Vec<String>, AwsError> {
+fn resource_ids(params: &Params<'_>) -> Result<Vec<String>, AwsError> {
     let ids = shape::list(params, "ResourceId");
     if ids.is_empty() {
         return Err(AwsError::missing_parameter("ResourceId"));

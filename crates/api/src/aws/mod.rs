@@ -13,13 +13,25 @@ use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
 use keypaird_keys::PpkVersion;
 use time::OffsetDateTime;
 
-use crate::params::{Params, ParamsError};
+use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::ActionContext;
 pub use auth::AuthMode;
 use error::{AwsError, Code};
 
 pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
+
+/// What one EC2 request may hold (docs/decisions.md, "Request limits"). No SDK call comes near:
+/// the largest real ones are DescribeKeyPairs with many `KeyName.N` (EC2 advises at most 1,000
+/// IDs a call) plus 200 filter values, and CreateTags with 50 tags; the longest values are
+/// session tokens and `PublicKeyMaterial` (a 16384-bit RSA key in RFC 4716 with headers, base64
+/// once more, is under 12 KB).
+pub const PARAM_LIMITS: Limits = Limits {
+    max_parameters: 2_000,
+    max_value_bytes: 8 * 1024,
+    long_values: &["PublicKeyMaterial"],
+    max_long_value_bytes: 128 * 1024,
+};
 
 /// Everything the dialect needs from the server, fixed at start-up.
 #[derive(Clone)]
@@ -106,7 +118,7 @@ impl AwsDialect {
 
 /// Query parameters, plus the body's when it is a form. A body in any other format is refused:
 /// silently ignoring it would turn into a confusing MissingParameter.
-fn read_params(request: &ApiRequest) -> Result<Params, AwsError> {
+fn read_params(request: &ApiRequest) -> Result<Params<'_>, AwsError> {
     let body = if request.body.is_empty() {
         None
     } else {
@@ -128,12 +140,15 @@ fn read_params(request: &ApiRequest) -> Result<Params, AwsError> {
             }
         }
     };
-    Params::parse(&request.query, body).map_err(|err| match err {
+    Params::parse(&request.query, body, &PARAM_LIMITS).map_err(|err| match err {
         ParamsError::Malformed | ParamsError::MalformedValue(_) => AwsError::malformed_query(),
         ParamsError::Repeated(name) => AwsError::new(
             Code::InvalidParameterValue,
             format!("The parameter {name} is given more than once."),
         ),
+        ParamsError::TooMany { max } => AwsError::too_many_parameters(max),
+        ParamsError::NameTooLong { max } => AwsError::name_too_long(max),
+        ParamsError::ValueTooLong { name, max } => AwsError::value_too_long(&name, max),
     })
 }
 

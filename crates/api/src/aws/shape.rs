@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use keypaird_inventory::pattern::Wildcard;
+
 use crate::params::Params;
 
 use super::error::AwsError;
@@ -45,7 +47,7 @@ fn match_shape(name: &str, pattern: &str) -> Option<Vec<u32>> {
 }
 
 /// Refuses any parameter that is neither common nor one of `shapes`.
-pub fn check_known(params: &Params, shapes: &[&str]) -> Result<(), AwsError> {
+pub fn check_known(params: &Params<'_>, shapes: &[&str]) -> Result<(), AwsError> {
     for (name, _) in params.iter() {
         let known = COMMON.contains(&name)
             || shapes
@@ -59,7 +61,7 @@ pub fn check_known(params: &Params, shapes: &[&str]) -> Result<(), AwsError> {
 }
 
 /// Every parameter of shape `pattern` with its indexes, ordered by them.
-pub fn collect<'a>(params: &'a Params, pattern: &str) -> BTreeMap<Vec<u32>, &'a str> {
+pub fn collect<'a>(params: &'a Params<'_>, pattern: &str) -> BTreeMap<Vec<u32>, &'a str> {
     params
         .iter()
         .filter_map(|(name, value)| match_shape(name, pattern).map(|idx| (idx, value)))
@@ -67,14 +69,14 @@ pub fn collect<'a>(params: &'a Params, pattern: &str) -> BTreeMap<Vec<u32>, &'a 
 }
 
 /// `Name.N` as a list ordered by index.
-pub fn list(params: &Params, name: &str) -> Vec<String> {
+pub fn list(params: &Params<'_>, name: &str) -> Vec<String> {
     collect(params, &format!("{name}.N"))
         .into_values()
         .map(str::to_owned)
         .collect()
 }
 
-pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, AwsError> {
+pub fn required<'a>(params: &'a Params<'_>, name: &str) -> Result<&'a str, AwsError> {
     match params.get(name) {
         Some(value) if !value.is_empty() => Ok(value),
         _ => Err(AwsError::missing_parameter(name)),
@@ -82,7 +84,7 @@ pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, AwsError>
 }
 
 /// EC2 booleans are `true`/`false`; anything else is refused rather than guessed.
-pub fn boolean(params: &Params, name: &str) -> Result<bool, AwsError> {
+pub fn boolean(params: &Params<'_>, name: &str) -> Result<bool, AwsError> {
     match params.get(name) {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -102,9 +104,48 @@ pub struct Filter {
     pub values: Vec<String>,
 }
 
-pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
+/// Most filter values one call may carry, in all its filters together: EC2's limit, as its
+/// `FilterLimitExceeded` reply states it.
+pub const MAX_FILTER_VALUES: usize = 200;
+/// Longest filter value, in characters: EC2's limit, as its `FilterLimitExceeded` reply states
+/// it. Also what keeps matching a value cheap: no stored name is longer.
+pub const MAX_FILTER_VALUE_CHARS: usize = 255;
+/// Most filters one call may carry. EC2 documents none; with at least one value each, 200 values
+/// would allow 200, and a call that ANDs more than a few filters is not a real one.
+pub const MAX_FILTERS: usize = 50;
+
+/// Most characters after a `*` in all filter values of one call together (stars not counted,
+/// nor what comes before a value's first star). SQLite's `GLOB` and PostgreSQL's `LIKE` try
+/// such a tail at every offset of a name, so this bounds what a filter costs the database per
+/// key pair: ten values of the longest kind, or 200 of a dozen characters (`*-web-prod-01`).
+/// EC2 has no such limit (docs/decisions.md, "Request limits").
+pub const MAX_WILDCARD_TAIL_CHARS: usize = 2_550;
+
+/// `Filter.N`, checked against EC2's limits before anything is copied.
+pub fn filters(params: &Params<'_>) -> Result<Vec<Filter>, AwsError> {
     let names = collect(params, "Filter.N.Name");
     let values = collect(params, "Filter.N.Value.N");
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(AwsError::too_many_filter_values(MAX_FILTER_VALUES));
+    }
+    if names.len() > MAX_FILTERS {
+        return Err(AwsError::too_many_filters(MAX_FILTERS));
+    }
+    if values
+        .values()
+        .any(|value| value.chars().count() > MAX_FILTER_VALUE_CHARS)
+    {
+        return Err(AwsError::filter_value_too_long(MAX_FILTER_VALUE_CHARS));
+    }
+    let tails: usize = values
+        .values()
+        .map(|value| Wildcard::new(value).chars_after_first_star())
+        .sum();
+    if tails > MAX_WILDCARD_TAIL_CHARS {
+        return Err(AwsError::too_many_wildcard_tail_chars(
+            MAX_WILDCARD_TAIL_CHARS,
+        ));
+    }
     let mut filters: BTreeMap<u32, Filter> = BTreeMap::new();
     for (idx, name) in names {
         filters.insert(
@@ -131,7 +172,10 @@ pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
 
 /// `Prefix.N.Key` / `Prefix.N.Value` pairs; a value without a key is refused. The value is
 /// `None` when absent, which DeleteTags distinguishes from an empty value.
-pub fn tag_pairs(params: &Params, prefix: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+pub fn tag_pairs(
+    params: &Params<'_>,
+    prefix: &str,
+) -> Result<Vec<(String, Option<String>)>, AwsError> {
     let keys = collect(params, &format!("{prefix}.Key"));
     let values = collect(params, &format!("{prefix}.Value"));
     for idx in values.keys() {
@@ -165,8 +209,8 @@ fn expand(pattern: &str, indexes: &[u32]) -> String {
 mod tests {
     use super::*;
 
-    fn params(q: &str) -> Params {
-        Params::parse(q, None).unwrap()
+    fn params(q: &str) -> Params<'_> {
+        Params::parse(q, None, &crate::params::tests::ROOMY).unwrap()
     }
 
     #[test]
@@ -221,6 +265,70 @@ mod tests {
         assert_eq!(
             filters(&params("Filter.1.Value.1=p")),
             Err(AwsError::missing_parameter("Filter.1.Name"))
+        );
+    }
+
+    /// `Filter.1.Name=key-name` with `values` values, each `value`.
+    fn filter_query(filters: usize, values: usize, value: &str) -> String {
+        let mut q = String::new();
+        for f in 1..=filters {
+            q.push_str(&format!("Filter.{f}.Name=key-name&"));
+        }
+        for v in 1..=values {
+            q.push_str(&format!("Filter.1.Value.{v}={value}&"));
+        }
+        q
+    }
+
+    #[test]
+    fn filters_are_held_to_ec2s_limits() {
+        let at_limits = filter_query(50, 200, &"é".repeat(255));
+        let parsed = filters(&params(&at_limits)).unwrap();
+        assert_eq!(parsed.len(), 50);
+        assert_eq!(parsed[0].values.len(), 200);
+        assert_eq!(
+            filters(&params(&filter_query(1, 201, "x"))),
+            Err(AwsError::new(
+                super::super::error::Code::FilterLimitExceeded,
+                "The maximum number of filter values specified on a single call is 200"
+            ))
+        );
+        assert_eq!(
+            filters(&params(&filter_query(51, 51, "x"))),
+            Err(AwsError::too_many_filters(50))
+        );
+        assert_eq!(
+            filters(&params(&filter_query(1, 1, &"é".repeat(256)))),
+            Err(AwsError::new(
+                super::super::error::Code::FilterLimitExceeded,
+                "The maximum length for a filter value is 255 characters"
+            ))
+        );
+        // Ten values of 254 characters after a leading star, and a few more characters, are the
+        // most wildcard tails one call may hold; trailing stars and anchored prefixes are free.
+        let tail = |n: usize| format!("*{}", "a".repeat(n));
+        let mut q = filter_query(1, 10, &tail(254));
+        q.push_str(&format!(
+            "Filter.1.Value.11={}&Filter.1.Value.12=web-*&",
+            tail(10)
+        ));
+        assert_eq!(filters(&params(&q)).unwrap()[0].values.len(), 12);
+        q.push_str("Filter.1.Value.13=*a");
+        assert_eq!(
+            filters(&params(&q)),
+            Err(AwsError::new(
+                super::super::error::Code::FilterLimitExceeded,
+                "The filter values hold more than 2550 characters after a wildcard '*'"
+            ))
+        );
+        // Values of several filters count together.
+        let mut two = filter_query(2, 100, "x");
+        for v in 1..=101 {
+            two.push_str(&format!("Filter.2.Value.{v}=y&"));
+        }
+        assert_eq!(
+            filters(&params(&two)),
+            Err(AwsError::too_many_filter_values(200))
         );
     }
 

@@ -79,8 +79,11 @@ pub enum Scheme {
 }
 
 /// A request as it arrived.
+///
+/// `P` is the type the API layer holds parameter names and values in (borrowed from the request
+/// where it can).
 #[derive(Debug, Clone, Copy)]
-pub struct AcsRequest<'a> {
+pub struct AcsRequest<'a, P = String> {
     /// As on the request line, e.g. "POST".
     pub method: &'a str,
     /// Raw query string, without the '?'; may be empty. V3 canonicalises it from this.
@@ -92,7 +95,7 @@ pub struct AcsRequest<'a> {
     /// For v1: every query and body parameter, already form-decoded and merged by the API layer
     /// (which refuses repeated names). v1 signs over exactly these, minus `Signature`. V3 ignores
     /// them: it signs the raw query and the body's hash, which cover the same parameters.
-    pub params: &'a [(String, String)],
+    pub params: &'a [(P, P)],
 }
 
 /// What [`parse`] extracted. Holds no secret, so it is safe to log.
@@ -172,7 +175,7 @@ pub fn is_v3(headers: &http::HeaderMap) -> bool {
 }
 
 /// Reads the signature of either scheme and rejects whatever can be judged without the secret.
-pub fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
+pub fn parse<P: AsRef<str>>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, AcsError> {
     if is_v3(req.headers) {
         v3::parse(req)
     } else {
@@ -184,8 +187,8 @@ pub fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
 ///
 /// `auth` must come from [`parse`] on the same request. The clock is checked first: it is
 /// cheap, and a stale request is refused whatever its signature.
-pub fn verify(
-    req: &AcsRequest,
+pub fn verify<P: AsRef<str>>(
+    req: &AcsRequest<'_, P>,
     auth: &AcsAuth,
     secret: &str,
     now: OffsetDateTime,

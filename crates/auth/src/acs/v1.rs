@@ -28,11 +28,11 @@ const NAMES: [&str; 6] = [
     "Timestamp",
 ];
 
-pub(super) fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
+pub(super) fn parse<P: AsRef<str>>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, AcsError> {
     let mut found: [Option<&str>; 6] = [None; 6];
     for (name, value) in req.params {
-        if let Some(i) = NAMES.iter().position(|n| n == name) {
-            if found[i].replace(value).is_some() {
+        if let Some(i) = NAMES.iter().position(|n| *n == name.as_ref()) {
+            if found[i].replace(value.as_ref()).is_some() {
                 return Err(AcsError::InvalidParameter(NAMES[i]));
             }
         }
@@ -64,18 +64,29 @@ pub(super) fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
 
 /// `METHOD&%2F&` + percent-encoding of the sorted `name=value` pairs joined with `&`, every name
 /// and value percent-encoded first (so `=`, `&` and `%` end up encoded twice).
-pub(super) fn string_to_sign(method: &str, params: &[(String, String)]) -> String {
+pub(super) fn string_to_sign<P: AsRef<str>>(method: &str, params: &[(P, P)]) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
-        .filter(|(name, _)| name != "Signature")
-        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .map(|(name, value)| (name.as_ref(), value.as_ref()))
+        .filter(|(name, _)| *name != "Signature")
         .collect();
     pairs.sort_unstable();
-    let joined: Vec<String> = pairs
-        .iter()
-        .map(|(name, value)| format!("{}={}", encode(name.as_bytes()), encode(value.as_bytes())))
-        .collect();
-    format!("{method}&%2F&{}", encode(joined.join("&").as_bytes()))
+    // Written once and encoded once more: no per-pair strings (a large body would be copied
+    // several times over).
+    let mut joined = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            joined.push('&');
+        }
+        joined.extend(encode(name.as_bytes()));
+        joined.push('=');
+        joined.extend(encode(value.as_bytes()));
+    }
+    let mut out = String::with_capacity(method.len() + 5 + joined.len() * 3 / 2);
+    out.push_str(method);
+    out.push_str("&%2F&");
+    out.extend(encode(joined.as_bytes()));
+    out
 }
 
 /// base64 of HMAC-SHA1 keyed with `secret + "&"`.
@@ -86,7 +97,11 @@ pub(super) fn sign(secret: &str, string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
-pub(super) fn verify(req: &AcsRequest, auth: &AcsAuth, secret: &str) -> Result<(), AcsError> {
+pub(super) fn verify<P: AsRef<str>>(
+    req: &AcsRequest<'_, P>,
+    auth: &AcsAuth,
+    secret: &str,
+) -> Result<(), AcsError> {
     let string_to_sign = string_to_sign(req.method, req.params);
     let expected = sign(secret, &string_to_sign);
     // Both sides are base64 text: comparing the text avoids a lenient decoder accepting

@@ -11,7 +11,7 @@ use super::{
     check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme, V3_ALGORITHM,
 };
 use crate::authorization::{split_parts, AuthorizationParts, PartsError};
-use crate::form::query_pairs;
+use crate::form::{join_pairs, query_pairs};
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
@@ -28,7 +28,7 @@ fn incomplete(msg: impl Into<String>) -> AcsError {
     AcsError::IncompleteSignature(msg.into())
 }
 
-pub(super) fn parse(req: &AcsRequest) -> Result<AcsAuth, AcsError> {
+pub(super) fn parse<P>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, AcsError> {
     let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
     let header = match (values.next(), values.next()) {
         (Some(v), None) => v
@@ -154,16 +154,12 @@ pub(super) fn canonical_query(raw: &str) -> String {
         .map(|(name, value)| (encode(&name).to_string(), encode(&value).to_string()))
         .collect();
     pairs.sort_unstable();
-    let pairs: Vec<String> = pairs
-        .into_iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
-    pairs.join("&")
+    join_pairs(&pairs)
 }
 
 /// `name:value\n` for each signed header in the client's order; repeated headers are folded
 /// with `,`, each value trimmed of spaces and tabs.
-fn canonical_headers(req: &AcsRequest, signed: &[String], out: &mut Vec<u8>) {
+fn canonical_headers<P>(req: &AcsRequest<'_, P>, signed: &[String], out: &mut Vec<u8>) {
     for name in signed {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
@@ -193,7 +189,7 @@ fn trim_blanks(value: &[u8]) -> &[u8] {
 }
 
 /// The canonical request as bytes: header values may be any octets, not only UTF-8.
-pub(super) fn canonical_request(req: &AcsRequest, signed_headers: &[String]) -> Vec<u8> {
+pub(super) fn canonical_request<P>(req: &AcsRequest<'_, P>, signed_headers: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(req.method.as_bytes());
     out.extend_from_slice(b"\n/\n");
@@ -221,7 +217,11 @@ pub(super) fn sign(secret: &str, string_to_sign: &str) -> hmac::Tag {
     hmac::sign(&key, string_to_sign.as_bytes())
 }
 
-pub(super) fn verify(req: &AcsRequest, auth: &AcsAuth, secret: &str) -> Result<(), AcsError> {
+pub(super) fn verify<P>(
+    req: &AcsRequest<'_, P>,
+    auth: &AcsAuth,
+    secret: &str,
+) -> Result<(), AcsError> {
     let string_to_sign = string_to_sign(&canonical_request(req, &auth.signed_headers));
     let mut provided = [0u8; 32];
     let decoded = hex::decode_to_slice(&auth.signature, &mut provided).is_ok();

@@ -7,7 +7,7 @@
 //! just as they are to the API layer.
 
 use super::{SigV4Auth, SigV4Error, SignedRequest, ALGORITHM, SIGNATURE_DOES_NOT_MATCH};
-use crate::form::query_pairs;
+use crate::form::{join_pairs, query_pairs};
 use aws_lc_rs::{digest, hmac};
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 /// own `X-Amz-Signature` is left out: it cannot sign itself.
 pub(super) fn canonical_query(raw: &str, presigned: bool) -> String {
     let mut pairs: Vec<(String, String)> = query_pairs(raw)
-        .filter(|(name, _)| !(presigned && name == b"X-Amz-Signature"))
+        .filter(|(name, _)| !(presigned && **name == *b"X-Amz-Signature"))
         .map(|(n, v)| {
             (
                 percent_encode(&n, UNRESERVED).to_string(),
@@ -36,8 +36,7 @@ pub(super) fn canonical_query(raw: &str, presigned: bool) -> String {
         })
         .collect();
     pairs.sort();
-    let pairs: Vec<String> = pairs.into_iter().map(|(n, v)| format!("{n}={v}")).collect();
-    pairs.join("&")
+    join_pairs(&pairs)
 }
 
 /// For every service but S3 the client encodes its already-encoded path once more, after

@@ -109,7 +109,7 @@ pub fn is_sigv4(req: &SignedRequest) -> bool {
         .get_all(http::header::AUTHORIZATION)
         .iter()
         .any(|v| v.as_bytes().starts_with(ALGORITHM.as_bytes()));
-    header || crate::form::query_pairs(req.query).any(|(name, _)| name == b"X-Amz-Algorithm")
+    header || crate::form::query_pairs(req.query).any(|(name, _)| *name == *b"X-Amz-Algorithm")
 }
 
 /// Checks time (+-15 min skew, presigned expiry; X-Amz-Expires max 604800) and the signature,

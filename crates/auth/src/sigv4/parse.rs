@@ -41,7 +41,7 @@ pub fn parse(req: &SignedRequest) -> Result<SigV4Auth, SigV4Error> {
             Some(v.trim()).filter(|v| !v.is_empty())
         }
     };
-    let presigned = query_pairs(req.query).any(|(name, _)| name == b"X-Amz-Algorithm");
+    let presigned = query_pairs(req.query).any(|(name, _)| *name == *b"X-Amz-Algorithm");
     match (header, presigned) {
         (Some(_), true) => Err(incomplete(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the \
@@ -120,10 +120,10 @@ fn parse_query(req: &SignedRequest) -> Result<SigV4Auth, SigV4Error> {
     ];
     let mut found: [Option<String>; 6] = Default::default();
     for (name, value) in query_pairs(req.query) {
-        let Some(i) = NAMES.iter().position(|n| n.as_bytes() == name.as_slice()) else {
+        let Some(i) = NAMES.iter().position(|n| n.as_bytes() == &*name) else {
             continue;
         };
-        let value = String::from_utf8(value)
+        let value = String::from_utf8(value.into_owned())
             .map_err(|_| incomplete(format!("{} is not valid UTF-8.", NAMES[i])))?;
         if found[i].replace(value).is_some() {
             return Err(incomplete(format!(
