@@ -127,6 +127,8 @@ class Server:
         self.any_credentials = any_credentials
         self.allow_reset = allow_reset
         self.region = region
+        if isinstance(args, (str, bytes)):
+            raise TypeError("args is a sequence of flags, e.g. ('--rsa-pool-size', '4'), not a string")
         self._requested_store = store
         self._store: Optional[str] = None
         self._args = tuple(args)
@@ -156,6 +158,7 @@ class Server:
         if self._process is not None:
             raise ServerError("this Server is already running")
         deadline = time.monotonic() + self._startup_timeout
+        self.returncode = None
         self._binary = find_binary()
         self._workdir = tempfile.mkdtemp(prefix="keypaird-")
         try:

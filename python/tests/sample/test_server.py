@@ -57,6 +57,27 @@ def test_keypaird_bin_overrides_the_bundled_binary(monkeypatch, tmp_path):
     assert str(exited.value) == "keypaird serve exited with status 1"
 
 
+def test_args_must_be_a_sequence_of_flags():
+    with pytest.raises(TypeError) as one_string:
+        keypaird.Server(args="--rsa-pool-size 4")
+    assert str(one_string.value) == (
+        "args is a sequence of flags, e.g. ('--rsa-pool-size', '4'), not a string"
+    )
+
+
+def test_extra_serve_flags_are_passed_and_a_server_restarts():
+    server = keypaird.Server(args=("--ppk-version", "3"))
+    # The same name twice: the second start has a new temporary store.
+    for _ in range(2):
+        with server:
+            account = server.create_account()
+            created = ec2_client(account).create_key_pair(
+                KeyName="putty", KeyType="ed25519", KeyFormat="ppk"
+            )
+            assert created["KeyMaterial"].startswith("PuTTY-User-Key-File-3: ssh-ed25519\n")
+        assert server.returncode == 0
+
+
 def test_signatures_are_checked_without_any_credentials():
     with keypaird.Server(any_credentials=False) as server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.endpoint_url)
