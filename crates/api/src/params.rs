@@ -162,6 +162,10 @@ pub fn decode_component(input: &[u8]) -> Result<Cow<'_, str>, ParamsError> {
             b'+' => bytes.push(b' '),
             b'%' => {
                 let hex = input.get(i + 1..i + 3).ok_or(ParamsError::Malformed)?;
+                // from_str_radix alone takes a sign: "%+1" would decode as byte 1.
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(ParamsError::Malformed);
+                }
                 let text = std::str::from_utf8(hex).map_err(|_| ParamsError::Malformed)?;
                 bytes.push(u8::from_str_radix(text, 16).map_err(|_| ParamsError::Malformed)?);
                 i += 2;
@@ -243,6 +247,18 @@ pub(crate) mod tests {
             parse("", Some(&[b'K', b'=', 0xC3][..])),
             Err(ParamsError::MalformedValue("K".into()))
         );
+    }
+
+    /// Found by the `params` fuzz target: a sign after `%` was read as part of the escape.
+    #[test]
+    fn an_escape_is_two_hex_digits_without_a_sign() {
+        assert_eq!(
+            Params::parse("K=%+22", None),
+            Err(ParamsError::MalformedValue("K".into()))
+        );
+        assert_eq!(Params::parse("%+4=v", None), Err(ParamsError::Malformed));
+        assert_eq!(decode_component(b"%-1"), Err(ParamsError::Malformed));
+        assert_eq!(decode_component(b"%2b%2B").as_deref(), Ok("++"));
     }
 
     #[test]

@@ -128,11 +128,14 @@ pub fn json_string_array(value: &str) -> Option<Vec<String>> {
     serde_json::from_str::<Vec<String>>(value).ok()
 }
 
+/// Decimal digits only: `usize::from_str` also takes a sign, which would make `Tag.+1.Key` a
+/// second spelling of `Tag.1.Key`, silently overwriting it.
 fn parse_index(name: &str, index: &str) -> Result<usize, AliyunError> {
+    let digits_only = index.bytes().all(|b| b.is_ascii_digit());
     index
         .parse::<usize>()
         .ok()
-        .filter(|n| *n >= 1 && !index.starts_with('0'))
+        .filter(|n| digits_only && *n >= 1 && !index.starts_with('0'))
         .ok_or_else(|| AliyunError::invalid_parameter(name))
 }
 
@@ -210,6 +213,23 @@ mod tests {
                 tag_pairs(&params(bad)).unwrap_err().code,
                 Code::InvalidParameter,
                 "{bad}"
+            );
+        }
+    }
+
+    /// Found by the `params` fuzz target's reference reading of indexed names.
+    #[test]
+    fn an_index_with_a_sign_is_invalid() {
+        let p = params("ResourceId.%2B5=a");
+        assert_eq!(
+            numbered(&p, "ResourceId", 50, AliyunError::too_many_resource_ids),
+            Err(AliyunError::invalid_parameter("ResourceId.+5"))
+        );
+        for query in ["Tag.%2B1.Key=a", "Tag.1.Key=a&Tag.%2B1.Key=b"] {
+            assert_eq!(
+                tag_pairs(&params(query)),
+                Err(AliyunError::invalid_parameter("Tag.+1.Key")),
+                "{query}"
             );
         }
     }

@@ -286,6 +286,8 @@ fn parse_http_date(s: &str) -> Result<OffsetDateTime, SigV4Error> {
         None => s.replace(" -0000", " +0000"),
     };
     OffsetDateTime::parse(&numeric, &Rfc2822)
-        .map(|t| t.to_offset(time::UtcOffset::UTC))
-        .map_err(|_| incomplete(format!("Date header '{s}' is not a valid HTTP date.")))
+        .ok()
+        // An offset can carry the instant past year 9999, where `to_offset` would panic.
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+        .ok_or_else(|| incomplete(format!("Date header '{s}' is not a valid HTTP date.")))
 }

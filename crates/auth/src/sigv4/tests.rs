@@ -302,6 +302,21 @@ fn date_header_fallback() {
     }
 }
 
+/// Found while writing the `auth_headers` fuzz target: a Date whose UTC instant is past the end
+/// of year 9999 panicked (`to_offset`) before anything was authenticated.
+#[test]
+fn date_header_past_year_9999_in_utc_is_incomplete() {
+    let date = "Fri, 31 Dec 9999 23:59:59 -2359";
+    let mut r = Req::post();
+    r.headers.remove("x-amz-date");
+    r.set("date", date);
+    r.sign_header(SECRET, "99991231/us-east-1/ec2/aws4_request", "date;host");
+    assert_eq!(
+        parse(&r.signed()).unwrap_err(),
+        SigV4Error::Incomplete(format!("Date header '{date}' is not a valid HTTP date."))
+    );
+}
+
 #[test]
 fn query_order_and_space_spelling_do_not_matter() {
     let mut r = Req::get("Version=2016-11-15&Action=DescribeKeyPairs&KeyName.1=my+key");
