@@ -253,10 +253,10 @@ pub(crate) mod tests {
     #[test]
     fn an_escape_is_two_hex_digits_without_a_sign() {
         assert_eq!(
-            Params::parse("K=%+22", None),
+            parse("K=%+22", None),
             Err(ParamsError::MalformedValue("K".into()))
         );
-        assert_eq!(Params::parse("%+4=v", None), Err(ParamsError::Malformed));
+        assert_eq!(parse("%+4=v", None), Err(ParamsError::Malformed));
         assert_eq!(decode_component(b"%-1"), Err(ParamsError::Malformed));
         assert_eq!(decode_component(b"%2b%2B").as_deref(), Ok("++"));
     }
