@@ -98,7 +98,10 @@ log "50,000 distinct parameter names, unsigned, against keypaird and moto"
 "$py" - "$K" "$M" >>"$work/table.md" <<'PY'
 import statistics, sys, time
 import requests
-body = "Action=DescribeKeyPairs&Version=2016-11-15&" + "&".join(f"P{i}=v" for i in range(50_000))
+import itertools, string
+# 50,000 distinct three-character names, no values: 200,040 bytes, under the 256 KiB body limit.
+names = ("".join(t) for t in itertools.product(string.ascii_letters + string.digits, repeat=3))
+body = "Action=DescribeKeyPairs&Version=2016-11-15&" + "&".join(itertools.islice(names, 50_000))
 print("\n| 50,000 names, unsigned (EC2) | Reply | Median of 5 |\n|---|---|---|")
 for name, url in (("keypaird", sys.argv[1]), ("moto", sys.argv[2])):
     took, status = [], None
