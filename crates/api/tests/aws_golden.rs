@@ -473,16 +473,16 @@ async fn imported_material_comes_back_byte_for_byte() {
         &base64_blob[..30],
         &base64_blob[30..]
     );
+    let rfc4716_returned = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"golden &lt;key&gt;\"\n{}\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+        &base64_blob[..40],
+        &base64_blob[40..]
+    );
+    // Windows line endings too: `\r` is written `&#13;`, which XML parsers hand back as is.
+    let crlf = rfc4716.replace('\n', "\r\n");
     for (name, material, returned) in [
-        (
-            "rfc4716",
-            &rfc4716,
-            format!(
-                "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"golden &lt;key&gt;\"\n{}\n{}\n---- END SSH2 PUBLIC KEY ----\n",
-                &base64_blob[..40],
-                &base64_blob[40..]
-            ),
-        ),
+        ("rfc4716", &rfc4716, rfc4716_returned.clone()),
+        ("crlf", &crlf, rfc4716_returned.replace('\n', "&#13;\n")),
         ("stray", &stray, stray.clone()),
     ] {
         let (status, body) = h
