@@ -559,15 +559,17 @@ class Core:
 class Tea:
     """The Tea client pointed at keypaird over plain HTTP, no retries."""
 
-    def __init__(self, srv, creds=None, region: str = REGION):
+    def __init__(self, srv, creds=None, region: str = REGION, signature_algorithm: str | None = None):
         from alibabacloud_ecs20140526.client import Client
         from alibabacloud_tea_openapi.utils_models import Config
         from darabonba.runtime import RuntimeOptions
         _, akid, secret = creds or srv.creds
         self.srv = srv
         self.region = region
+        # None: the SDK's default, ACS3-HMAC-SHA256.
         cfg = Config(access_key_id=akid, access_key_secret=secret, endpoint=host_of(srv),
-                     protocol="http", region_id=region, read_timeout=60000, connect_timeout=5000)
+                     protocol="http", region_id=region, read_timeout=60000, connect_timeout=5000,
+                     signature_algorithm=signature_algorithm)
         self.client = Client(cfg)
         self.runtime = RuntimeOptions(autoretry=False, max_attempts=0, read_timeout=60000,
                                       connect_timeout=5000)

@@ -56,6 +56,7 @@ ERRORS = {
     "InvalidParameterValue": 400,
     "UnknownParameter": 400,
     "InvalidAction": 400,
+    "NoSuchVersion": 400,
     "DryRunOperation": 412,
     "AuthFailure": 401,
     "SignatureDoesNotMatch": 403,

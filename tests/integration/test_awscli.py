@@ -86,7 +86,7 @@ def test_cli_import_describe_delete(aws, srv, keys):
     cp = aws("ec2", "describe-key-pairs", "--key-names", "imp", "--include-public-key", "--output", "json")
     [k] = json.loads(cp.stdout)["KeyPairs"]
     assert k["KeyFingerprint"] == fp and k["KeyType"] == "rsa"
-    assert k["PublicKey"] == pubfile.read_text().strip()
+    assert k["PublicKey"] == pubfile.read_text(), "the key file byte for byte, trailing newline included"
     assert k["Tags"] == [{"Key": "Env", "Value": "prod"}]
     cp = aws("ec2", "describe-key-pairs", "--filters", "Name=tag:Env,Values=prod", "--query",
              "KeyPairs[].KeyName", "--output", "text")

@@ -51,7 +51,7 @@ def test_import_rsa_openssh_line(srv, ec2, keys, name):
     assert k["KeyPairId"] == r["KeyPairId"]
     assert k["KeyFingerprint"] == fp
     assert k["KeyType"] == "rsa"
-    assert k["PublicKey"] == text.strip(), "publicKey is the key text as imported, trimmed"
+    assert k["PublicKey"] == text, "publicKey is the key text byte for byte as imported"
 
 
 def test_import_ed25519_openssh_line(srv, ec2, keys):
@@ -63,7 +63,7 @@ def test_import_ed25519_openssh_line(srv, ec2, keys):
     [k] = srv.describe(KeyNames=["ed"], IncludePublicKey=True)
     assert k["KeyType"] == "ed25519"
     assert k["KeyFingerprint"] == fp
-    assert k["PublicKey"] == text.strip()
+    assert k["PublicKey"] == text
 
 
 def test_import_line_without_comment_and_with_whitespace(srv, ec2, keys):
@@ -73,7 +73,8 @@ def test_import_line_without_comment_and_with_whitespace(srv, ec2, keys):
     fp = ssh_sha256_aws(pub(keys, "ed25519"))
     assert r1["KeyFingerprint"] == fp == r2["KeyFingerprint"]
     [k] = srv.describe(KeyNames=["spaces"], IncludePublicKey=True)
-    assert k["PublicKey"] == f"{t} {b} a comment"
+    # Byte for byte, blank lines and CRLF included (the reply writes \r as &#13;).
+    assert k["PublicKey"] == f"\n  {t} {b} a comment  \r\n\n"
 
 
 @pytest.mark.parametrize("name", ["rsa2048", "ed25519"])
@@ -86,7 +87,7 @@ def test_import_rfc4716(srv, ec2, keys, name):
     assert r["KeyFingerprint"] == fp
     [k] = srv.describe(KeyNames=[f"rfc-{name}"], IncludePublicKey=True)
     assert k["KeyType"] == ("rsa" if name.startswith("rsa") else "ed25519")
-    assert k["PublicKey"] == block.strip()
+    assert k["PublicKey"] == block
 
 
 def test_import_rfc4716_with_headers_and_continuations(srv, ec2, keys):

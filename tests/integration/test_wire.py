@@ -19,13 +19,14 @@ def kids(el):
 def test_create_key_pair_reply(srv):
     r = srv.call("CreateKeyPair", {"KeyName": "w1"}).ok("CreateKeyPair")
     assert f'xmlns="{NS}"' in r.text
+    # No tagSet without tags, as EC2's create-key-pair example shows (DescribeKeyPairs keeps one).
     assert sorted(kids(r.root)) == sorted(
-        ["requestId", "keyPairId", "keyName", "keyFingerprint", "keyMaterial", "tagSet"])
+        ["requestId", "keyPairId", "keyName", "keyFingerprint", "keyMaterial"])
     assert KEY_PAIR_ID_RE.match(r.txt("keyPairId")), r.txt("keyPairId")
     assert r.txt("keyName") == "w1"
     assert RSA_FP_RE.match(r.txt("keyFingerprint"))
     assert r.txt("keyMaterial").startswith("-----BEGIN RSA PRIVATE KEY-----")
-    assert "<tagSet/>" in r.text
+    assert "tagSet" not in r.text
 
 
 def test_create_key_pair_with_tags_reply(srv):
@@ -46,8 +47,12 @@ def test_import_key_pair_reply(srv, keys):
     text = Path(str(keys["ed25519"]) + ".pub").read_text()
     r = srv.call("ImportKeyPair", {"KeyName": "w3", "PublicKeyMaterial": b64(text)}).ok("ImportKeyPair")
     assert sorted(kids(r.root)) == sorted(
-        ["requestId", "keyPairId", "keyName", "keyFingerprint", "tagSet"])
+        ["requestId", "keyPairId", "keyName", "keyFingerprint"])
     assert KEY_PAIR_ID_RE.match(r.txt("keyPairId"))
+    # The key text comes back exactly as imported, its trailing newline included.
+    assert text.endswith("\n")
+    r = srv.call("DescribeKeyPairs", {"KeyName.1": "w3", "IncludePublicKey": "true"}).ok("DescribeKeyPairs")
+    assert r.txt("keySet/item/publicKey") == text
 
 
 def test_describe_key_pairs_reply(srv):
@@ -203,3 +208,20 @@ def test_form_content_type_variants(srv, ct):
     r = srv.call("CreateKeyPair", {"KeyName": "ct", "KeyType": "ed25519"},
                  headers={"Content-Type": ct}).ok("CreateKeyPair")
     assert r.txt("keyName") == "ct"
+
+
+@pytest.mark.parametrize("version", ["1999-01-01", "2016-11-16", "2014-05-26x"])
+def test_unknown_version_is_no_such_version(srv, version):
+    r = srv.call("DescribeKeyPairs", {}, version=version)
+    r.error("NoSuchVersion", f"The requested version ({version}) of service AmazonEC2 does not exist")
+
+
+@pytest.mark.parametrize("version", ["2016-11-15", "2016-09-15", "2014-09-01", "2006-06-26", None])
+def test_published_versions_and_none_are_served(srv, version):
+    srv.call("DescribeKeyPairs", {}, version=version).ok("DescribeKeyPairs")
+
+
+def test_unknown_version_is_refused_before_authentication(srv):
+    """EC2 checks the version first: a bad signature does not hide it."""
+    r = srv.call("DescribeKeyPairs", {}, version="1999-01-01", creds=("nobody", "AKIDNOBODY0000000000", "wrong"))
+    r.error("NoSuchVersion", "The requested version (1999-01-01) of service AmazonEC2 does not exist")

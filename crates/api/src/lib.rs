@@ -8,6 +8,7 @@ pub mod aliyun;
 pub mod aws;
 pub mod paging;
 pub mod params;
+mod xml_text;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};

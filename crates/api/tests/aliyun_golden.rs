@@ -467,3 +467,36 @@ async fn describe_instances_is_empty() {
         r#"{"RequestId":"REQUEST-ID","Instances":{"Instance":[]},"TotalCount":0,"PageNumber":1,"PageSize":10}"#
     );
 }
+
+#[tokio::test]
+async fn imported_public_key_body_comes_back_as_sent() {
+    let h = harness();
+    let (type_name, rest) = ED25519_PUB.split_once(' ').unwrap();
+    // Surrounding blanks and a stray backslash in the base64: the key is the same, and the
+    // text returned is the text sent.
+    let sent = format!("  {type_name} {}\\{}\n", &rest[..30], &rest[30..]);
+    let (status, body) = h
+        .json(
+            "ImportKeyPair",
+            &[("KeyPairName", "verbatim"), ("PublicKeyBody", &sent)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"RequestId":"REQUEST-ID","KeyPairId":"KEY-PAIR-ID","KeyPairName":"verbatim","KeyPairFingerPrint":"{ED25519_MD5}"}}"#
+        )
+    );
+    let (status, body) = h
+        .json("DescribeKeyPairs", &[("IncludePublicKey", "true")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let returned = serde_json::to_string(&sent).unwrap();
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"RequestId":"REQUEST-ID","TotalCount":1,"PageNumber":1,"PageSize":10,"KeyPairs":{{"KeyPair":[{{"KeyPairName":"verbatim","KeyPairFingerPrint":"{ED25519_MD5}","CreationTime":"TIME","ResourceGroupId":"","PublicKey":{returned},"Tags":{{"Tag":[]}}}}]}}}}"#
+        )
+    );
+}

@@ -33,6 +33,10 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(AuthMode::AnyCredentials)
+}
+
+fn harness_with(auth_mode: AuthMode) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("golden.db");
     let store = SqliteStore::open(&path, &MasterKeyFile::beside(&path)).unwrap();
@@ -42,7 +46,7 @@ fn harness() -> Harness {
         dialect: AwsDialect {
             inventory,
             credentials: CredentialCache::new(store, std::time::Duration::from_secs(30)),
-            auth_mode: AuthMode::AnyCredentials,
+            auth_mode,
             ppk_version: PpkVersion::V2,
         },
         _dir: dir,
@@ -68,6 +72,17 @@ impl Harness {
     }
 
     async fn send(&self, account: &str, region: &str, form: &str) -> (StatusCode, String, String) {
+        self.send_body(account, region, format!("{form}&Version=2016-11-15"))
+            .await
+    }
+
+    /// Sends `body` as it is, `Version` included or not.
+    async fn send_body(
+        &self,
+        account: &str,
+        region: &str,
+        body: String,
+    ) -> (StatusCode, String, String) {
         let now = time::OffsetDateTime::now_utc();
         let amz_date = format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -96,7 +111,7 @@ impl Harness {
             path: "/".into(),
             query: String::new(),
             headers,
-            body: Bytes::from(format!("{form}&Version=2016-11-15")),
+            body: Bytes::from(body),
         };
         let response = self.dialect.handle(&request).await;
         (
@@ -205,7 +220,7 @@ async fn imported_rsa_uses_the_md5_of_the_spki() {
         body.contains(&format!("<keyFingerprint>{RSA_FP}</keyFingerprint>")),
         "{body}"
     );
-    assert!(body.contains("<tagSet/>"), "{body}");
+    assert!(!body.contains("tagSet"), "{body}");
     // Raw key text (not base64) is accepted too, as the reference decides.
     let raw = RSA_PUB
         .replace('+', "%2B")
@@ -438,5 +453,205 @@ async fn create_tags_delete_tags_and_describe_tags_paging() {
     assert!(
         body.contains("<Code>InvalidPaginationToken</Code>"),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn imported_material_comes_back_byte_for_byte() {
+    let h = harness();
+    let (type_name, rest) = ED25519_PUB.split_once(' ').unwrap();
+    let (base64_blob, _comment) = rest.split_once(' ').unwrap();
+    // An RFC 4716 block with a header and its trailing newline, and an OpenSSH line with a
+    // stray backslash in its base64 (skipped when decoding, kept in what is returned).
+    let rfc4716 = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"golden <key>\"\n{}\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+        &base64_blob[..40],
+        &base64_blob[40..]
+    );
+    let stray = format!(
+        "{type_name} {}\\{} golden\n",
+        &base64_blob[..30],
+        &base64_blob[30..]
+    );
+    let rfc4716_returned = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"golden &lt;key&gt;\"\n{}\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+        &base64_blob[..40],
+        &base64_blob[40..]
+    );
+    // Windows line endings too: `\r` is written `&#13;`, which XML parsers hand back as is.
+    let crlf = rfc4716.replace('\n', "\r\n");
+    for (name, material, returned) in [
+        ("rfc4716", &rfc4716, rfc4716_returned.clone()),
+        ("crlf", &crlf, rfc4716_returned.replace('\n', "&#13;\n")),
+        ("stray", &stray, stray.clone()),
+    ] {
+        let (status, body) = h
+            .call(&format!(
+                "Action=ImportKeyPair&KeyName={name}&PublicKeyMaterial={}",
+                b64(material)
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            format!("{HEAD}<ImportKeyPairResponse {NS}><requestId>*</requestId><keyPairId>*</keyPairId><keyName>{name}</keyName><keyFingerprint>{ED25519_FP}</keyFingerprint></ImportKeyPairResponse>")
+        );
+        let (status, body) = h
+            .call(&format!(
+                "Action=DescribeKeyPairs&KeyName.1={name}&IncludePublicKey=true"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            format!("{HEAD}<DescribeKeyPairsResponse {NS}><requestId>*</requestId><keySet><item><keyPairId>*</keyPairId><keyType>ed25519</keyType><tagSet/><publicKey>{returned}</publicKey><createTime>*</createTime><keyName>{name}</keyName><keyFingerprint>{ED25519_FP}</keyFingerprint></item></keySet></DescribeKeyPairsResponse>")
+        );
+    }
+    // Leniency stops at what does not parse: all junk, or one base64 character short.
+    for junk in [
+        format!("{type_name} \\*\\ golden"),
+        format!("{type_name} {}\\ golden", &base64_blob[1..]),
+    ] {
+        let (status, body) = h
+            .call(&format!(
+                "Action=ImportKeyPair&KeyName=junk&PublicKeyMaterial={}",
+                b64(&junk)
+            ))
+            .await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::BAD_REQUEST,
+                error(
+                    "InvalidKey.Format",
+                    "Key is not in valid OpenSSH public key format"
+                )
+            ),
+            "{junk}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_and_import_without_tags_have_no_tag_set() {
+    let h = harness();
+    let (status, body) = h
+        .call("Action=CreateKeyPair&KeyName=plain&KeyType=ed25519")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fingerprint = body
+        .split_once("<keyFingerprint>")
+        .and_then(|(_, rest)| rest.split_once("</keyFingerprint>"))
+        .map(|(fingerprint, _)| fingerprint.to_owned())
+        .unwrap();
+    assert_eq!(
+        body,
+        format!("{HEAD}<CreateKeyPairResponse {NS}><requestId>*</requestId><keyPairId>*</keyPairId><keyName>plain</keyName><keyFingerprint>{fingerprint}</keyFingerprint><keyMaterial>*</keyMaterial></CreateKeyPairResponse>")
+    );
+    let (_, body) = h
+        .call("Action=CreateKeyPair&KeyName=tagged&KeyType=ed25519&TagSpecification.1.ResourceType=key-pair&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v")
+        .await;
+    assert!(
+        body.ends_with("</keyMaterial><tagSet><item><key>k</key><value>v</value></item></tagSet></CreateKeyPairResponse>"),
+        "{body}"
+    );
+    let (status, body) = h
+        .call(&format!(
+            "Action=ImportKeyPair&KeyName=imported&PublicKeyMaterial={}",
+            b64(ED25519_PUB)
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        format!("{HEAD}<ImportKeyPairResponse {NS}><requestId>*</requestId><keyPairId>*</keyPairId><keyName>imported</keyName><keyFingerprint>{ED25519_FP}</keyFingerprint></ImportKeyPairResponse>")
+    );
+    // DescribeKeyPairs keeps its empty set.
+    let (_, body) = h.call("Action=DescribeKeyPairs&KeyName.1=plain").await;
+    assert_eq!(
+        body,
+        format!("{HEAD}<DescribeKeyPairsResponse {NS}><requestId>*</requestId><keySet><item><keyPairId>*</keyPairId><keyType>ed25519</keyType><tagSet/><createTime>*</createTime><keyName>plain</keyName><keyFingerprint>{fingerprint}</keyFingerprint></item></keySet></DescribeKeyPairsResponse>")
+    );
+}
+
+#[tokio::test]
+async fn versions_must_be_published_ones() {
+    let h = harness();
+    for version in ["2016-11-15", "2014-09-01", "2010-08-31", "2006-06-26"] {
+        let (status, _, body) = h
+            .send_body(
+                "testing",
+                "us-east-1",
+                format!("Action=DescribeKeyPairs&Version={version}"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{version}: {body}");
+    }
+    // No Version at all is taken as the current one.
+    let (status, _, _) = h
+        .send_body("testing", "us-east-1", "Action=DescribeKeyPairs".into())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for version in ["1999-01-01", "2016-11-16", "2014-05-26", "", "latest"] {
+        let (status, _, body) = h
+            .send_body(
+                "testing",
+                "us-east-1",
+                format!("Action=DescribeKeyPairs&Version={version}"),
+            )
+            .await;
+        assert_eq!(
+            (status, normalise(&body)),
+            (
+                StatusCode::BAD_REQUEST,
+                error(
+                    "NoSuchVersion",
+                    &format!(
+                        "The requested version ({version}) of service AmazonEC2 does not exist"
+                    )
+                )
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_version_is_refused_before_authentication() {
+    // Verified signatures, and "testing" is no account: only the version is wrong in one of
+    // the two requests, and that is what the caller is told.
+    let h = harness_with(AuthMode::Verify);
+    let (status, _, body) = h
+        .send_body(
+            "testing",
+            "us-east-1",
+            "Action=DescribeKeyPairs&Version=1999-01-01".into(),
+        )
+        .await;
+    assert_eq!(
+        (status, normalise(&body)),
+        (
+            StatusCode::BAD_REQUEST,
+            error(
+                "NoSuchVersion",
+                "The requested version (1999-01-01) of service AmazonEC2 does not exist"
+            )
+        )
+    );
+    let (status, _, body) = h
+        .send_body(
+            "testing",
+            "us-east-1",
+            "Action=DescribeKeyPairs&Version=2016-11-15".into(),
+        )
+        .await;
+    assert_eq!(
+        (status, normalise(&body)),
+        (
+            StatusCode::UNAUTHORIZED,
+            error(
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials"
+            )
+        )
     );
 }

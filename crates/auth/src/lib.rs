@@ -8,9 +8,9 @@
 //!
 //! Two sibling modules share that parse / verify split:
 //! - [`sigv4`]: AWS Signature Version 4, header and presigned forms (the EC2 dialect).
-//! - [`acs`]: Alibaba Cloud's RPC v1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256) signatures (the ECS
-//!   dialect). Their replay protection needs a record of used nonces; [`acs::parse`] hands the
-//!   nonce to the caller, whose store keeps that record.
+//! - [`acs`]: Alibaba Cloud's RPC v1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256 and ACS3-HMAC-SM3)
+//!   signatures (the ECS dialect). Their replay protection needs a record of used nonces;
+//!   [`acs::parse`] hands the nonce to the caller, whose store keeps that record.
 
 pub mod acs;
 mod authorization;

@@ -14,6 +14,8 @@
 //! - `TEA_V3_*`: `alibabacloud-ecs20140526` on `alibabacloud-tea-openapi` (V3,
 //!   ACS3-HMAC-SHA256), including STS (`x-acs-security-token` signed) and a form body through the
 //!   generic `call_api`.
+//! - `TEA_V3_SM3_*`: the same SDKs with `signature_algorithm="ACS3-HMAC-SM3"`, through the ECS
+//!   client (ImportKeyPair) and `call_api` with a form body.
 //! - `TEA_V1_RPC`: the Tea SDK's own v1 signer (`signature_algorithm="v2"`), with a form body.
 //!
 //! Each wire request is turned into what the API layer would hand over: the raw query, the
@@ -226,6 +228,53 @@ mod fixtures {
         body: b"Force=true&KeyPairNames=%5B%22my+key%22%2C+%22%E9%94%AE%22%5D",
         string_to_sign: "ACS3-HMAC-SHA256\n49b152e751460b90bfb6f9ebc755cb1824f6469795c0ef456f00d1dfb0a588da",
     };
+    pub const TEA_V3_SM3_IMPORT: Fixture = Fixture {
+        sdk: "alibabacloud-ecs20140526 7.11.8, alibabacloud-tea-openapi 0.4.6",
+        secret: "EXAMPLEsecret/Key+0123456789abcdef",
+        method: "POST",
+        path: "/",
+        query: "KeyPairName=sm3+key&PublicKeyBody=ssh-ed25519+AAAAC3NzaC1lZDI1NTE5AAAAIGlBXcQ8dQUXTOi%2BvEUL1ToFMeJJjLEPXWOmakzLzKxm+sm3&RegionId=cn-hangzhou",
+        headers: &[
+            ("Accept-Encoding", "identity"),
+            ("host", "127.0.0.1:18931"),
+            ("x-acs-version", "2014-05-26"),
+            ("x-acs-action", "ImportKeyPair"),
+            ("user-agent", "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2"),
+            ("x-acs-date", "2026-11-22T11:55:11Z"),
+            ("x-acs-signature-nonce", "5e3a5e3a5e3a5e3a5e3a5e3a5e3a5e3a"),
+            ("accept", "application/json"),
+            ("x-acs-content-sha256", "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b"),
+            ("x-acs-credentials-provider", "static_ak"),
+            ("Authorization", "ACS3-HMAC-SM3 Credential=LTAI5tEXAMPLEaccessKEY,SignedHeaders=accept;host;user-agent;x-acs-action;x-acs-content-sha256;x-acs-credentials-provider;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=7acb272b89c44fc86af3bdd9626df8031687d60002b0662b959aeba07e1845f9"),
+            ("Content-Length", "0"),
+        ],
+        body: b"",
+        string_to_sign: "ACS3-HMAC-SM3\n00ff6f5770b102801de46ee82d6d497673f9000b98fcd165d1e0fd65ab6d38d1",
+    };
+    pub const TEA_V3_SM3_FORM_BODY: Fixture = Fixture {
+        sdk: "alibabacloud-ecs20140526 7.11.8, alibabacloud-tea-openapi 0.4.6",
+        secret: "EXAMPLEsecret/Key+0123456789abcdef",
+        method: "POST",
+        path: "/",
+        query: "RegionId=cn-hangzhou",
+        headers: &[
+            ("Accept-Encoding", "identity"),
+            ("host", "127.0.0.1:18931"),
+            ("x-acs-version", "2014-05-26"),
+            ("x-acs-action", "DeleteKeyPairs"),
+            ("user-agent", "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2"),
+            ("x-acs-date", "2026-11-22T11:55:11Z"),
+            ("x-acs-signature-nonce", "5e3b5e3b5e3b5e3b5e3b5e3b5e3b5e3b"),
+            ("accept", "application/json"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-acs-content-sha256", "8454d2ba34e1820bd031ba1df1b219027ff38e43d821114ca2e090e48c64d8f0"),
+            ("x-acs-credentials-provider", "static_ak"),
+            ("Authorization", "ACS3-HMAC-SM3 Credential=LTAI5tEXAMPLEaccessKEY,SignedHeaders=accept;content-type;host;user-agent;x-acs-action;x-acs-content-sha256;x-acs-credentials-provider;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=21c96eb5b5eb7bb14a73e68d9f394f861472aee0b1dfda9e4cf5233a938a0f5e"),
+            ("Content-Length", "43"),
+        ],
+        body: b"Force=true&KeyPairNames=%5B%22sm3+key%22%5D",
+        string_to_sign: "ACS3-HMAC-SM3\nbfdbb88ec926acd5b2a25680083716198e8d859fb1e38e8ca9dfc6d9517d1288",
+    };
     pub const TEA_V1_RPC: Fixture = Fixture {
         sdk: "alibabacloud-ecs20140526 7.11.8, alibabacloud-tea-openapi 0.4.6",
         secret: "EXAMPLEsecret/Key+0123456789abcdef",
@@ -249,7 +298,7 @@ mod fixtures {
 
 use fixtures::*;
 
-const ALL: [&Fixture; 9] = [
+const ALL: [&Fixture; 11] = [
     &CORE_CREATE_KEY_PAIR,
     &CORE_DESCRIBE_GET,
     &CORE_BODY_PARAMS,
@@ -258,6 +307,8 @@ const ALL: [&Fixture; 9] = [
     &TEA_V3_DESCRIBE,
     &TEA_V3_STS,
     &TEA_V3_FORM_BODY,
+    &TEA_V3_SM3_IMPORT,
+    &TEA_V3_SM3_FORM_BODY,
     &TEA_V1_RPC,
 ];
 
@@ -340,6 +391,8 @@ fn every_fixture_verifies() {
         (Scheme::V3, AK, "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
         (Scheme::V3, STS_AK, "00ff11ee22dd33cc44bb55aa66997788"),
         (Scheme::V3, AK, "c0ffee00c0ffee00c0ffee00c0ffee00"),
+        (Scheme::V3, AK, "5e3a5e3a5e3a5e3a5e3a5e3a5e3a5e3a"),
+        (Scheme::V3, AK, "5e3b5e3b5e3b5e3b5e3b5e3b5e3b5e3b"),
         (Scheme::V1, AK, "d00dfeedd00dfeedd00dfeedd00dfeed"),
     ];
     for (f, (scheme, ak, nonce)) in ALL.iter().zip(expected) {

@@ -226,7 +226,7 @@ impl PublicKey {
                 "certificates are not accepted; import the plain public key".to_owned(),
             ));
         }
-        let blob = lenient_base64_decode(base64_blob)
+        let blob = ssh_base64_decode(base64_blob)
             .ok_or(KeyError::Malformed("the key data is not valid base64"))?;
         let key = Self::from_ssh_blob(&blob)?;
         if key.ssh_type != type_name {
@@ -286,6 +286,21 @@ pub(crate) fn lenient_base64_decode(text: &str) -> Option<Vec<u8>> {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
     LENIENT.decode(text).ok()
+}
+
+/// The base64 of an OpenSSH line or an RFC 4716 body, decoded as the lenient decoders of SSH
+/// tooling (and moto) do: whitespace and bytes outside the base64 alphabet are skipped, so a
+/// stray `\` or line break pasted into a key does not change the key. What remains must still
+/// be base64 that [`lenient_base64_decode`] takes, and then a key `from_ssh_blob` takes.
+pub(crate) fn ssh_base64_decode(text: &str) -> Option<Vec<u8>> {
+    let alphabet_only: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        .collect();
+    if alphabet_only.is_empty() {
+        return None;
+    }
+    lenient_base64_decode(&alphabet_only)
 }
 
 /// ssh-key takes any two integers. A negative or even modulus cannot belong to an RSA key, nor
@@ -433,6 +448,35 @@ mod tests {
         assert_eq!(key.openssh_line(), ED25519_LINE.trim_end_matches(" hello"));
         let aliyun = PublicKey::parse_aliyun_import(ED25519_LINE).unwrap();
         assert_eq!(aliyun.ssh_public_blob(), key.ssh_public_blob());
+    }
+
+    #[test]
+    fn bytes_outside_the_base64_alphabet_are_skipped() {
+        let (type_name, rest) = ED25519_LINE.split_once(' ').unwrap();
+        let (base64_blob, comment) = rest.split_once(' ').unwrap();
+        let (head, tail) = base64_blob.split_at(20);
+        let stray = format!("{type_name} {head}\\*\u{e9}-{tail} {comment}");
+        assert!(stray.contains("\\*é-"), "{stray}");
+        for key in [
+            PublicKey::parse_aws_import(stray.as_bytes()).unwrap(),
+            PublicKey::parse_aliyun_import(&stray).unwrap(),
+        ] {
+            assert_eq!(key.md5_fingerprint(), ED25519_MD5);
+            assert_eq!(key.openssh_line(), format!("{type_name} {base64_blob}"));
+        }
+        // What the skipping leaves must still be a key: one character short is not.
+        let short = format!("{type_name} {head}\\{} {comment}", &tail[1..]);
+        let only_junk = format!("{type_name} \\*\\ {comment}");
+        for text in [short, only_junk] {
+            assert!(
+                matches!(
+                    PublicKey::parse_aws_import(text.as_bytes()),
+                    Err(KeyError::Malformed(_))
+                ),
+                "{text}"
+            );
+            assert!(PublicKey::parse_aliyun_import(&text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (including `Comment:`) are checked for shape and then dropped, since nothing downstream keys
 //! off them. Any line ending is accepted because these blocks travel through Windows tools.
 
-use crate::public::lenient_base64_decode;
+use crate::public::ssh_base64_decode;
 use crate::KeyError;
 
 pub(crate) const BEGIN_MARKER: &str = "---- BEGIN SSH2 PUBLIC KEY ----";
@@ -48,7 +48,9 @@ pub(crate) fn decode_block(text: &str) -> Result<Vec<u8>, KeyError> {
             }
             in_headers = false;
         }
-        if !line.bytes().all(is_base64_byte) {
+        // A header after the body is out of place; any other byte outside the base64
+        // alphabet is skipped when the body is decoded.
+        if line.contains(':') {
             return Err(NOT_RFC4716);
         }
         body.push_str(line);
@@ -57,7 +59,7 @@ pub(crate) fn decode_block(text: &str) -> Result<Vec<u8>, KeyError> {
     if !ended || continues_header || body.is_empty() || lines.any(|line| !line.is_empty()) {
         return Err(NOT_RFC4716);
     }
-    lenient_base64_decode(&body).ok_or(NOT_RFC4716)
+    ssh_base64_decode(&body).ok_or(NOT_RFC4716)
 }
 
 /// RFC 4716 §3.3: 1 to 64 printable US-ASCII characters other than colon and space.
@@ -67,10 +69,6 @@ fn is_header_tag(tag: &str) -> bool {
         && tag
             .bytes()
             .all(|byte| byte.is_ascii_graphic() && byte != b':')
-}
-
-fn is_base64_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=')
 }
 
 #[cfg(test)]
@@ -108,6 +106,21 @@ mod tests {
     fn reads_bare_cr_line_endings_and_no_headers() {
         let text = format!("{BEGIN_MARKER}\r{BLOB_B64}\r{END_MARKER}\r");
         assert_eq!(decode_block(&text).unwrap(), expected_blob());
+    }
+
+    #[test]
+    fn skips_bytes_outside_the_base64_alphabet_in_the_body() {
+        let text = format!(
+            "{BEGIN_MARKER}\n{}\\ *\n\u{e9}{}\n{END_MARKER}\n",
+            &BLOB_B64[..40],
+            &BLOB_B64[40..]
+        );
+        assert_eq!(decode_block(&text).unwrap(), expected_blob());
+        let only_junk = format!("{BEGIN_MARKER}\n\\*\\\n{END_MARKER}\n");
+        assert!(matches!(
+            decode_block(&only_junk),
+            Err(KeyError::Malformed(_))
+        ));
     }
 
     #[test]

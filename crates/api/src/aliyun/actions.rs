@@ -82,7 +82,7 @@ pub async fn import_key_pair(
     let request = ImportedKeyPair {
         name: name.to_owned(),
         public_key,
-        public_key_text: body.trim().to_owned(),
+        public_key_text: body.to_owned(),
         tags,
         resource_group_id: shape::optional(params, "ResourceGroupId")
             .unwrap_or_default()

@@ -6,8 +6,8 @@
 //! `<KeyPairs><KeyPair>…</KeyPair><KeyPair>…</KeyPair></KeyPairs>` in XML. [`Node::List`] holds the
 //! item element name for that reason.
 
+use crate::xml_text::xml_text;
 use http::HeaderMap;
-use quick_xml::escape::partial_escape;
 
 pub const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 pub const XML_CONTENT_TYPE: &str = "text/xml;charset=utf-8";
@@ -120,7 +120,7 @@ fn xml_element(name: &str, node: &Node, out: &mut String) {
     out.push_str(name);
     out.push('>');
     match node {
-        Node::Text(text) => out.push_str(&partial_escape(text.as_str())),
+        Node::Text(text) => out.push_str(&xml_text(text.as_str())),
         Node::Int(n) => out.push_str(&n.to_string()),
         Node::Object(fields) => {
             for (field, value) in fields {

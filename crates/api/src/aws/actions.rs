@@ -91,7 +91,7 @@ pub async fn create_key_pair(
         .leaf("keyName", &kp.name)
         .leaf("keyFingerprint", &kp.fingerprint)
         .leaf("keyMaterial", &material);
-    write_tag_set(&mut xml, &kp.tags);
+    write_tag_set_if_any(&mut xml, &kp.tags);
     Ok(xml.finish("CreateKeyPair"))
 }
 
@@ -126,12 +126,14 @@ pub async fn import_key_pair(
     xml.leaf("keyPairId", &kp.id)
         .leaf("keyName", &kp.name)
         .leaf("keyFingerprint", &kp.fingerprint);
-    write_tag_set(&mut xml, &kp.tags);
+    write_tag_set_if_any(&mut xml, &kp.tags);
     Ok(xml.finish("ImportKeyPair"))
 }
 
 /// `PublicKeyMaterial` is base64 of the key text on the wire. Decision (reference): when that
 /// does not decode to a key, the value itself is tried as key text, which helps curl users.
+/// The text is kept byte for byte, trailing newline and all: DescribeKeyPairs returns exactly
+/// what was imported.
 fn decode_public_key_material(material: &str) -> Result<(PublicKey, String), AwsError> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(material.trim())
@@ -139,11 +141,11 @@ fn decode_public_key_material(material: &str) -> Result<(PublicKey, String), Aws
         .and_then(|bytes| String::from_utf8(bytes).ok());
     if let Some(text) = decoded {
         if let Ok(key) = PublicKey::parse_aws_import(text.as_bytes()) {
-            return Ok((key, text.trim().to_owned()));
+            return Ok((key, text));
         }
     }
     match PublicKey::parse_aws_import(material.as_bytes()) {
-        Ok(key) => Ok((key, material.trim().to_owned())),
+        Ok(key) => Ok((key, material.to_owned())),
         Err(_) => Err(AwsError::invalid_key_format()),
     }
 }
@@ -563,6 +565,15 @@ fn tag_filters(filters: &[Filter]) -> Result<Option<Vec<TagFilter>>, AwsError> {
         });
     }
     Ok(Some(compiled))
+}
+
+/// CreateKeyPair and ImportKeyPair leave `tagSet` out for a key pair without tags, as EC2's
+/// create-key-pair example does (and SDK users test for `Tags` being absent); DescribeKeyPairs
+/// writes an empty `<tagSet/>` instead, as EC2's describe examples show.
+fn write_tag_set_if_any(xml: &mut XmlWriter, tags: &[Tag]) {
+    if !tags.is_empty() {
+        write_tag_set(xml, tags);
+    }
 }
 
 fn write_tag_set(xml: &mut XmlWriter, tags: &[Tag]) {

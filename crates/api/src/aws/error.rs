@@ -19,6 +19,8 @@ pub enum Code {
     InvalidParameterCombination,
     UnknownParameter,
     InvalidAction,
+    /// A `Version` that is not one of EC2's published API versions.
+    NoSuchVersion,
     InvalidId,
     TagLimitExceeded,
     FilterLimitExceeded,
@@ -56,6 +58,7 @@ impl Code {
             InvalidParameterCombination => ("InvalidParameterCombination", StatusCode::BAD_REQUEST),
             UnknownParameter => ("UnknownParameter", StatusCode::BAD_REQUEST),
             InvalidAction => ("InvalidAction", StatusCode::BAD_REQUEST),
+            NoSuchVersion => ("NoSuchVersion", StatusCode::BAD_REQUEST),
             InvalidId => ("InvalidID", StatusCode::BAD_REQUEST),
             TagLimitExceeded => ("TagLimitExceeded", StatusCode::BAD_REQUEST),
             FilterLimitExceeded => ("FilterLimitExceeded", StatusCode::BAD_REQUEST),
@@ -122,6 +125,16 @@ impl AwsError {
             format!(
                 "The action {} is not valid for this web service.",
                 shorten(action)
+            ),
+        )
+    }
+
+    pub fn no_such_version(version: &str) -> Self {
+        Self::new(
+            Code::NoSuchVersion,
+            format!(
+                "The requested version ({}) of service AmazonEC2 does not exist",
+                shorten(version)
             ),
         )
     }

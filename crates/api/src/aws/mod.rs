@@ -21,6 +21,22 @@ use error::{AwsError, Code};
 
 pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
 
+/// Every published EC2 API version, oldest first (the EC2 API reference's document history;
+/// botocore still ships models from 2014-09-01 on). Key pairs exist since the first, so any of
+/// them may be sent; replies are always written in 2016-11-15's shape and namespace.
+#[rustfmt::skip]
+pub const API_VERSIONS: [&str; 52] = [
+    "2006-06-26", "2006-10-01", "2007-01-03", "2007-01-19", "2007-03-01", "2007-08-29",
+    "2008-02-01", "2008-05-05", "2008-08-08", "2008-12-01", "2009-03-01", "2009-04-04",
+    "2009-07-15", "2009-08-15", "2009-10-31", "2009-11-30", "2010-06-15", "2010-08-31",
+    "2010-11-15", "2011-01-01", "2011-02-28", "2011-05-15", "2011-07-15", "2011-11-01",
+    "2011-12-01", "2011-12-15", "2012-03-01", "2012-04-01", "2012-05-01", "2012-06-01",
+    "2012-06-15", "2012-07-20", "2012-08-15", "2012-10-01", "2012-12-01", "2013-02-01",
+    "2013-06-15", "2013-07-15", "2013-08-15", "2013-10-01", "2013-10-15", "2014-02-01",
+    "2014-05-01", "2014-06-15", "2014-09-01", "2014-10-01", "2015-03-01", "2015-04-15",
+    "2015-10-01", "2016-04-01", "2016-09-15", "2016-11-15",
+];
+
 /// What one EC2 request may hold (docs/decisions.md, "Request limits"). No SDK call comes near:
 /// the largest real ones are DescribeKeyPairs with many `KeyName.N` (EC2 advises at most 1,000
 /// IDs a call) plus 200 filter values, and CreateTags with 50 tags; the longest values are
@@ -72,6 +88,14 @@ impl AwsDialect {
         let params = read_params(request);
         if let Ok(params) = &params {
             log.action = params.get("Action").map(|a| a.chars().take(64).collect());
+            // Before authentication, as EC2 does: which versions exist is public, so nothing
+            // is told to an unknown caller. A request without `Version` is taken as the
+            // current one, as it always was here (curl users and older tests send none).
+            if let Some(version) = params.get("Version") {
+                if !API_VERSIONS.contains(&version) {
+                    return Err(AwsError::no_such_version(version));
+                }
+            }
         }
         let caller = auth::authenticate(
             &self.credentials,

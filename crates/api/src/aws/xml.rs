@@ -1,11 +1,11 @@
 //! EC2 replies are small and flat, so they are written directly rather than through a serde
 //! model: element order is the order EC2 uses, and escaping goes through quick-xml.
 
-use quick_xml::escape::partial_escape;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::AwsError;
+use crate::xml_text::xml_text;
 
 pub const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
@@ -131,20 +131,6 @@ pub fn error_body(error: &AwsError, request_id: &str) -> String {
         xml_text(&error.message),
         request_id
     )
-}
-
-/// Escapes `&`, `<` and `>` (EC2 leaves quotes alone in text) and replaces the characters XML 1.0
-/// cannot carry at all, which a client may have sent in a filter or a parameter echoed back.
-fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let representable = |c: char| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
-    if text.chars().all(representable) {
-        return partial_escape(text);
-    }
-    let cleaned: String = text
-        .chars()
-        .map(|c| if representable(c) { c } else { '\u{fffd}' })
-        .collect();
-    std::borrow::Cow::Owned(partial_escape(&cleaned).into_owned())
 }
 
 /// `2026-11-22T11:37:26.000Z`: always three fraction digits, always `Z`.

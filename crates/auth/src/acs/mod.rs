@@ -1,6 +1,7 @@
 //! Alibaba Cloud API signatures, checked on the server side: RPC v1 (HMAC-SHA1, what
 //! `aliyun-python-sdk-core`, Terraform and the `aliyun` CLI send) and V3 (ACS3-HMAC-SHA256, the
-//! default of the Tea SDKs such as `alibabacloud-ecs20140526`).
+//! default of the Tea SDKs such as `alibabacloud-ecs20140526`, and ACS3-HMAC-SM3, their
+//! `signatureAlgorithm` option).
 //!
 //! # How a caller uses it
 //!
@@ -56,6 +57,8 @@
 mod v1;
 mod v3;
 
+pub use v3::V3Algorithm;
+
 use percent_encoding::{percent_encode, AsciiSet, PercentEncode, NON_ALPHANUMERIC};
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -65,8 +68,6 @@ pub const MAX_SKEW: Duration = Duration::minutes(15);
 pub const NONCE_CLOCK_DRIFT: Duration = Duration::minutes(1);
 /// Longest nonce accepted, in bytes.
 pub const MAX_NONCE_LEN: usize = 128;
-/// The only V3 algorithm supported.
-pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
 /// Which of Alibaba's signature schemes a request used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +75,8 @@ pub enum Scheme {
     /// RPC v1: `Signature` and its companions travel as request parameters; HMAC-SHA1 keyed with
     /// `secret + "&"`, base64.
     V1,
-    /// V3: `Authorization: ACS3-HMAC-SHA256 …`; HMAC-SHA256 keyed with the secret, hex.
+    /// V3: `Authorization: ACS3-HMAC-SHA256 …` (or `ACS3-HMAC-SM3 …`); an HMAC keyed with the
+    /// secret, hex.
     V3,
 }
 
@@ -107,6 +109,8 @@ pub struct AcsAuth {
     pub nonce: String,
     /// `Timestamp` (v1) or `x-acs-date` (V3).
     pub timestamp: OffsetDateTime,
+    /// V3 only: which of [`V3Algorithm`] signed the request.
+    pub v3_algorithm: Option<V3Algorithm>,
     /// base64 (v1) or 64 hex digits (V3), as sent.
     signature: String,
     /// V3 only: the `SignedHeaders` names, in the client's order, as listed.
@@ -165,8 +169,7 @@ pub enum AcsError {
 }
 
 /// True when the request carries an `Authorization` header in Alibaba's V3 form. Any `ACS3-`
-/// algorithm counts, so that an unsupported one (`ACS3-HMAC-SM3`, `ACS3-RSA-SHA256`) is told so
-/// by [`parse`] instead of being judged as a v1 request without parameters.
+/// algorithm counts, so that an unsupported one (`ACS3-RSA-SHA256`) is told so by [`parse`] instead of being judged as a v1 request without parameters.
 pub fn is_v3(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(http::header::AUTHORIZATION)

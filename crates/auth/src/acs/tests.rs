@@ -111,20 +111,31 @@ impl Req {
         r.set("x-acs-version", "2014-05-26");
         r.set("x-acs-date", TS);
         r.set("x-acs-signature-nonce", NONCE);
-        r.set("x-acs-content-sha256", &v3::hex_sha256(body));
+        r.set(
+            "x-acs-content-sha256",
+            &V3Algorithm::HmacSha256.hex_hash(body),
+        );
         r.sign_v3(SECRET, V3_SIGNED);
         r
     }
 
     fn sign_v3(&mut self, secret: &str, signed_headers: &str) {
+        self.sign_v3_with(V3Algorithm::HmacSha256, secret, signed_headers);
+    }
+
+    fn sign_v3_with(&mut self, algorithm: V3Algorithm, secret: &str, signed_headers: &str) {
         self.headers.remove(http::header::AUTHORIZATION);
         let list: Vec<String> = signed_headers.split(';').map(String::from).collect();
-        let sts = v3::string_to_sign(&v3::canonical_request(&self.acs(), &list));
-        let sig = hex::encode(v3::sign(secret, &sts));
+        let sts = v3::string_to_sign(
+            algorithm,
+            &v3::canonical_request(&self.acs(), &list, algorithm),
+        );
+        let sig = hex::encode(algorithm.sign(secret, &sts));
         self.set(
             "authorization",
             &format!(
-                "ACS3-HMAC-SHA256 Credential={AKID},SignedHeaders={signed_headers},Signature={sig}"
+                "{} Credential={AKID},SignedHeaders={signed_headers},Signature={sig}",
+                algorithm.name()
             ),
         );
     }
@@ -583,7 +594,12 @@ fn v3_known_canonical_request() {
     );
     let auth = parse(&r.acs()).unwrap();
     assert_eq!(
-        String::from_utf8(v3::canonical_request(&r.acs(), auth.signed_headers())).unwrap(),
+        String::from_utf8(v3::canonical_request(
+            &r.acs(),
+            auth.signed_headers(),
+            V3Algorithm::HmacSha256
+        ))
+        .unwrap(),
         canonical
     );
     let expected = format!(
@@ -641,12 +657,15 @@ fn v3_body_is_hashed_by_us() {
     // does not help: we hash what arrived.
     let mut t = clone(&r);
     t.body = b"KeyPairNames=%5B%22b%22%5D&RegionId=cn-hangzhou".to_vec();
-    let forged = v3::hex_sha256(&t.body);
+    let forged = V3Algorithm::HmacSha256.hex_hash(&t.body);
     t.set("x-acs-content-sha256", &forged);
     mismatch(t.check(SECRET, T));
     // And a client that signs a false hash header is refused even with the body it signed.
     let mut t = clone(&r);
-    t.set("x-acs-content-sha256", &v3::hex_sha256(b"something else"));
+    t.set(
+        "x-acs-content-sha256",
+        &V3Algorithm::HmacSha256.hex_hash(b"something else"),
+    );
     mismatch(t.check(SECRET, T));
 }
 
@@ -688,7 +707,7 @@ fn v3_repeated_headers_fold_with_commas() {
     r.headers.append("x-extra", HeaderValue::from_static("two"));
     r.sign_v3(SECRET, &format!("{V3_SIGNED};x-extra"));
     let auth = parse(&r.acs()).unwrap();
-    let creq = v3::canonical_request(&r.acs(), auth.signed_headers());
+    let creq = v3::canonical_request(&r.acs(), auth.signed_headers(), V3Algorithm::HmacSha256);
     let creq = String::from_utf8(creq).unwrap();
     assert!(creq.contains("\nx-extra:one,two\n"), "{creq}");
     r.check(SECRET, T).unwrap();
@@ -741,8 +760,8 @@ fn v3_malformed_authorization() {
             "requires 'Credential'",
         ),
         (
-            format!("ACS3-HMAC-SM3 Credential={AKID},SignedHeaders={all},Signature={sig}"),
-            "'ACS3-HMAC-SM3' is not supported",
+            format!("ACS3-HMAC-SM2 Credential={AKID},SignedHeaders={all},Signature={sig}"),
+            "'ACS3-HMAC-SM2' is not supported; use ACS3-HMAC-SHA256 or ACS3-HMAC-SM3.",
         ),
         (
             format!("ACS3-RSA-SHA256 Credential={AKID},SignedHeaders={all},Signature={sig}"),
@@ -942,3 +961,77 @@ fn never_panics() {
     r.param("Timestamp", TS);
     mismatch(r.check(SECRET, T));
 }
+
+/// SM3 (GB/T 32905-2016) test vectors from the standard's appendix A, then an HMAC-SM3 checked
+/// against Python's `hmac` over the Tea SDK's own SM3 (`alibabacloud_tea_openapi.sm3.Sm3`).
+#[test]
+fn sm3_hash_and_hmac_vectors() {
+    let sm3 = V3Algorithm::HmacSm3;
+    assert_eq!(
+        sm3.hex_hash(b"abc"),
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    );
+    assert_eq!(
+        sm3.hex_hash(&b"abcd".repeat(16)),
+        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+    );
+    assert_eq!(
+        sm3.hex_hash(b""),
+        "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b"
+    );
+    assert_eq!(
+        hex::encode(sm3.sign("key", "The quick brown fox jumps over the lazy dog")),
+        HMAC_SM3_FOX
+    );
+}
+
+#[test]
+fn v3_sm3_round_trip_and_algorithms_are_not_interchangeable() {
+    let mut r = Req::v3(
+        "POST",
+        "RegionId=cn-hangzhou",
+        b"KeyPairNames=%5B%22a%22%5D",
+    );
+    r.set(
+        "x-acs-content-sha256",
+        &V3Algorithm::HmacSm3.hex_hash(&r.body),
+    );
+    r.sign_v3_with(V3Algorithm::HmacSm3, SECRET, V3_SIGNED);
+    let auth = r.check(SECRET, T).unwrap();
+    assert_eq!(auth.v3_algorithm, Some(V3Algorithm::HmacSm3));
+    // The string to sign we report names SM3 and hashes with it.
+    let expected_sts = v3::string_to_sign(
+        V3Algorithm::HmacSm3,
+        &v3::canonical_request(
+            &r.acs(),
+            &V3_SIGNED.split(';').map(String::from).collect::<Vec<_>>(),
+            V3Algorithm::HmacSm3,
+        ),
+    );
+    assert!(expected_sts.starts_with("ACS3-HMAC-SM3\n"));
+    assert_eq!(
+        r.check("another secret", T).unwrap_err(),
+        AcsError::Mismatch {
+            string_to_sign: expected_sts
+        }
+    );
+    // An SM3 signature presented as SHA-256 (and the reverse) does not verify.
+    let sm3_authorization = r.headers["authorization"].to_str().unwrap().to_owned();
+    r.set(
+        "authorization",
+        &sm3_authorization.replacen("ACS3-HMAC-SM3", "ACS3-HMAC-SHA256", 1),
+    );
+    mismatch(r.check(SECRET, T));
+    r.sign_v3_with(V3Algorithm::HmacSha256, SECRET, V3_SIGNED);
+    let sha_authorization = r.headers["authorization"].to_str().unwrap().to_owned();
+    r.check(SECRET, T).unwrap();
+    r.set(
+        "authorization",
+        &sha_authorization.replacen("ACS3-HMAC-SHA256", "ACS3-HMAC-SM3", 1),
+    );
+    mismatch(r.check(SECRET, T));
+}
+
+/// `hmac.new(b"key", b"The quick brown fox jumps over the lazy dog", Sm3).hexdigest()` with the
+/// Tea SDK's `Sm3` (alibabacloud-tea-openapi 0.4.6).
+const HMAC_SM3_FOX: &str = "bd4a34077888162b210645b8ebf74b9af357303789357a27c7fc457244ebd398";

@@ -54,6 +54,7 @@ pub(super) fn parse<P: AsRef<str>>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, A
     let timestamp = parse_timestamp(required(TIMESTAMP)?)?;
     Ok(AcsAuth {
         scheme: Scheme::V1,
+        v3_algorithm: None,
         access_key_id: access_key_id.to_string(),
         nonce: nonce.to_string(),
         timestamp,

@@ -1,20 +1,77 @@
 //! V3: `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`, an
 //! HMAC-SHA256 over a canonical request in the manner of SigV4, but keyed with the raw secret
-//! (no derived key, no scope) and with a fixed canonical URI.
+//! (no derived key, no scope) and with a fixed canonical URI. `ACS3-HMAC-SM3` is the same with
+//! SM3 (GB/T 32905) for every hash: the body's, the canonical request's and the HMAC's. The Tea
+//! SDKs still send the body's SM3 in `x-acs-content-sha256`, which is never trusted anyway.
 //!
 //! The canonical request is rebuilt from the raw query and the received body. The query is
 //! decoded with the form rules the API layer uses (`+` is a space) and re-encoded per RFC 3986,
 //! which makes `+`, `%20` and a literal space interchangeable, exactly as they are to the API
 //! layer: the Tea SDK sends spaces as `+` on the wire but signs `%20`.
 
-use super::{
-    check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme, V3_ALGORITHM,
-};
+use super::{check_nonce, encode, parse_timestamp, AcsAuth, AcsError, AcsRequest, Scheme};
 use crate::authorization::{split_parts, AuthorizationParts, PartsError};
 use crate::form::{join_pairs, query_pairs};
+use ::hmac::{KeyInit as _, Mac as _};
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName};
+use sm3::{Digest as _, Sm3};
 use subtle::ConstantTimeEq;
+
+/// The V3 signature algorithms verified here. `ACS3-RSA-SHA256` (signing with a private key
+/// registered at Alibaba) has no place in a service keyed by shared secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V3Algorithm {
+    /// `ACS3-HMAC-SHA256`, the Tea SDKs' default.
+    HmacSha256,
+    /// `ACS3-HMAC-SM3`, the Tea SDKs' `signatureAlgorithm` option.
+    HmacSm3,
+}
+
+impl V3Algorithm {
+    pub const ALL: [V3Algorithm; 2] = [V3Algorithm::HmacSha256, V3Algorithm::HmacSm3];
+
+    /// As written in `Authorization` and on the first line of the string to sign.
+    pub fn name(self) -> &'static str {
+        match self {
+            V3Algorithm::HmacSha256 => "ACS3-HMAC-SHA256",
+            V3Algorithm::HmacSm3 => "ACS3-HMAC-SM3",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.name() == name)
+    }
+
+    /// Lowercase hex of the algorithm's hash of `data`.
+    pub(super) fn hex_hash(self, data: &[u8]) -> String {
+        match self {
+            V3Algorithm::HmacSha256 => hex::encode(digest::digest(&digest::SHA256, data)),
+            V3Algorithm::HmacSm3 => hex::encode(Sm3::digest(data)),
+        }
+    }
+
+    /// The HMAC of `message` keyed with the raw secret; 32 bytes for both algorithms.
+    pub(super) fn sign(self, secret: &str, message: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match self {
+            V3Algorithm::HmacSha256 => {
+                let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+                out.copy_from_slice(hmac::sign(&key, message.as_bytes()).as_ref());
+            }
+            V3Algorithm::HmacSm3 => {
+                // HMAC takes keys of any length, so this cannot fail.
+                let mut mac = ::hmac::Hmac::<Sm3>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC accepts every key length");
+                mac.update(message.as_bytes());
+                out.copy_from_slice(&mac.finalize().into_bytes());
+            }
+        }
+        out
+    }
+}
 
 const DATE: &str = "x-acs-date";
 const NONCE: &str = "x-acs-signature-nonce";
@@ -37,12 +94,14 @@ pub(super) fn parse<P>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, AcsError> {
             .trim(),
         _ => return Err(incomplete("Only one Authorization header is allowed.")),
     };
-    let (algorithm, rest) = header.split_once(' ').unwrap_or((header, ""));
-    if algorithm != V3_ALGORITHM {
+    let (name, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let Some(algorithm) = V3Algorithm::from_name(name) else {
         return Err(incomplete(format!(
-            "The signature algorithm '{algorithm}' is not supported; use {V3_ALGORITHM}."
+            "The signature algorithm '{name}' is not supported; use {} or {}.",
+            V3Algorithm::HmacSha256.name(),
+            V3Algorithm::HmacSm3.name()
         )));
-    }
+    };
     let AuthorizationParts {
         credential,
         signed_headers,
@@ -93,6 +152,7 @@ pub(super) fn parse<P>(req: &AcsRequest<'_, P>) -> Result<AcsAuth, AcsError> {
     let signed_headers = parse_signed_headers(req.headers, signed_headers)?;
     Ok(AcsAuth {
         scheme: Scheme::V3,
+        v3_algorithm: Some(algorithm),
         access_key_id: credential.to_string(),
         nonce: nonce.to_string(),
         timestamp,
@@ -189,7 +249,11 @@ fn trim_blanks(value: &[u8]) -> &[u8] {
 }
 
 /// The canonical request as bytes: header values may be any octets, not only UTF-8.
-pub(super) fn canonical_request<P>(req: &AcsRequest<'_, P>, signed_headers: &[String]) -> Vec<u8> {
+pub(super) fn canonical_request<P>(
+    req: &AcsRequest<'_, P>,
+    signed_headers: &[String],
+    algorithm: V3Algorithm,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(req.method.as_bytes());
     out.extend_from_slice(b"\n/\n");
@@ -199,22 +263,16 @@ pub(super) fn canonical_request<P>(req: &AcsRequest<'_, P>, signed_headers: &[St
     out.push(b'\n');
     out.extend_from_slice(signed_headers.join(";").as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(hex_sha256(req.body).as_bytes());
+    out.extend_from_slice(algorithm.hex_hash(req.body).as_bytes());
     out
 }
 
-pub(super) fn string_to_sign(canonical_request: &[u8]) -> String {
-    format!("{V3_ALGORITHM}\n{}", hex_sha256(canonical_request))
-}
-
-pub(super) fn hex_sha256(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
-}
-
-/// Hex HMAC-SHA256 keyed with the raw secret.
-pub(super) fn sign(secret: &str, string_to_sign: &str) -> hmac::Tag {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    hmac::sign(&key, string_to_sign.as_bytes())
+pub(super) fn string_to_sign(algorithm: V3Algorithm, canonical_request: &[u8]) -> String {
+    format!(
+        "{}\n{}",
+        algorithm.name(),
+        algorithm.hex_hash(canonical_request)
+    )
 }
 
 pub(super) fn verify<P>(
@@ -222,11 +280,15 @@ pub(super) fn verify<P>(
     auth: &AcsAuth,
     secret: &str,
 ) -> Result<(), AcsError> {
-    let string_to_sign = string_to_sign(&canonical_request(req, &auth.signed_headers));
+    let algorithm = auth.v3_algorithm.unwrap_or(V3Algorithm::HmacSha256);
+    let string_to_sign = string_to_sign(
+        algorithm,
+        &canonical_request(req, &auth.signed_headers, algorithm),
+    );
     let mut provided = [0u8; 32];
     let decoded = hex::decode_to_slice(&auth.signature, &mut provided).is_ok();
-    let expected = sign(secret, &string_to_sign);
-    if decoded && bool::from(expected.as_ref().ct_eq(&provided)) {
+    let expected = algorithm.sign(secret, &string_to_sign);
+    if decoded && bool::from(expected.ct_eq(&provided)) {
         Ok(())
     } else {
         Err(AcsError::Mismatch { string_to_sign })
