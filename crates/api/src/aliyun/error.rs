@@ -238,11 +238,23 @@ impl AliyunError {
         )
     }
 
+    /// ECS echoes the string it signed, which helps a client find its signing mistake; past
+    /// [`MAX_ECHOED_STRING_TO_SIGN`] bytes it is cut, so that a hostile 256 KiB body (percent-
+    /// encoded twice in a v1 string to sign) cannot turn into a reply of a megabyte.
     pub fn signature_mismatch(string_to_sign: &str) -> Self {
+        let echoed = if string_to_sign.len() <= MAX_ECHOED_STRING_TO_SIGN {
+            string_to_sign.to_owned()
+        } else {
+            let mut end = MAX_ECHOED_STRING_TO_SIGN;
+            while !string_to_sign.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}...", &string_to_sign[..end])
+        };
         Self::new(
             Code::SignatureDoesNotMatch,
             format!(
-                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+                "Specified signature is not matched with our calculation. server string to sign is:{echoed}"
             ),
         )
     }
@@ -349,10 +361,47 @@ impl From<InventoryError> for AliyunError {
 }
 
 /// Error messages echo client input; a 1 MB parameter must not become a 1 MB error.
+/// Far above any real request's string to sign (an ImportKeyPair of a 16384-bit RSA key signs
+/// about 6 KB).
+const MAX_ECHOED_STRING_TO_SIGN: usize = 16 * 1024;
+
 fn shorten(value: &str) -> String {
     const MAX: usize = 128;
     match value.char_indices().nth(MAX) {
         None => value.to_owned(),
         Some((end, _)) => format!("{}...", &value[..end]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREFIX: &str =
+        "Specified signature is not matched with our calculation. server string to sign is:";
+
+    #[test]
+    fn a_real_string_to_sign_is_echoed_whole() {
+        let sts = "POST&%2F&AccessKeyId%3Dtesting%26Action%3DDescribeKeyPairs";
+        assert_eq!(
+            AliyunError::signature_mismatch(sts).message,
+            format!("{PREFIX}{sts}")
+        );
+        let at_the_cap = "a".repeat(MAX_ECHOED_STRING_TO_SIGN);
+        assert_eq!(
+            AliyunError::signature_mismatch(&at_the_cap).message,
+            format!("{PREFIX}{at_the_cap}")
+        );
+    }
+
+    #[test]
+    fn a_huge_string_to_sign_is_cut_at_a_character_boundary() {
+        // 'é' is two bytes: the cap falls inside one, so the cut steps back to its start.
+        let huge = format!("x{}", "é".repeat(200_000));
+        let message = AliyunError::signature_mismatch(&huge).message;
+        let echoed = message.strip_prefix(PREFIX).expect("prefix");
+        assert_eq!(echoed.len(), MAX_ECHOED_STRING_TO_SIGN - 1 + 3);
+        assert!(echoed.ends_with("é..."));
+        assert!(echoed.starts_with("xé"));
     }
 }
