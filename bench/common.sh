@@ -18,3 +18,16 @@ bench_venv() {
     echo "$want" > "$bench/.venv/.requirements.sha256"
   fi
 }
+
+# Waits for a server's banner and prints its URL. $1: log file, $2: pid, $3: banner regex.
+# Needs a `die` function in the sourcing script.
+wait_url() {
+  local url=""
+  for _ in $(seq 300); do
+    url=$(grep -oE "$3" "$1" 2>/dev/null | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1 || true)
+    [ -n "$url" ] && { echo "$url"; return; }
+    kill -0 "$2" 2>/dev/null || die "server exited early: $(tail -5 "$1")"
+    sleep 0.1
+  done
+  die "no banner in $1 after 30 s: $(tail -5 "$1")"
+}

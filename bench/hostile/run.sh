@@ -38,17 +38,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_url() { # $1 log, $2 pid, $3 banner regex
-  local url=""
-  for _ in $(seq 300); do
-    url=$(grep -oE "$3" "$1" 2>/dev/null | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1 || true)
-    [ -n "$url" ] && { echo "$url"; return; }
-    kill -0 "$2" 2>/dev/null || die "server exited early: $(tail -5 "$1")"
-    sleep 0.1
-  done
-  die "no banner in $1 after 30 s"
-}
-
 akid=AKIDHOSTILEBENCH0001
 secret=hostile/bench+secret0000000000000000001
 "$bin" accounts create bench --access-key-id "$akid" --secret-access-key "$secret" \

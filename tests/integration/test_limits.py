@@ -92,6 +92,27 @@ def ecs_error(body: bytes) -> tuple[str, str]:
     return doc["Code"], doc["Message"]
 
 
+def dialect_error(dialect: str, body: bytes) -> tuple[str, str]:
+    return ec2_error(body) if dialect == "aws" else ecs_error(body)
+
+
+def drip(s: socket.socket, data: bytes, every: float) -> threading.Event:
+    """Sends `data` on `s` every `every` seconds from a thread until the returned event is set or
+    the server closes the connection: a slow client."""
+    stop = threading.Event()
+
+    def send():
+        while not stop.is_set():
+            try:
+                s.sendall(data)
+            except OSError:
+                return
+            time.sleep(every)
+
+    threading.Thread(target=send, daemon=True).start()
+    return stop
+
+
 ECS_QUERY = "Version=2014-05-26&Format=JSON&Action=DescribeKeyPairs"
 
 
@@ -99,21 +120,11 @@ def test_a_slow_header_is_dropped_while_others_are_served(limited):
     slow = connect(limited)
     slow.sendall(b"GET /healthz HTTP/1.1\r\n")
     started = time.monotonic()
-    dripping = True
-
-    def drip():
-        while dripping:
-            try:
-                slow.sendall(b"X-Drip: y\r\n")
-            except OSError:
-                return
-            time.sleep(0.3)
-
-    threading.Thread(target=drip, daemon=True).start()
+    stop = drip(slow, b"X-Drip: y\r\n", 0.3)
     # Served meanwhile: a signed call works while the slow client drips.
     limited.call("DescribeKeyPairs").ok("DescribeKeyPairs")
     took = closed_within(slow, 10)
-    dripping = False
+    stop.set()
     waited = time.monotonic() - started
     assert 0.9 <= waited <= 3.0, f"header_read_timeout is 1s; the slow head was dropped after {waited:.1f}s"
     assert took <= 3.0
@@ -146,17 +157,7 @@ def test_a_slow_body_gets_408_in_the_dialect_envelope(limited, dialect):
     s.sendall(f"POST /{query} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM_CT}\r\n"
               f"Content-Length: 3000\r\n\r\nKeyName=".encode())
     started = time.monotonic()
-    stop = threading.Event()
-
-    def drip():
-        while not stop.is_set():
-            try:
-                s.sendall(b"a")
-            except OSError:
-                return
-            time.sleep(0.2)
-
-    threading.Thread(target=drip, daemon=True).start()
+    stop = drip(s, b"a", 0.2)
     status, headers, body = read_reply(s)
     stop.set()
     took = time.monotonic() - started
@@ -164,12 +165,8 @@ def test_a_slow_body_gets_408_in_the_dialect_envelope(limited, dialect):
     assert 0.9 <= took <= 3.0, f"answered after {took:.1f}s"
     assert status == 408
     assert headers["connection"] == "close"
-    if dialect == "aws":
-        assert ec2_error(body) == ("RequestTimeout",
-                                   "The request body was not received within the time allowed.")
-    else:
-        assert ecs_error(body) == ("RequestTimeout",
-                                   "The request body was not received within the time allowed.")
+    assert dialect_error(dialect, body) == (
+        "RequestTimeout", "The request body was not received within the time allowed.")
     s.close()
     # The drop is logged once for the interval, with its reason.
     logged = limited.wait_stderr(lambda t: "slow_body=" in t, timeout=15)
@@ -211,11 +208,11 @@ def test_the_body_size_limit_at_the_limit_and_one_past(limited, dialect):
         s.close()
         if want is None:
             # Read whole and handed to the dialect, which wants a signature.
-            code = ec2_error(reply)[0] if dialect == "aws" else ecs_error(reply)[0]
+            code = dialect_error(dialect, reply)[0]
             assert status in (400, 401, 404) and code != "RequestEntityTooLarge", (status, reply)
         else:
             assert status == 413 and headers["connection"] == "close"
-            code, message = ec2_error(reply) if dialect == "aws" else ecs_error(reply)
+            code, message = dialect_error(dialect, reply)
             assert code == "RequestEntityTooLarge"
             assert "4096 bytes" in message
 

@@ -100,9 +100,7 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
         body: Bytes::new(),
     };
     let refuse = |refusal: Refusal, request: &ApiRequest| {
-        let reply = keypaird_api::refusal_response(refusal, &request.headers, &request.query);
-        log_request(&reply, started);
-        into_http(reply, Some(refusal))
+        refused(refusal, &request.headers, &request.query, started)
     };
     if api_request.method != Method::GET && api_request.method != Method::POST {
         return refuse(Refusal::MethodNotAllowed, &api_request);
@@ -189,15 +187,27 @@ async fn read_body(
 /// envelope, and the connection is closed.
 pub fn refusing_router() -> Router {
     Router::new().fallback(|request: Request| async move {
-        let started = Instant::now();
-        let reply = keypaird_api::refusal_response(
+        let query = request.uri().query().unwrap_or("");
+        refused(
             Refusal::Overloaded,
             request.headers(),
-            request.uri().query().unwrap_or(""),
-        );
-        log_request(&reply, started);
-        into_http(reply, Some(Refusal::Overloaded))
+            query,
+            Instant::now(),
+        )
     })
+}
+
+/// What the HTTP layer refused, in the envelope of the dialect the headers and query speak,
+/// logged like any request.
+fn refused(
+    refusal: Refusal,
+    headers: &header::HeaderMap,
+    query: &str,
+    started: Instant,
+) -> Response {
+    let reply = keypaird_api::refusal_response(refusal, headers, query);
+    log_request(&reply, started);
+    into_http(reply, Some(refusal))
 }
 
 fn log_request(reply: &ApiResponse, started: Instant) {

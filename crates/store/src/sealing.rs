@@ -334,16 +334,8 @@ mod tests {
     fn truncated_values_are_malformed_or_forged() {
         let master = key(1);
         let sealed = master.seal("AKIDONE", SECRET);
-        for len in 0..HEADER_LEN {
-            assert_eq!(
-                master
-                    .unseal("AKIDONE", &sealed[..len])
-                    .map(|s| s.to_string()),
-                Err(UnsealError::Malformed),
-                "{len} bytes"
-            );
-        }
-        for len in HEADER_LEN..HEADER_LEN + TAG_LEN {
+        // Shorter than a header, or a header without a whole tag.
+        for len in 0..HEADER_LEN + TAG_LEN {
             assert_eq!(
                 master
                     .unseal("AKIDONE", &sealed[..len])

@@ -278,9 +278,9 @@ async fn unreadable_rows_are_errors_not_panics() {
     );
 }
 
-/// A lock another process holds longer than the busy timeout is a transient outage, not a bug.
-#[tokio::test]
-async fn a_lock_held_past_the_timeout_is_unavailable() {
+/// A fresh store, and another connection to its file holding the write lock (as another
+/// process would); the lock is released when the connection is dropped or rolls back.
+fn store_with_write_lock_held() -> (tempfile::TempDir, SqliteStore, Connection) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keypaird.db");
     let store = open(&path).expect("open");
@@ -288,6 +288,13 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
     holder
         .execute_batch("BEGIN IMMEDIATE")
         .expect("take the write lock");
+    (dir, store, holder)
+}
+
+/// A lock another process holds longer than the busy timeout is a transient outage, not a bug.
+#[tokio::test]
+async fn a_lock_held_past_the_timeout_is_unavailable() {
+    let (_dir, store, holder) = store_with_write_lock_held();
 
     let err = store
         .insert_key_pair(&key_pair(1, "blocked"), 10)
@@ -669,13 +676,7 @@ async fn a_writer_that_refuses_writes_is_read_only() {
 /// any write, then reports the lock.
 #[tokio::test]
 async fn a_lock_held_past_the_timeout_is_not_ready() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("keypaird.db");
-    let store = open(&path).expect("open");
-    let holder = Connection::open(&path).expect("raw open");
-    holder
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
+    let (_dir, store, holder) = store_with_write_lock_held();
 
     let started = std::time::Instant::now();
     let outcome = store.check_ready().await;
