@@ -4,6 +4,8 @@ on disk, quotas enforced atomically, uniqueness under concurrent requests, --all
 import base64
 import concurrent.futures as cf
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -58,13 +60,11 @@ def test_restart_keeps_everything(account, keypaird, keys, store):
     assert [k[0] for k in snapshot(srv3)] == ["imp", "ppk", "rsa"]
 
 
-def test_sigterm_exits_promptly(srv):
+def test_sigterm_exits_promptly_with_status_0(srv):
     srv.ec2().create_key_pair(KeyName="x", KeyType="ed25519")
-    import signal
-    import subprocess
     srv.proc.send_signal(signal.SIGTERM)
     try:
-        srv.proc.wait(10)
+        assert srv.proc.wait(10) == 0
     except subprocess.TimeoutExpired:
         pytest.fail("keypaird did not exit within 10 s of SIGTERM")
 

@@ -4,11 +4,16 @@
 //! priority (`SCHED_IDLE`): they run only on cores nothing else wants, so an idle machine refills
 //! on every core while a busy one gives requests, and keys generated on demand, all of its CPU.
 //! The pool lives only in memory: its keys are zeroized on drop and never written anywhere.
+//!
+//! A server stops the pool before it exits ([`RsaKeyPool::stop`]): aws-lc tears down its
+//! entropy source in the process's exit handlers, and a refill thread that draws on it after
+//! that aborts the process (seen as a SIGABRT after a clean SIGTERM).
 
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use keypaird_keys::{GeneratedKey, KeyError};
 
@@ -34,6 +39,11 @@ struct PoolInner {
     /// Keys sent and not yet taken. The channel keeps no count of its own; a take may briefly
     /// run ahead of the producer's increment, hence signed.
     ready_keys: Arc<AtomicIsize>,
+    /// Set by [`RsaKeyPool::stop`]: refill threads start no new key.
+    stopping: Arc<AtomicBool>,
+    /// One per refill thread, held while it generates a key: once `stop` has set `stopping`
+    /// and taken each of them, no refill is inside aws-lc, nor will be.
+    generating: Vec<Arc<Mutex<()>>>,
 }
 
 impl RsaKeyPool {
@@ -49,15 +59,27 @@ impl RsaKeyPool {
         }
         let (sender, receiver) = sync_channel(capacity);
         let ready_keys = Arc::new(AtomicIsize::new(0));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut generating = Vec::new();
         for refill in 0..Self::on_demand_generations() {
             let producer = sender.clone();
             let produced = ready_keys.clone();
+            let stopping = stopping.clone();
+            let turn = Arc::new(Mutex::new(()));
+            generating.push(turn.clone());
             thread::Builder::new()
                 .name(format!("rsa-key-pool-{refill}"))
                 .spawn(move || {
                     run_only_when_idle();
                     loop {
-                        match GeneratedKey::generate_rsa2048() {
+                        let generated = {
+                            let _generating = turn.lock().unwrap_or_else(|p| p.into_inner());
+                            if stopping.load(Ordering::Acquire) {
+                                return;
+                            }
+                            GeneratedKey::generate_rsa2048()
+                        };
+                        match generated {
                             // Blocks while the pool is full; ends when the pool is dropped.
                             Ok(key) => {
                                 if producer.send(key).is_err() {
@@ -67,7 +89,7 @@ impl RsaKeyPool {
                             }
                             Err(err) => {
                                 tracing::error!(error = %err, "RSA key generation failed in the pool");
-                                thread::sleep(std::time::Duration::from_secs(1));
+                                thread::sleep(Duration::from_secs(1));
                             }
                         }
                     }
@@ -79,6 +101,8 @@ impl RsaKeyPool {
                 ready: Mutex::new(receiver),
                 refill: sender,
                 ready_keys,
+                stopping,
+                generating,
             })),
             on_demand,
         }
@@ -113,6 +137,27 @@ impl RsaKeyPool {
                 inner.ready_keys.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Stops the refill threads and waits, at most `patience`, for the keys they are
+    /// generating: call it before the process exits (see the module's note). Returns whether
+    /// no refill is generating any more (a refill blocked on a full pool is not). Blocks: call
+    /// it off the async workers.
+    pub fn stop(&self, patience: Duration) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        inner.stopping.store(true, Ordering::Release);
+        let deadline = Instant::now() + patience;
+        inner.generating.iter().all(|turn| loop {
+            match turn.try_lock() {
+                Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => break true,
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                    break false
+                }
+                Err(std::sync::TryLockError::WouldBlock) => thread::sleep(Duration::from_millis(2)),
+            }
+        })
     }
 
     /// How many keys are ready now, for the readiness log line and benchmarks.
@@ -190,6 +235,29 @@ mod tests {
             );
         }
         assert_eq!(fingerprints.len(), 24);
+    }
+
+    /// Once `stop` returns, no refill is generating and none starts again, so the exit's
+    /// aws-lc teardown meets no refill (see the module's note).
+    #[test]
+    fn stop_waits_out_generations_and_starts_no_more() {
+        // Larger than the test can fill: refills never rest on a full pool.
+        let pool = RsaKeyPool::new(10_000);
+        wait_for_ready(&pool, 1);
+        assert!(pool.stop(Duration::from_secs(30)));
+        let inner = pool.inner.as_ref().expect("a pool");
+        // A key finished just before the stop may still be landing in the pool.
+        thread::sleep(Duration::from_millis(100));
+        let ready = pool.ready();
+        for _ in 0..50 {
+            for turn in &inner.generating {
+                assert!(turn.try_lock().is_ok(), "a refill is generating after stop");
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(pool.ready(), ready, "a refill made a key after stop");
+        // A pool without refills stops at once.
+        assert!(RsaKeyPool::new(0).stop(Duration::ZERO));
     }
 
     /// The refill threads (one per core) run in SCHED_IDLE, so they never take a core from a

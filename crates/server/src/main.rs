@@ -65,12 +65,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    if matches!(cli.command, Command::Serve(_)) {
-        // Off the start-up path: the store opens and the port binds meanwhile.
-        let _ = std::thread::Builder::new()
-            .name("rng-warm-up".into())
-            .spawn(keypaird_keys::GeneratedKey::warm_up);
-    }
+    // Off the start-up path: the store opens and the port binds meanwhile. Joined before exit,
+    // like every thread that draws on aws-lc (see RsaKeyPool::stop).
+    let rng_warm_up = matches!(cli.command, Command::Serve(_))
+        .then(|| {
+            std::thread::Builder::new()
+                .name("rng-warm-up".into())
+                .spawn(keypaird_keys::GeneratedKey::warm_up)
+                .ok()
+        })
+        .flatten();
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,
@@ -80,11 +84,16 @@ fn main() -> std::process::ExitCode {
             Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
         }
     });
+    if let Some(warm_up) = rng_warm_up {
+        let _ = warm_up.join();
+    }
+    // Every task and blocking thread (store connections included) ends here, before exit.
+    drop(runtime);
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => exit(0),
         Err(err) => {
             eprintln!("keypaird: error: {err:#}");
-            std::process::ExitCode::FAILURE
+            exit(1)
         }
     }
 }
@@ -117,7 +126,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
-    let inventory = Inventory::new(store, RsaKeyPool::new(config.rsa_pool_size));
+    let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
+    let inventory = Inventory::new(store, rsa_pool.clone());
     let auth_mode = if config.any_credentials {
         AuthMode::AnyCredentials
     } else {
@@ -160,8 +170,45 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    stop_rsa_pool(rsa_pool).await;
     tracing::info!("keypaird stopped");
     Ok(())
+}
+
+/// How long the exit waits for RSA keys still being generated: tens of milliseconds each,
+/// unless other processes keep every core busy (the refills run only on idle cores).
+const RSA_POOL_STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Set when RSA pool refills were still generating at exit: the process then ends without its
+/// exit handlers (see `exit`).
+static REFILLS_OUTLIVED_SERVING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Stops the RSA pool's refills before the process exits: aws-lc's exit handlers tear down
+/// its entropy source, and a refill that draws on it afterwards aborts the process.
+async fn stop_rsa_pool(rsa_pool: RsaKeyPool) {
+    let stopped = tokio::task::spawn_blocking(move || rsa_pool.stop(RSA_POOL_STOP_PATIENCE)).await;
+    if !matches!(stopped, Ok(true)) {
+        tracing::info!(
+            patience = ?RSA_POOL_STOP_PATIENCE,
+            "RSA key pool refills still generating at exit; exiting without exit handlers"
+        );
+        REFILLS_OUTLIVED_SERVING.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Ends the process with `code`. When refills outlived serving, the C exit handlers are
+/// skipped (`_exit`), since aws-lc's would abort a refill still generating. Nothing is lost
+/// by it: the runtime, and with it the store, has been dropped, and stdout and stderr are
+/// flushed here.
+fn exit(code: u8) -> std::process::ExitCode {
+    if REFILLS_OUTLIVED_SERVING.load(std::sync::atomic::Ordering::Acquire) {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        // SAFETY: _exit ends the process at once; no Rust state is used after it.
+        unsafe { libc::_exit(i32::from(code)) }
+    }
+    std::process::ExitCode::from(code)
 }
 
 /// How often what the limits stopped is logged (one line per interval, not per client).
