@@ -139,3 +139,26 @@ def test_raw_filter_encoding(srv, inv):
         "Filter.2.Name": "tag:Env", "Filter.2.Value.1": "prod",
     }).ok("DescribeKeyPairs")
     assert sorted(e.text for e in r.els("keySet/item/keyName")) == ["db-1", "web-1"]
+
+
+def test_describe_lists_oldest_first_whatever_drives_the_query(srv, ec2, inv):
+    """EC2 documents no order; keypaird lists in creation order, as moto does and as suites
+    written against moto assert. The same order whichever index serves the filter."""
+    created = list(inv)  # the fixture's creation order
+    ids = [inv[name]["KeyPairId"] for name in created]
+    assert [k["KeyName"] for k in srv.describe()] == created
+    in_order = lambda *names: [n for n in created if n in names]  # noqa: E731
+    cases = [
+        ([{"Name": "tag-key", "Values": ["Env"]}], in_order("web-1", "web-12", "db-1")),
+        ([{"Name": "tag:Role", "Values": ["web", "db"]}], in_order("web-1", "web-12", "db-1")),
+        ([{"Name": "key-name", "Values": ["a*"]}], in_order("a*b", "axxb", "a?b", "a\\b")),
+        ([{"Name": "key-name", "Values": ["*1"]}], in_order("web-1", "db-1", "Web-1")),
+        ([{"Name": "key-pair-id", "Values": ids[::-1][:3]}], created[-3:]),
+    ]
+    for filters, expected in cases:
+        assert [k["KeyName"] for k in srv.describe(Filters=filters)] == expected, filters
+    # Names and IDs asked for in any order come back in creation order too.
+    assert [k["KeyName"] for k in ec2.describe_key_pairs(
+        KeyNames=["Web-1", "web-1", "db-1"])["KeyPairs"]] == in_order("web-1", "db-1", "Web-1")
+    assert [k["KeyPairId"] for k in ec2.describe_key_pairs(
+        KeyPairIds=ids[::-1])["KeyPairs"]] == ids

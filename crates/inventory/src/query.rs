@@ -4,8 +4,9 @@
 //! query into indexed SQL and returns only what was asked for. No layer above the store
 //! filters, sorts or pages key pairs in memory.
 //!
-//! Order is fixed: key pairs newest first (ties broken by ID, descending), tags by key pair ID
-//! and then key. Both are orders an index of every backend holds.
+//! Order is one of two: key pairs newest first (ties broken by ID, descending) or oldest first
+//! (the same index walked backwards); tags by key pair ID and then key. Each is an order an
+//! index of every backend holds.
 
 use time::OffsetDateTime;
 
@@ -87,11 +88,22 @@ pub enum KeyPairFilter {
     KeyType(KeyType),
 }
 
-/// Where a keyset page starts: after this key pair, in the newest-first order.
+/// Where a keyset page starts: after this key pair, in the query's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPairCursor {
     pub created_at: OffsetDateTime,
     pub id: String,
+}
+
+/// Which way key pairs come. EC2 and ECS document no order; see docs/decisions.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyPairOrder {
+    /// Newest first, ties by ID descending: ECS listings and every page.
+    #[default]
+    NewestFirst,
+    /// Creation order, ties by ID ascending: EC2's DescribeKeyPairs, as moto lists them and
+    /// suites written against moto expect.
+    OldestFirst,
 }
 
 /// How much of the ordered result to return.
@@ -114,6 +126,7 @@ pub struct KeyPairQuery {
     pub scope: Scope,
     pub filters: Vec<KeyPairFilter>,
     pub page: Page,
+    pub order: KeyPairOrder,
     /// Also count every key pair that matches, whatever the page (ECS `TotalCount`).
     pub count_total: bool,
 }
@@ -125,6 +138,7 @@ impl KeyPairQuery {
             scope,
             filters: Vec::new(),
             page: Page::All,
+            order: KeyPairOrder::NewestFirst,
             count_total: false,
         }
     }
@@ -136,6 +150,11 @@ impl KeyPairQuery {
 
     pub fn paged(mut self, page: Page) -> Self {
         self.page = page;
+        self
+    }
+
+    pub fn ordered(mut self, order: KeyPairOrder) -> Self {
+        self.order = order;
         self
     }
 

@@ -6,7 +6,8 @@
 
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, KeyPairCursor, KeyPairFilter, KeyPairQuery, Page, Scope, TagFilter, TagMatch, TagQuery,
+    AnyOf, KeyPairCursor, KeyPairFilter, KeyPairOrder, KeyPairQuery, Page, Scope, TagFilter,
+    TagMatch, TagQuery,
 };
 
 use crate::sql::{self, Count, Flavor, Statement};
@@ -200,6 +201,26 @@ pub(crate) fn cases(
         case(
             "every key pair, streamed in order",
             select(&all()),
+            Index::NewestFirst,
+            true,
+        ),
+        case(
+            "every key pair, oldest first (EC2's order): the same index backwards",
+            select(&all().ordered(KeyPairOrder::OldestFirst)),
+            Index::NewestFirst,
+            true,
+        ),
+        case(
+            "a keyset page, oldest first",
+            select(
+                &all().ordered(KeyPairOrder::OldestFirst).paged(Page::After {
+                    after: Some(KeyPairCursor {
+                        created_at: time::OffsetDateTime::UNIX_EPOCH,
+                        id: "key-00000000000000001".into(),
+                    }),
+                    limit: 50,
+                }),
+            ),
             Index::NewestFirst,
             true,
         ),

@@ -9,7 +9,7 @@
 //! decides, by a fixed preference: exact IDs, exact names, exact fingerprints, a tag with an
 //! exact key and values, a tag key, a name prefix (as a range on the unique name index), a
 //! resource group (whose index is also newest-first); and only when none applies, the scope's
-//! newest-first index, walked in order so that a page stops early. The driving condition is
+//! newest-first index, walked in order (backwards for oldest first) so that a page stops early. The driving condition is
 //! written in the shape its index serves (a join from the tag table, a range); every other
 //! condition is checked on the rows the driver yields, by the database, as they stream.
 //! Patterns no index serves (a leading wildcard) are such checks: evaluated in SQL while the
@@ -18,7 +18,7 @@
 
 use keypaird_inventory::pattern::{prefix_upper_bound, Token, Wildcard};
 use keypaird_inventory::{
-    AnyOf, KeyPairFilter, KeyPairQuery, Page, Scope, TagFilter, TagMatch, TagQuery,
+    AnyOf, KeyPairFilter, KeyPairOrder, KeyPairQuery, Page, Scope, TagFilter, TagMatch, TagQuery,
 };
 
 /// Which column a lookup narrows the scope by, in a query that aliases `key_pairs` as `k`.
@@ -353,9 +353,10 @@ fn matches_nothing(filter: &KeyPairFilter) -> bool {
     }
 }
 
-/// Whether the index that drives these filters yields rows newest first: the scope's own, or
-/// the resource group's, which continues newest first after the group.
-fn yields_newest_first(filters: &[KeyPairFilter]) -> bool {
+/// Whether the index that drives these filters yields rows in time order (newest first, or
+/// oldest first walked backwards): the scope's own, or the resource group's, which continues
+/// in time order after the group.
+fn yields_time_order(filters: &[KeyPairFilter]) -> bool {
     matches!(driver(filters), Driver::Scope | Driver::ResourceGroup)
 }
 
@@ -429,7 +430,7 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
 }
 
 /// The statement that selects `columns` (over `k`, and whatever `extra_from` joins to the
-/// page's rows) for the query's page, newest first. `None` when nothing can match.
+/// page's rows) for the query's page, in the query's order. `None` when nothing can match.
 ///
 /// On PostgreSQL the page of rows is chosen first, in a subquery, and only its rows are then
 /// joined with `extra_from` (the tag aggregate): a deep OFFSET skips index entries, not tag
@@ -445,7 +446,7 @@ pub(crate) fn select_key_pairs(
     extra_from: &str,
 ) -> Option<Statement> {
     let mut b = Builder::new(flavor, &query.scope);
-    let in_order = yields_newest_first(&query.filters);
+    let in_order = yields_time_order(&query.filters);
     let mut source = key_pair_source(&mut b, query, "")?;
     if let Page::After {
         after: Some(cursor),
@@ -456,9 +457,20 @@ pub(crate) fn select_key_pairs(
             crate::millis::to_millis(cursor.created_at).ok()?,
         ));
         let id = b.text(&cursor.id);
-        source.push_str(&format!(" AND (k.created_at_ms, k.id) < ({at}, {id})"));
+        let beyond = match query.order {
+            KeyPairOrder::NewestFirst => "<",
+            KeyPairOrder::OldestFirst => ">",
+        };
+        source.push_str(&format!(
+            " AND (k.created_at_ms, k.id) {beyond} ({at}, {id})"
+        ));
     }
-    let newest_first = "k.created_at_ms DESC, k.id DESC";
+    // Oldest first is the newest-first index walked backwards: no sort either way.
+    let direction = match query.order {
+        KeyPairOrder::NewestFirst => "DESC",
+        KeyPairOrder::OldestFirst => "ASC",
+    };
+    let in_query_order = format!("k.created_at_ms {direction}, k.id {direction}");
     // SQLite, a page by number in index order: the page's keys are read from the index alone
     // (it holds the scope, time, ID and name), so OFFSET skips index entries, and only the
     // page's rows are then read from the table.
@@ -475,7 +487,10 @@ pub(crate) fn select_key_pairs(
         (Flavor::Sqlite, true) => (String::new(), format!("SELECT {columns} {source}")),
         (Flavor::Sqlite, false) => (
             String::new(),
-            format!("SELECT {columns} {source} ORDER BY +k.created_at_ms DESC, +k.id DESC"),
+            format!(
+                "SELECT {columns} {source} \
+                 ORDER BY +k.created_at_ms {direction}, +k.id {direction}"
+            ),
         ),
         (Flavor::Postgres, true) => (String::new(), format!("SELECT k.* {source}")),
         (Flavor::Postgres, false) => (
@@ -484,7 +499,7 @@ pub(crate) fn select_key_pairs(
         ),
     };
     if in_order || flavor == Flavor::Postgres {
-        page.push_str(&format!(" ORDER BY {newest_first}"));
+        page.push_str(&format!(" ORDER BY {in_query_order}"));
     }
     let limit = match &query.page {
         Page::All => None,
@@ -512,11 +527,11 @@ pub(crate) fn select_key_pairs(
             "SELECT {columns} FROM ({page}) p CROSS JOIN key_pairs k \
              WHERE k.account_id = p.account_id AND k.provider = p.provider \
                AND k.region = p.region AND k.name = p.name \
-             ORDER BY p.page_at DESC, p.page_id DESC"
+             ORDER BY p.page_at {direction}, p.page_id {direction}"
         ),
         Flavor::Sqlite => page,
         Flavor::Postgres => {
-            format!("{with}SELECT {columns} FROM ({page}) k{extra_from} ORDER BY {newest_first}")
+            format!("{with}SELECT {columns} FROM ({page}) k{extra_from} ORDER BY {in_query_order}")
         }
     };
     Some(b.finish(sql))

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairQuery,
-    KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery, TagRemoval, TagRow,
+    AnyOf, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairOrder,
+    KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery, TagRemoval,
+    TagRow,
 };
 use keypaird_keys::{KeyAlgorithm, PpkVersion, PublicKey};
 use zeroize::Zeroizing;
@@ -172,7 +173,8 @@ pub async fn describe_key_pairs(
     if shape::boolean(params, "DryRun")? {
         return Err(InventoryError::DryRun.into());
     }
-    let mut query = KeyPairQuery::all(ctx.scope.clone());
+    // Creation order, as moto (and suites written against it) list them; EC2 documents none.
+    let mut query = KeyPairQuery::all(ctx.scope.clone()).ordered(KeyPairOrder::OldestFirst);
     if !names.is_empty() {
         query = query.with(KeyPairFilter::Name(AnyOf::exactly(&names)));
     }

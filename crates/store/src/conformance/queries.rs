@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, KeyPair, KeyPairCursor, KeyPairFilter, KeyPairQuery, KeyType, Page, Provider, Scope,
-    Store, StoreError, TagCursor, TagFilter, TagMatch, TagQuery,
+    AnyOf, KeyPair, KeyPairCursor, KeyPairFilter, KeyPairOrder, KeyPairQuery, KeyType, Page,
+    Provider, Scope, Store, StoreError, TagCursor, TagFilter, TagMatch, TagQuery,
 };
 
 use super::{
@@ -398,6 +398,38 @@ pub async fn query_pages_at_their_boundaries(store: Arc<dyn Store>) {
     );
     let filtered = after(Some(cursor(12)), 2).with(KeyPairFilter::Tag(tag("env", None)));
     assert_eq!(page_of(st, filtered).await, vec![10, 3]);
+
+    // Oldest first: the same pages from the other end, ties by ID ascending.
+    let oldest = |cursor, limit| after(cursor, limit).ordered(KeyPairOrder::OldestFirst);
+    assert_eq!(page_of(st, oldest(None, 5)).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        page_of(st, oldest(Some(cursor(6)), 2)).await,
+        vec![7, 8],
+        "past a tie"
+    );
+    assert_eq!(page_of(st, oldest(Some(cursor(11)), 5)).await, vec![12]);
+    assert_eq!(
+        page_of(st, oldest(Some(cursor(12)), 5)).await,
+        Vec::<u64>::new()
+    );
+    let filtered = oldest(Some(cursor(1)), 2).with(KeyPairFilter::Tag(tag("env", None)));
+    assert_eq!(page_of(st, filtered).await, vec![2, 3]);
+    let by_number = offset(3, 2).ordered(KeyPairOrder::OldestFirst);
+    assert_eq!(page_of(st, by_number).await, vec![4, 5]);
+    let in_group = KeyPairQuery::all(s.clone())
+        .ordered(KeyPairOrder::OldestFirst)
+        .with(KeyPairFilter::ResourceGroup("rg-a".into()));
+    assert_eq!(page_of(st, in_group).await, vec![2, 3]);
+    let mut every_oldest: Vec<u64> = ALL.to_vec();
+    every_oldest.reverse();
+    assert_eq!(
+        page_of(
+            st,
+            KeyPairQuery::all(s.clone()).ordered(KeyPairOrder::OldestFirst)
+        )
+        .await,
+        every_oldest
+    );
 }
 
 async fn tag_rows(store: &dyn Store, query: TagQuery) -> Vec<(u64, String, String)> {
