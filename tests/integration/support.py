@@ -43,7 +43,7 @@ CREATE_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 RSA_FP_RE = re.compile(r"^([0-9a-f]{2}:){19}[0-9a-f]{2}$")  # SHA-1, 20 bytes
 MD5_FP_RE = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")  # MD5, 16 bytes
 ED_FP_RE = re.compile(r"^[A-Za-z0-9+/]{43}=$")  # SHA-256, padded base64
-LISTEN_RE = re.compile(r"^keypaird listening on http://(127\.0\.0\.1):(\d+)\s*$")
+LISTEN_RE = re.compile(r"^keypaird listening on (https?)://(127\.0\.0\.1):(\d+)\s*$")
 
 # The error table of the reference: code -> (HTTP status, exact message or None when the
 # reference only describes it).
@@ -189,11 +189,13 @@ class Server:
     stderr_path: Path
     lines: list = field(default_factory=list)
     creds: tuple | None = None  # (name, akid, secret) of the account tests use by default
+    scheme: str = "http"
+    ca_bundle: str | None = None  # the CA that signed its certificate, when it serves TLS
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     # -- output
     def stdout(self) -> str:
@@ -247,7 +249,7 @@ class Server:
     # -- clients
     def ec2(self, region: str = "us-east-1", creds: tuple | None = None, **config):
         name, akid, secret = creds or self.creds
-        return ec2_client(self.url, akid, secret, region, **config)
+        return ec2_client(self.url, akid, secret, region, verify=self.ca_bundle, **config)
 
     def call(self, action: str | None, params: Mapping | None = None, **kw) -> "Reply":
         kw.setdefault("creds", self.creds)
@@ -271,7 +273,7 @@ def _die_with_parent():
 
 def start_server(*, store_url: str, store_path: Path | None, workdir: Path, extra=(),
                  env: Mapping[str, str] | None = None, listen: str | None = "127.0.0.1:0",
-                 creds=None, timeout: float = 30) -> Server:
+                 creds=None, timeout: float = 30, ca_bundle: str | None = None) -> Server:
     args = [str(binary()), "serve"]
     if listen is not None:
         args += ["--listen", listen]
@@ -310,10 +312,12 @@ def start_server(*, store_url: str, store_path: Path | None, workdir: Path, extr
             f"`{' '.join(args)}` did not print 'keypaird listening on http://HOST:PORT' "
             f"(exit code {proc.returncode})\nstdout:\n{srv.stdout()}\nstderr:\n{srv.stderr()}",
             pytrace=False)
-    srv.host, srv.port = m.group(1), int(m.group(2))
+    srv.scheme, srv.host, srv.port = m.group(1), m.group(2), int(m.group(3))
+    srv.ca_bundle = ca_bundle
     while time.monotonic() < deadline:
         try:
-            if requests.get(srv.url + "/healthz", timeout=2).status_code == 200:
+            if requests.get(srv.url + "/healthz", timeout=2,
+                            verify=ca_bundle or True).status_code == 200:
                 return srv
         except requests.ConnectionError:
             pass
@@ -326,12 +330,13 @@ def start_server(*, store_url: str, store_path: Path | None, workdir: Path, extr
 # Clients
 
 
-def ec2_client(url: str, akid: str, secret: str, region: str = "us-east-1", **config):
+def ec2_client(url: str, akid: str, secret: str, region: str = "us-east-1", verify=None,
+               **config):
     session = boto3.session.Session(aws_access_key_id=akid, aws_secret_access_key=secret,
                                     region_name=region)
     cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                  read_timeout=120, **config)
-    return session.client("ec2", endpoint_url=url, config=cfg)
+    return session.client("ec2", endpoint_url=url, config=cfg, verify=verify)
 
 
 def form(action: str | None, params: Mapping | None = None, version: str | None = VERSION) -> dict:

@@ -60,7 +60,7 @@ pub struct ServeArgs {
     pub store: StoreArg,
 
     /// A TOML file with any of: listen, store, master_key_file, any_credentials, allow_reset,
-    /// ppk_version, rsa_pool_size, and the limits (README): max_body_bytes, header_read_timeout,
+    /// ppk_version, rsa_pool_size, tls_cert, tls_key, and the limits (README): max_body_bytes, header_read_timeout,
     /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
     /// max_connections, max_in_flight.
     #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
@@ -84,6 +84,24 @@ pub struct ServeArgs {
     /// [default: 32]
     #[arg(long, value_name = "N")]
     pub rsa_pool_size: Option<usize>,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded on SIGHUP.
+    #[arg(
+        long,
+        env = "KEYPAIRD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "KEYPAIRD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

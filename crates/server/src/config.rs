@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::cli::ServeArgs;
 use crate::limits::Limits;
+use crate::tls::TlsFiles;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_STORE: &str = "sqlite://./keypaird-data/keypaird.db";
@@ -25,6 +26,8 @@ struct FileConfig {
     allow_reset: Option<bool>,
     ppk_version: Option<u8>,
     rsa_pool_size: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     // The limits (README's table). Durations are written like "10s", "500ms" or "2m".
     #[serde(default, deserialize_with = "duration")]
@@ -52,6 +55,8 @@ pub struct ServeConfig {
     pub allow_reset: bool,
     pub ppk_version: PpkVersion,
     pub rsa_pool_size: usize,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     pub limits: Limits,
 }
 
@@ -67,6 +72,16 @@ impl ServeConfig {
             other => bail!("ppk_version must be 2 or 3, not {other}"),
         };
         let limits = limits_of(&file)?;
+        // A flag pair replaces the file's pair whole, so a key never meets another's certificate.
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            _ => match (file.tls_cert, file.tls_key) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => bail!("tls_cert and tls_key go together: give both or neither"),
+            },
+        }
+        .map(|(cert, key)| TlsFiles { cert, key });
         Ok(ServeConfig {
             listen: args
                 .listen
@@ -87,6 +102,7 @@ impl ServeConfig {
                 .rsa_pool_size
                 .or(file.rsa_pool_size)
                 .unwrap_or(DEFAULT_RSA_POOL_SIZE),
+            tls,
             limits,
         })
     }

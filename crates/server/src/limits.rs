@@ -84,9 +84,12 @@ pub enum Drop {
     InFlightLimit,
     /// accept(2) failed, usually out of file descriptors.
     AcceptError,
+    /// A TLS handshake that failed (plain HTTP on the TLS port, no shared cipher, a client
+    /// that does not trust the certificate) or did not end within `header_read_timeout`.
+    TlsHandshake,
 }
 
-const DROPS: [(Drop, &str); 7] = [
+const DROPS: [(Drop, &str); 8] = [
     (Drop::SlowHeader, "slow_header"),
     (Drop::SlowBody, "slow_body"),
     (Drop::SlowReader, "slow_reader"),
@@ -94,6 +97,7 @@ const DROPS: [(Drop, &str); 7] = [
     (Drop::ConnectionLimit, "connection_limit"),
     (Drop::InFlightLimit, "in_flight_limit"),
     (Drop::AcceptError, "accept_error"),
+    (Drop::TlsHandshake, "tls_handshake"),
 ];
 
 /// Counts of clients dropped or refused, by reason, since start.

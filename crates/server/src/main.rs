@@ -10,6 +10,7 @@ mod migrate;
 mod router;
 mod serving;
 mod store_url;
+mod tls;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -109,7 +110,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let endpoint = format!("http://{address}");
+    let tls = match &config.tls {
+        Some(files) => {
+            let tls = Arc::new(tls::ReloadableTls::load(files.clone())?);
+            tls.clone().spawn_reload_on_hangup()?;
+            Some(tls)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{address}");
 
     let default_account = NewAccount {
         id: ids::account_id(),
@@ -167,6 +177,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         limits,
         drops,
         router::refusing_router(),
+        tls,
         shutdown_signal(),
     )
     .await;
@@ -259,6 +270,7 @@ fn print_banner(
     master_key_file: &std::path::Path,
     new_default: Option<&NewAccount>,
 ) {
+    let (scheme, host) = endpoint.split_once("://").unwrap_or(("http", endpoint));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keypaird listening on {endpoint}");
     let _ = writeln!(out, "store: {}", store_url::redact(&config.store));
@@ -266,16 +278,14 @@ fn print_banner(
     if let Some(account) = new_default {
         let _ = writeln!(
             out,
-            "\nCreated the account 'default'. Its secret is shown only this once:\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n\nThen try:\n\n  aws --endpoint-url {endpoint} ec2 describe-key-pairs\n\nThe same key signs Alibaba Cloud ECS requests: endpoint {host}, protocol http.\n",
+            "\nCreated the account 'default'. Its secret is shown only this once:\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n\nThen try:\n\n  aws --endpoint-url {endpoint} ec2 describe-key-pairs\n\nThe same key signs Alibaba Cloud ECS requests: endpoint {host}, protocol {scheme}.\n",
             account.access_key_id,
             account.secret_access_key.as_deref().unwrap_or_default(),
-            host = endpoint.trim_start_matches("http://"),
         );
     } else {
         let _ = writeln!(
             out,
-            "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs (Alibaba SDKs: endpoint {}, protocol http)",
-            endpoint.trim_start_matches("http://")
+            "use: aws --endpoint-url {endpoint} ec2 describe-key-pairs (Alibaba SDKs: endpoint {host}, protocol {scheme})"
         );
     }
     if config.any_credentials {

@@ -13,6 +13,7 @@
 //! - a reply write stalled because the client does not read: dropped after `send_timeout`.
 //!
 //! Bodies and the request as a whole are timed by the router, which can answer in the dialect.
+//! Over TLS the watchdog sees the encrypted bytes, and the handshake is bounded like a head.
 
 use std::io;
 use std::pin::Pin;
@@ -26,26 +27,29 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
 use crate::limits::{Drop, DropCounters, Limits};
+use crate::tls::ReloadableTls;
 
 /// How long a graceful shutdown waits for requests in progress before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Connections beyond `max_connections` by more than this are closed without a reply.
 const REFUSED_CONNECTION_SLACK: usize = 64;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in progress finish.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves, then
+/// lets requests in progress finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Arc<Limits>,
     counters: Arc<DropCounters>,
     refusing: Router,
+    tls: Option<Arc<ReloadableTls>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let builder = Arc::new(connection_builder());
@@ -85,9 +89,21 @@ pub async fn serve(
             limits: conn_limits,
             counters: counters.clone(),
         };
-        let served = connection.serve(&builder, &graceful, stream, service);
+        let watched = WatchedStream {
+            inner: stream,
+            activity: connection.activity.clone(),
+            first_read: true,
+        };
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            served.await;
+            match tls {
+                None => connection.serve(&builder, watcher, watched, service).await,
+                Some(tls) => {
+                    if let Some(secured) = connection.handshake(&tls, watched).await {
+                        connection.serve(&builder, watcher, secured, service).await;
+                    }
+                }
+            }
             drop(guard);
         });
     }
@@ -131,18 +147,48 @@ struct Connection {
 }
 
 impl Connection {
-    fn serve(
+    /// The TLS handshake, bounded by `header_read_timeout` like a request head. `None`: the
+    /// client is dropped (plain HTTP on this port, a failed or slow handshake).
+    async fn handshake(
+        &self,
+        tls: &ReloadableTls,
+        stream: WatchedStream,
+    ) -> Option<tokio_rustls::server::TlsStream<WatchedStream>> {
+        let accepted = tokio::time::timeout(
+            self.limits.header_read_timeout,
+            tls.acceptor().accept(stream),
+        )
+        .await;
+        match accepted {
+            Ok(Ok(secured)) => {
+                // The watchdog cannot see HTTP/2's preface through TLS; ALPN names it.
+                if secured.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    self.activity.http2.store(true, Ordering::Relaxed);
+                }
+                Some(secured)
+            }
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "TLS handshake failed");
+                self.counters.count(Drop::TlsHandshake);
+                None
+            }
+            Err(_) => {
+                self.counters.count(Drop::TlsHandshake);
+                None
+            }
+        }
+    }
+
+    async fn serve<S>(
         self,
         builder: &auto::Builder<TokioExecutor>,
-        graceful: &GracefulShutdown,
-        stream: TcpStream,
+        watcher: Watcher,
+        stream: S,
         app: Router,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let io = TokioIo::new(WatchedStream {
-            inner: stream,
-            activity: self.activity.clone(),
-            first_read: true,
-        });
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(stream);
         let activity = self.activity.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let in_flight = activity.request_started();
@@ -153,27 +199,25 @@ impl Connection {
                 reply
             }
         });
-        let served = graceful.watch(builder.serve_connection(io, service).into_owned());
-        async move {
-            tokio::pin!(served);
-            loop {
-                let check_at = self.activity.next_check(&self.limits);
-                tokio::select! {
-                    _ = served.as_mut() => return,
-                    () = tokio::time::sleep_until(check_at.into()) => {
-                        if let Some(drop) = self.activity.verdict(&self.limits, now_ms()) {
-                            if drop != Verdict::Idle {
-                                self.counters.count(match drop {
-                                    Verdict::SlowHeader => Drop::SlowHeader,
-                                    _ => Drop::SlowReader,
-                                });
-                            }
-                            // Dropping the connection's future closes the socket.
-                            return;
+        let served = watcher.watch(builder.serve_connection(io, service).into_owned());
+        tokio::pin!(served);
+        loop {
+            let check_at = self.activity.next_check(&self.limits);
+            tokio::select! {
+                _ = served.as_mut() => return,
+                () = tokio::time::sleep_until(check_at.into()) => {
+                    if let Some(drop) = self.activity.verdict(&self.limits, now_ms()) {
+                        if drop != Verdict::Idle {
+                            self.counters.count(match drop {
+                                Verdict::SlowHeader => Drop::SlowHeader,
+                                _ => Drop::SlowReader,
+                            });
                         }
+                        // Dropping the connection's future closes the socket.
+                        return;
                     }
-                    () = self.activity.changed.notified() => {}
                 }
+                () = self.activity.changed.notified() => {}
             }
         }
     }
