@@ -6,12 +6,12 @@ use std::sync::Arc;
 use keypaird_inventory::{ids, NewAccount, Store, StoreError};
 
 use crate::cli::{CreateAccountArgs, ListAccountsArgs, StoreArg};
-use crate::config::DEFAULT_STORE;
+use crate::config::store_url_of;
 use crate::store_url::StoreUrl;
 
 /// Opens the store `arg` names, with its master key.
 pub async fn open_store(arg: &StoreArg) -> anyhow::Result<Arc<dyn Store>> {
-    let url = StoreUrl::parse(arg.store.as_deref().unwrap_or(DEFAULT_STORE))?;
+    let url = StoreUrl::parse(&store_url_of(arg)?)?;
     let key_file = url.key_file(arg.master_key_file.as_deref())?;
     url.open(&key_file).await
 }

@@ -30,6 +30,23 @@ pub enum Command {
     /// Seal every access key secret under a new master key and replace the key file. Stop the
     /// SQLite server first; with PostgreSQL, copy the new file to every node and restart them.
     RotateMasterKey(RotateMasterKeyArgs),
+    /// Check a configuration without serving.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration `serve` would run with (flags, then environment, then the
+    /// config file, then defaults), secrets shown as <redacted>; check that the listen address
+    /// is valid and the TLS files load. Does not connect to the store. Exits 1 when invalid.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +57,16 @@ pub struct StoreArg {
     /// [default: sqlite://./keypaird-data/keypaird.db]
     #[arg(long, env = "KEYPAIRD_STORE", value_name = "URL")]
     pub store: Option<String>,
+
+    /// A file holding the store URL, instead of --store: keeps a URL with a password out of
+    /// the command line and the environment (a mounted secret, for example).
+    #[arg(
+        long,
+        env = "KEYPAIRD_STORE_FILE",
+        value_name = "FILE",
+        conflicts_with = "store"
+    )]
+    pub store_file: Option<PathBuf>,
 
     /// The file holding the master key that seals access key secrets in the store (one line
     /// of 64 hex digits, mode 0600); made on first start if it does not exist. Required for
@@ -59,7 +86,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArg,
 
-    /// A TOML file with any of: listen, store, master_key_file, any_credentials, allow_reset,
+    /// A TOML file with any of: listen, store, store_file, master_key_file, any_credentials, allow_reset,
     /// ppk_version, rsa_pool_size, tls_cert, tls_key, and the limits (README): max_body_bytes, header_read_timeout,
     /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
     /// max_connections, max_in_flight.

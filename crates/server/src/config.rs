@@ -8,9 +8,10 @@ use anyhow::{bail, Context};
 use keypaird_keys::PpkVersion;
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, StoreArg};
 use crate::limits::Limits;
-use crate::tls::TlsFiles;
+use crate::store_url::{redact, StoreUrl};
+use crate::tls::{ReloadableTls, TlsFiles};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_STORE: &str = "sqlite://./keypaird-data/keypaird.db";
@@ -21,6 +22,7 @@ pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
 struct FileConfig {
     listen: Option<String>,
     store: Option<String>,
+    store_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
     any_credentials: Option<bool>,
     allow_reset: Option<bool>,
@@ -82,18 +84,24 @@ impl ServeConfig {
             },
         }
         .map(|(cert, key)| TlsFiles { cert, key });
+        let store = match given_store_url(&args.store)? {
+            Some(url) => url,
+            None => match (file.store, file.store_file) {
+                (Some(_), Some(_)) => {
+                    bail!("the config file has both store and store_file: keep one")
+                }
+                (Some(url), None) => url,
+                (None, Some(path)) => read_store_file(&path)?,
+                (None, None) => DEFAULT_STORE.to_owned(),
+            },
+        };
         Ok(ServeConfig {
             listen: args
                 .listen
                 .clone()
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
-            store: args
-                .store
-                .store
-                .clone()
-                .or(file.store)
-                .unwrap_or_else(|| DEFAULT_STORE.to_owned()),
+            store,
             master_key_file: args.store.master_key_file.clone().or(file.master_key_file),
             any_credentials: args.any_credentials || file.any_credentials.unwrap_or(false),
             allow_reset: args.allow_reset || file.allow_reset.unwrap_or(false),
@@ -106,6 +114,102 @@ impl ServeConfig {
             limits,
         })
     }
+}
+
+impl ServeConfig {
+    /// The configuration as a config file would say it (every key, so the output can be
+    /// saved and used), the store URL's password as `<redacted>`.
+    fn render(&self, master_key_file: &Path) -> String {
+        let text = |value: &str| toml::Value::String(value.to_owned()).to_string();
+        let path = |value: &Path| text(&value.display().to_string());
+        let duration = |value: Duration| text(&humantime::format_duration(value).to_string());
+        let ppk_version = match self.ppk_version {
+            PpkVersion::V2 => 2,
+            PpkVersion::V3 => 3,
+        };
+        let limits = &self.limits;
+        let mut lines = vec![
+            "# The configuration `keypaird serve` would run with: flags, then environment, then"
+                .to_owned(),
+            "# the config file, then defaults.".to_owned(),
+            format!("listen = {}", text(&self.listen)),
+            format!("store = {}", text(&redact(&self.store))),
+            format!("master_key_file = {}", path(master_key_file)),
+            format!("any_credentials = {}", self.any_credentials),
+            format!("allow_reset = {}", self.allow_reset),
+            format!("ppk_version = {ppk_version}"),
+            format!("rsa_pool_size = {}", self.rsa_pool_size),
+        ];
+        match &self.tls {
+            Some(files) => {
+                lines.push(format!("tls_cert = {}", path(&files.cert)));
+                lines.push(format!("tls_key = {}", path(&files.key)));
+            }
+            None => lines.push("# tls_cert, tls_key: not set, plain HTTP".to_owned()),
+        }
+        lines.extend([
+            format!("max_body_bytes = {}", limits.max_body_bytes),
+            format!(
+                "header_read_timeout = {}",
+                duration(limits.header_read_timeout)
+            ),
+            format!("keep_alive_idle = {}", duration(limits.keep_alive_idle)),
+            format!("body_read_timeout = {}", duration(limits.body_read_timeout)),
+            format!("min_body_rate = {}", limits.min_body_rate),
+            format!("request_timeout = {}", duration(limits.request_timeout)),
+            format!("send_timeout = {}", duration(limits.send_timeout)),
+            format!("max_connections = {}", limits.max_connections),
+            format!("max_in_flight = {}", limits.max_in_flight),
+        ]);
+        lines.join("\n") + "\n"
+    }
+}
+
+/// `keypaird config check`: the effective configuration, or why it is not valid. Checks what
+/// can be checked without the store: the listen address, the store URL's syntax, the master
+/// key file's setting, and that the TLS pair loads.
+pub fn check(args: &ServeArgs) -> anyhow::Result<String> {
+    let config = ServeConfig::resolve(args)?;
+    std::net::ToSocketAddrs::to_socket_addrs(config.listen.as_str()).with_context(|| {
+        format!(
+            "the listen address '{}' is not valid: use HOST:PORT, for example 127.0.0.1:8787",
+            config.listen
+        )
+    })?;
+    let key_file = StoreUrl::parse(&config.store)?.key_file(config.master_key_file.as_deref())?;
+    if let Some(files) = &config.tls {
+        ReloadableTls::load(files.clone())?;
+    }
+    Ok(config.render(key_file.path()))
+}
+
+/// The store URL a command was given: `--store`/`KEYPAIRD_STORE`, else what the file of
+/// `--store-file`/`KEYPAIRD_STORE_FILE` holds.
+pub fn given_store_url(arg: &StoreArg) -> anyhow::Result<Option<String>> {
+    match (&arg.store, &arg.store_file) {
+        (Some(url), _) => Ok(Some(url.clone())),
+        (None, Some(path)) => read_store_file(path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The store URL of a command without a config file (accounts, migrate): given, or the default.
+pub fn store_url_of(arg: &StoreArg) -> anyhow::Result<String> {
+    Ok(given_store_url(arg)?.unwrap_or_else(|| DEFAULT_STORE.to_owned()))
+}
+
+/// A store URL kept in a file (one line; surrounding whitespace and the newline ignored).
+fn read_store_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the store file {}", path.display()))?;
+    let url = text.trim();
+    if url.is_empty() || url.contains('\n') {
+        bail!(
+            "the store file {} must hold one store URL, on one line",
+            path.display()
+        );
+    }
+    Ok(url.to_owned())
 }
 
 /// A duration as people write it ("10s", "1m30s", "90d"), by humantime.

@@ -22,7 +22,7 @@ use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
-use cli::{AccountsCommand, Cli, Command};
+use cli::{AccountsCommand, Cli, Command, ConfigCommand};
 use config::ServeConfig;
 use store_url::StoreUrl;
 
@@ -83,6 +83,9 @@ fn main() -> std::process::ExitCode {
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
+            Command::Config(ConfigCommand::Check(args)) => {
+                config::check(&args.serve).map(|effective| print!("{effective}"))
+            }
         }
     });
     if let Some(warm_up) = rng_warm_up {

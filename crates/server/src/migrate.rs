@@ -3,11 +3,11 @@
 //! running it is optional.)
 
 use crate::cli::{MigrateArgs, RotateMasterKeyArgs};
-use crate::config::DEFAULT_STORE;
+use crate::config::store_url_of;
 use crate::store_url::{redact, StoreUrl};
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
-    let url = args.store.store.as_deref().unwrap_or(DEFAULT_STORE);
+    let url = &store_url_of(&args.store)?;
     let store_url = StoreUrl::parse(url)?;
     let key_file = store_url.key_file(args.store.master_key_file.as_deref())?;
     let report = store_url.migrate(&key_file).await?;
@@ -30,7 +30,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 
 /// `keypaird rotate-master-key`: a new key, every secret sealed under it, the key file replaced.
 pub async fn rotate_master_key(args: RotateMasterKeyArgs) -> anyhow::Result<()> {
-    let url = args.store.store.as_deref().unwrap_or(DEFAULT_STORE);
+    let url = &store_url_of(&args.store)?;
     let store_url = StoreUrl::parse(url)?;
     let key_file = store_url.key_file(args.store.master_key_file.as_deref())?;
     let report = store_url.rotate_master_key(&key_file).await?;

@@ -109,7 +109,7 @@ impl StoreUrl {
     }
 }
 
-/// The URL with any password replaced by `***`, for banners, logs and errors.
+/// The URL with any password replaced by `<redacted>`, for banners, logs, errors and `config check`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -122,7 +122,7 @@ pub fn redact(url: &str) -> String {
     let (authority, path) = before_query.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
+            Some((user, _password)) => format!("{user}:<redacted>@{host}"),
             None => authority.to_owned(),
         },
         None => authority.to_owned(),
@@ -132,7 +132,9 @@ pub fn redact(url: &str) -> String {
         let params: Vec<String> = query
             .split('&')
             .map(|param| match param.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                    format!("{key}=<redacted>")
+                }
                 _ => param.to_owned(),
             })
             .collect();
@@ -200,11 +202,11 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(
             redact("postgres://u:s3cret@h:5432/db?schema=x"),
-            "postgres://u:***@h:5432/db?schema=x"
+            "postgres://u:<redacted>@h:5432/db?schema=x"
         );
         assert_eq!(
             redact("postgresql://h/db?user=u&password=s3cret&sslmode=require"),
-            "postgresql://h/db?user=u&password=***&sslmode=require"
+            "postgresql://h/db?user=u&password=<redacted>&sslmode=require"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(
