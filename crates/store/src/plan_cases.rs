@@ -92,6 +92,13 @@ pub(crate) fn cases(
         offset: 0,
         limit: 50,
     };
+    let keyset_page = Page::After {
+        after: Some(KeyPairCursor {
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            id: "key-00000000000000001".into(),
+        }),
+        limit: 50,
+    };
     let case = |what, statement, index, ordered| PlanCase {
         what,
         statement,
@@ -188,13 +195,7 @@ pub(crate) fn cases(
         ),
         case(
             "a keyset page",
-            select(&all().paged(Page::After {
-                after: Some(KeyPairCursor {
-                    created_at: time::OffsetDateTime::UNIX_EPOCH,
-                    id: "key-00000000000000001".into(),
-                }),
-                limit: 50,
-            })),
+            select(&all().paged(keyset_page.clone())),
             Index::NewestFirst,
             true,
         ),
@@ -212,15 +213,7 @@ pub(crate) fn cases(
         ),
         case(
             "a keyset page, oldest first",
-            select(
-                &all().ordered(KeyPairOrder::OldestFirst).paged(Page::After {
-                    after: Some(KeyPairCursor {
-                        created_at: time::OffsetDateTime::UNIX_EPOCH,
-                        id: "key-00000000000000001".into(),
-                    }),
-                    limit: 50,
-                }),
-            ),
+            select(&all().ordered(KeyPairOrder::OldestFirst).paged(keyset_page)),
             Index::NewestFirst,
             true,
         ),
