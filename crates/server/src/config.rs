@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use keypaird_keys::PpkVersion;
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{LogFormat, ServeArgs};
 use crate::limits::Limits;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -19,6 +19,8 @@ pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
+    log_format: Option<LogFormat>,
     store: Option<String>,
     master_key_file: Option<PathBuf>,
     any_credentials: Option<bool>,
@@ -45,6 +47,9 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: String,
+    /// `None`: `/metrics` is served on `listen`.
+    pub metrics_listen: Option<String>,
+    pub log_format: LogFormat,
     pub store: String,
     /// `None`: the store's default (beside a SQLite file; PostgreSQL requires one).
     pub master_key_file: Option<PathBuf>,
@@ -73,6 +78,8 @@ impl ServeConfig {
                 .clone()
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             store: args
                 .store
                 .store

@@ -58,8 +58,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of descriptors, usually: waiting lets connections close meanwhile.
                 counters.count(Drop::AcceptError);
@@ -85,7 +85,7 @@ pub async fn serve(
             limits: conn_limits,
             counters: counters.clone(),
         };
-        let served = connection.serve(&builder, &graceful, stream, service);
+        let served = connection.serve(&builder, &graceful, stream, peer, service);
         tokio::spawn(async move {
             served.await;
             drop(guard);
@@ -136,6 +136,7 @@ impl Connection {
         builder: &auto::Builder<TokioExecutor>,
         graceful: &GracefulShutdown,
         stream: TcpStream,
+        peer: std::net::SocketAddr,
         app: Router,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let io = TokioIo::new(WatchedStream {
@@ -148,7 +149,12 @@ impl Connection {
             let in_flight = activity.request_started();
             let app = app.clone();
             async move {
-                let reply = app.oneshot(request.map(axum::body::Body::new)).await;
+                let mut request = request.map(axum::body::Body::new);
+                // For the access log: where the request came from.
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let reply = app.oneshot(request).await;
                 drop(in_flight);
                 reply
             }
