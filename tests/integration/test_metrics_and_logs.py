@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import requests
 
 import aliyun_support as ali
@@ -171,8 +172,14 @@ def banner_metrics_url(srv) -> str:
     return m.group(1)
 
 
-def test_metrics_listen_serves_metrics_on_its_own_port(account, keypaird):
-    srv = keypaird(extra=["--metrics-listen", "127.0.0.1:0"])
+@pytest.mark.parametrize("given_by", ["flag", "config file"])
+def test_metrics_listen_serves_metrics_on_its_own_port(given_by, tmp_path, account, keypaird):
+    if given_by == "flag":
+        srv = keypaird(extra=["--metrics-listen", "127.0.0.1:0"])
+    else:
+        config = tmp_path / "keypaird.toml"
+        config.write_text('metrics_listen = "127.0.0.1:0"\n')
+        srv = keypaird(extra=["--config", config])
     url = banner_metrics_url(srv)
     assert not url.startswith(srv.url + "/"), url
     srv.ec2().describe_key_pairs()

@@ -179,6 +179,30 @@ fn has_aliyun_marker(form: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn known_action_is_one_of_the_dialects_names_or_a_placeholder() {
+        let log = |dialect, action: Option<&str>| RequestLog {
+            dialect,
+            action: action.map(str::to_owned),
+            ..RequestLog::default()
+        };
+        assert_eq!(
+            log("aws", Some("CreateKeyPair")).known_action(),
+            "CreateKeyPair"
+        );
+        assert_eq!(
+            log("aliyun", Some("DeleteKeyPairs")).known_action(),
+            "DeleteKeyPairs"
+        );
+        // Another dialect's action, any other text, and none at all.
+        assert_eq!(log("aws", Some("DeleteKeyPairs")).known_action(), "unknown");
+        assert_eq!(
+            log("aliyun", Some("createkeypair")).known_action(),
+            "unknown"
+        );
+        assert_eq!(log("aws", None).known_action(), "-");
+    }
+
     fn request(query: &str, headers: &[(&'static str, &str)], body: &str) -> ApiRequest {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
