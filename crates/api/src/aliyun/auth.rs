@@ -26,28 +26,8 @@ pub struct UnspentNonce {
 /// The caller's account, and the nonce its request must spend (none without verification).
 /// Only a correctly signed request has a nonce to spend, so nobody can burn another caller's
 /// nonces or fill the record with garbage.
-/// Who signed `request`, and the nonce to spend; the access key ID goes into `log` as soon as
-/// it is read, and a refusal is marked there as an authentication failure.
+/// The access key ID goes into `log` as soon as it is read.
 pub async fn authenticate(
-    credentials: &CredentialCache,
-    mode: AuthMode,
-    request: &ApiRequest,
-    params: &Params<'_>,
-    now: OffsetDateTime,
-    log: &mut RequestLog,
-) -> Result<(Account, Option<UnspentNonce>), AliyunError> {
-    verify_caller(credentials, mode, request, params, now, log)
-        .await
-        .map_err(|err| failed(log, err))
-}
-
-/// Marks `err`, which refused the caller (a bad signature, a spent nonce), in `log`.
-pub fn failed(log: &mut RequestLog, err: AliyunError) -> AliyunError {
-    log.note_auth_failure(err.code.wire().1);
-    err
-}
-
-async fn verify_caller(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
@@ -98,6 +78,13 @@ async fn verify_caller(
             Ok((credential.account, Some(nonce)))
         }
     }
+}
+
+/// Marks `err`, which refused the caller (a bad signature, a spent nonce), in `log` as an
+/// authentication failure.
+pub fn failed(log: &mut RequestLog, err: AliyunError) -> AliyunError {
+    log.note_auth_failure(err.code.wire().1);
+    err
 }
 
 /// Records the nonce (a durable write); `SignatureNonceUsed` when it was recorded before, by

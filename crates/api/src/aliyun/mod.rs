@@ -109,7 +109,8 @@ impl AliyunDialect {
             OffsetDateTime::now_utc(),
             log,
         )
-        .await?;
+        .await
+        .map_err(|err| auth::failed(log, err))?;
         log.account_id = Some(account.id.clone());
 
         // Checked now so the access log names the region even when the action fails; a bad

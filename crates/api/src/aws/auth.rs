@@ -23,21 +23,8 @@ pub struct Caller {
     pub region: String,
 }
 
-/// Who signed `request`; the access key ID goes into `log` as soon as it is read, and a
-/// refusal is marked there as an authentication failure.
+/// Who signed `request`; the access key ID goes into `log` as soon as it is read.
 pub async fn authenticate(
-    credentials: &CredentialCache,
-    mode: AuthMode,
-    request: &ApiRequest,
-    now: OffsetDateTime,
-    log: &mut RequestLog,
-) -> Result<Caller, AwsError> {
-    verify_caller(credentials, mode, request, now, log)
-        .await
-        .inspect_err(|err| log.note_auth_failure(err.code.wire().1))
-}
-
-async fn verify_caller(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,

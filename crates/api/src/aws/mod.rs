@@ -116,7 +116,8 @@ impl AwsDialect {
             OffsetDateTime::now_utc(),
             log,
         )
-        .await?;
+        .await
+        .inspect_err(|err| log.note_auth_failure(err.code.wire().1))?;
         log.account_id = Some(caller.account.id.clone());
         log.region = Some(caller.region.clone());
         let params = params?;
