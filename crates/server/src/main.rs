@@ -137,8 +137,7 @@ const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store_url = StoreUrl::parse(&config.store)?;
     let key_file = store_url.key_file(config.master_key_file.as_deref())?;
-    let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
-    let metrics = Arc::new(metrics::Metrics::new(rsa_pool.clone()));
+    let metrics = Arc::new(metrics::Metrics::new());
     let group_commits = metrics.clone();
     let store = store_url
         .open_observed(
@@ -179,6 +178,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
+    let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
+    metrics.watch_rsa_pool(rsa_pool.clone());
     let inventory = Inventory::new(store, rsa_pool.clone());
     let auth_mode = if config.any_credentials {
         AuthMode::AnyCredentials

@@ -3,6 +3,7 @@
 //! names), never from a client's text, so no request can add a series; and no value is ever a
 //! secret, a key or a name a tenant chose.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use keypaird_api::RequestLog;
@@ -68,13 +69,15 @@ pub struct Metrics {
     store_errors: Family<OperationLabels, Counter>,
     group_commit_batch: Histogram,
     nonce_records: Gauge,
+    /// Set once the pool exists (`watch_rsa_pool`), which is after the store has opened.
+    rsa_pool: Arc<OnceLock<RsaKeyPool>>,
     /// When the nonce record was last counted; held while counting, so concurrent scrapes
     /// share one count.
     nonces_counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Metrics {
-    pub fn new(rsa_pool: RsaKeyPool) -> Metrics {
+    pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         // prometheus-client adds `_total` to counters' names.
@@ -122,7 +125,8 @@ impl Metrics {
              counted at most every 10 s",
             nonce_records.clone(),
         );
-        registry.register_collector(Box::new(PoolCollector(rsa_pool)));
+        let rsa_pool = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(PoolCollector(rsa_pool.clone())));
         Metrics {
             registry,
             requests,
@@ -132,8 +136,15 @@ impl Metrics {
             store_errors,
             group_commit_batch,
             nonce_records,
+            rsa_pool,
             nonces_counted_at: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Reports `pool`'s keys and takes from now on. The pool is made only once the store is
+    /// open and the port bound: its refill threads must be stopped before any exit.
+    pub fn watch_rsa_pool(&self, pool: RsaKeyPool) {
+        let _ = self.rsa_pool.set(pool);
     }
 
     /// Counts one answered API request, from what its log line says.
@@ -203,7 +214,7 @@ impl Metrics {
 }
 
 /// The RSA pool's gauge and counters, read from the pool at each scrape (it keeps them itself).
-struct PoolCollector(RsaKeyPool);
+struct PoolCollector(Arc<OnceLock<RsaKeyPool>>);
 
 impl std::fmt::Debug for PoolCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,14 +229,17 @@ struct TakeLabels {
 
 impl Collector for PoolCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let keys = ConstGauge::new(self.0.ready() as i64);
+        let Some(pool) = self.0.get() else {
+            return Ok(());
+        };
+        let keys = ConstGauge::new(pool.ready() as i64);
         keys.encode(encoder.encode_descriptor(
             "keypaird_rsa_pool_keys",
             "RSA keys generated ahead and ready in memory",
             None,
             keys.metric_type(),
         )?)?;
-        let takes = self.0.takes();
+        let takes = pool.takes();
         let mut family = encoder.encode_descriptor(
             "keypaird_rsa_pool_takes",
             "RSA keys asked of the pool: hit when one was ready, miss when generated on demand",
