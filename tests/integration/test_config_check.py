@@ -46,6 +46,8 @@ def test_defaults(tmp_path):
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == HEADER + (
         'listen = "127.0.0.1:8787"\n'
+        '# metrics_listen: not set, /metrics on the API port\n'
+        'log_format = "text"\n'
         'store = "sqlite://./keypaird-data/keypaird.db"\n'
         'master_key_file = "./keypaird-data/keypaird.db.master-key"\n') + DEFAULTS_AFTER_STORE
     assert not (tmp_path / "keypaird-data").exists(), "config check must not open the store"
@@ -54,14 +56,18 @@ def test_defaults(tmp_path):
 def test_flags_win_over_environment_over_file_and_the_password_is_redacted(tmp_path):
     config = tmp_path / "keypaird.toml"
     config.write_text('listen = "0.0.0.0:9000"\nppk_version = 3\nrsa_pool_size = 4\n'
+                      'metrics_listen = "127.0.0.1:9101"\n'
                       'keep_alive_idle = "90s"\nstore = "sqlite:///from/file.db"\n')
     store_file = tmp_path / "store-url"
     store_file.write_text("postgres://kp:s3cret-pw@db.internal:5432/keys?schema=a&password=also\n")
     done = check("--config", config, "--rsa-pool-size", "8", "--master-key-file", "/etc/kp.key",
+                 "--log-format", "json",
                  env={"KEYPAIRD_LISTEN": "127.0.0.1:9100", "KEYPAIRD_STORE_FILE": str(store_file)})
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == HEADER + (
         'listen = "127.0.0.1:9100"\n'
+        'metrics_listen = "127.0.0.1:9101"\n'
+        'log_format = "json"\n'
         'store = "postgres://kp:<redacted>@db.internal:5432/keys?schema=a&password=<redacted>"\n'
         'master_key_file = "/etc/kp.key"\n'
         'any_credentials = false\n'
@@ -122,6 +128,8 @@ def test_tls_files_are_loaded_and_shown(tmp_path):
 @pytest.mark.parametrize("case, message", [
     ("bad listen", "keypaird: error: the listen address 'nonsense' is not valid: use HOST:PORT, "
                    "for example 127.0.0.1:8787"),
+    ("bad metrics listen", "keypaird: error: the metrics_listen address 'localhost' is not "
+                           "valid: use HOST:PORT"),
     ("postgres without key", "keypaird: error: a PostgreSQL store needs a master key file"),
     ("unknown store", "keypaird: error: unsupported store URL 'mysql://u:<redacted>@h/db'"),
     ("missing tls file", "keypaird: error: cannot read the certificate file"),
@@ -142,6 +150,7 @@ def test_invalid_configurations_exit_1_with_the_reason(tmp_path, case, message):
     empty.write_text("\n")
     args = {
         "bad listen": ["--listen", "nonsense"],
+        "bad metrics listen": ["--metrics-listen", "localhost"],
         "postgres without key": ["--store", "postgres://u:pw@h/db"],
         "unknown store": ["--store", "mysql://u:pw@h/db"],
         "missing tls file": ["--tls-cert", tmp_path / "nope.crt", "--tls-key", key],

@@ -37,10 +37,53 @@ pub struct ApiResponse {
 #[derive(Debug, Clone, Default)]
 pub struct RequestLog {
     pub dialect: &'static str,
+    /// The ID the reply carries (`requestId`, `RequestId`).
+    pub request_id: String,
+    /// As the client sent it (at most 64 characters): any text, so never a metric label.
     pub action: Option<String>,
+    /// The access key ID the request was signed with, once read (never the secret).
+    pub access_key_id: Option<String>,
     pub account_id: Option<String>,
     pub region: Option<String>,
     pub error_code: Option<&'static str>,
+    /// The error was the caller's authentication failing (`error_code` says how).
+    pub auth_failed: bool,
+}
+
+impl RequestLog {
+    /// The action as a bounded name: one the dialect knows, `unknown` for any other text, `-`
+    /// when the request was refused before its action was read. Safe as a metric label.
+    pub fn known_action(&self) -> &'static str {
+        let Some(action) = self.action.as_deref() else {
+            return "-";
+        };
+        let known: &[&'static str] = match self.dialect {
+            "aws" => &aws::ACTIONS,
+            "aliyun" => aliyun::ACTIONS,
+            _ => &[],
+        };
+        known
+            .iter()
+            .copied()
+            .find(|name| *name == action)
+            .unwrap_or("unknown")
+    }
+}
+
+impl RequestLog {
+    /// Marks the request as refused by authentication, with the status it is answered with: a
+    /// failure of ours (the store unreachable, 5xx) is not the caller's and is not marked.
+    pub(crate) fn note_auth_failure(&mut self, status: StatusCode) {
+        if status.is_client_error() {
+            self.auth_failed = true;
+        }
+    }
+}
+
+/// An access key ID as logged: IDs are at most 128 characters, and a hostile client's longer
+/// text is cut rather than written whole into every line.
+pub(crate) fn loggable_key_id(access_key_id: &str) -> String {
+    access_key_id.chars().take(128).collect()
 }
 
 /// Why the server answered a request before any dialect read it: the request broke a limit
@@ -135,6 +178,30 @@ fn has_aliyun_marker(form: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_action_is_one_of_the_dialects_names_or_a_placeholder() {
+        let log = |dialect, action: Option<&str>| RequestLog {
+            dialect,
+            action: action.map(str::to_owned),
+            ..RequestLog::default()
+        };
+        assert_eq!(
+            log("aws", Some("CreateKeyPair")).known_action(),
+            "CreateKeyPair"
+        );
+        assert_eq!(
+            log("aliyun", Some("DeleteKeyPairs")).known_action(),
+            "DeleteKeyPairs"
+        );
+        // Another dialect's action, any other text, and none at all.
+        assert_eq!(log("aws", Some("DeleteKeyPairs")).known_action(), "unknown");
+        assert_eq!(
+            log("aliyun", Some("createkeypair")).known_action(),
+            "unknown"
+        );
+        assert_eq!(log("aws", None).known_action(), "-");
+    }
 
     fn request(query: &str, headers: &[(&'static str, &str)], body: &str) -> ApiRequest {
         let mut map = HeaderMap::new();

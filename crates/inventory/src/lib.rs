@@ -15,7 +15,7 @@ pub mod store;
 pub use credentials::CredentialCache;
 pub use error::{InventoryError, NameProblem, TagProblem};
 pub use model::*;
-pub use pool::RsaKeyPool;
+pub use pool::{PoolTakes, RsaKeyPool};
 pub use query::*;
 pub use service::{CreatedKeyPair, ImportedKeyPair, Inventory, NewKeyPair};
 pub use store::{NotReady, NotReadyCause, Store, StoreError};

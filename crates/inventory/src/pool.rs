@@ -9,7 +9,7 @@
 //! entropy source in the process's exit handlers, and a refill thread that draws on it after
 //! that aborts the process (seen as a SIGABRT after a clean SIGTERM).
 
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -24,6 +24,18 @@ pub struct RsaKeyPool {
     /// one per core at a time: more would only queue on the CPU, and would fill the bounded
     /// blocking pool that the SQLite reads also need.
     on_demand: Arc<tokio::sync::Semaphore>,
+    /// Takes served from the pool, and takes that had to generate (for the metrics).
+    hits: Arc<AtomicU64>,
+    misses: Arc<AtomicU64>,
+}
+
+/// How many takes the pool has served since it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolTakes {
+    /// A key was ready.
+    pub hits: u64,
+    /// None was (or the pool is off): the key was generated on demand.
+    pub misses: u64,
 }
 
 impl RsaKeyPool {
@@ -55,6 +67,8 @@ impl RsaKeyPool {
             return RsaKeyPool {
                 inner: None,
                 on_demand,
+                hits: Arc::default(),
+                misses: Arc::default(),
             };
         }
         let (sender, receiver) = sync_channel(capacity);
@@ -105,6 +119,8 @@ impl RsaKeyPool {
                 generating,
             })),
             on_demand,
+            hits: Arc::default(),
+            misses: Arc::default(),
         }
     }
 
@@ -112,8 +128,10 @@ impl RsaKeyPool {
     /// thread so the async runtime keeps serving.
     pub async fn take(&self) -> Result<GeneratedKey, KeyError> {
         if let Some(key) = self.try_take() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(key);
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         // The semaphore is never closed, so acquiring only waits.
         let _turn = self.on_demand.acquire().await;
         tokio::task::spawn_blocking(GeneratedKey::generate_rsa2048)
@@ -160,7 +178,15 @@ impl RsaKeyPool {
         })
     }
 
-    /// How many keys are ready now, for the readiness log line and benchmarks.
+    /// How many takes found a key ready, and how many generated one.
+    pub fn takes(&self) -> PoolTakes {
+        PoolTakes {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many keys are ready now, for the readiness log line, benchmarks and metrics.
     pub fn ready(&self) -> usize {
         self.inner.as_ref().map_or(0, |inner| {
             inner.ready_keys.load(Ordering::Relaxed).max(0) as usize
@@ -213,6 +239,19 @@ mod tests {
         pool.give_back(second);
         pool.give_back(first);
         assert_eq!(pool.ready(), 2);
+    }
+
+    #[tokio::test]
+    async fn takes_are_counted_as_hits_and_misses() {
+        let off = RsaKeyPool::new(0);
+        off.take().await.unwrap();
+        off.take().await.unwrap();
+        assert_eq!(off.takes(), PoolTakes { hits: 0, misses: 2 });
+        let pool = RsaKeyPool::new(1);
+        wait_for_ready(&pool, 1);
+        pool.take().await.unwrap();
+        assert_eq!(pool.takes(), PoolTakes { hits: 1, misses: 0 });
+        assert!(pool.stop(Duration::from_secs(30)));
     }
 
     /// Many takes at once, from a pool several threads refill and beyond its size: every key

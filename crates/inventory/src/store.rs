@@ -238,6 +238,11 @@ pub trait Store: Send + Sync + 'static {
     /// the record stays bounded by the traffic of one signature window.
     async fn purge_expired_nonces(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
+    /// How many nonce records the store holds, expired ones not yet purged included: one
+    /// count over the record's primary key, whose size is bounded by the traffic of one
+    /// signature window. For the metrics gauge, which asks at most every few seconds.
+    async fn count_nonces(&self) -> Result<u64, StoreError>;
+
     // ---- operations ----
 
     /// Empties the inventory (key pairs and tags of every account); accounts and keys stay.

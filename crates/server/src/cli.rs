@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,8 +87,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArg,
 
-    /// A TOML file with any of: listen, store, store_file, master_key_file, any_credentials, allow_reset,
-    /// ppk_version, rsa_pool_size, tls_cert, tls_key, and the limits (README): max_body_bytes, header_read_timeout,
+    /// A TOML file with any of: listen, metrics_listen, log_format, store, store_file,
+    /// master_key_file, any_credentials, allow_reset, ppk_version, rsa_pool_size, tls_cert,
+    /// tls_key, and the limits (README): max_body_bytes, header_read_timeout,
     /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
     /// max_connections, max_in_flight.
     #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
@@ -129,6 +131,24 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// Serve GET /metrics (Prometheus) on this address of its own, rather than on the API
+    /// port, which then answers 404 for it. [default: on the API port]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
+    /// How log lines are written to stderr: text (key=value) or json (one object a line).
+    /// [default: text]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use keypaird_keys::PpkVersion;
 use serde::Deserialize;
 
-use crate::cli::{ServeArgs, StoreArg};
+use crate::cli::{LogFormat, ServeArgs, StoreArg};
 use crate::limits::Limits;
 use crate::store_url::{redact, StoreUrl};
 use crate::tls::{ReloadableTls, TlsFiles};
@@ -21,6 +21,8 @@ pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
+    log_format: Option<LogFormat>,
     store: Option<String>,
     store_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
@@ -50,6 +52,9 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: String,
+    /// `None`: `/metrics` is served on `listen`.
+    pub metrics_listen: Option<String>,
+    pub log_format: LogFormat,
     pub store: String,
     /// `None`: the store's default (beside a SQLite file; PostgreSQL requires one).
     pub master_key_file: Option<PathBuf>,
@@ -101,6 +106,8 @@ impl ServeConfig {
                 .clone()
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             store,
             master_key_file: args.store.master_key_file.clone().or(file.master_key_file),
             any_credentials: args.any_credentials || file.any_credentials.unwrap_or(false),
@@ -133,6 +140,17 @@ impl ServeConfig {
                 .to_owned(),
             "# the config file, then defaults.".to_owned(),
             format!("listen = {}", text(&self.listen)),
+            match &self.metrics_listen {
+                Some(address) => format!("metrics_listen = {}", text(address)),
+                None => "# metrics_listen: not set, /metrics on the API port".to_owned(),
+            },
+            format!(
+                "log_format = {}",
+                text(match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                })
+            ),
             format!("store = {}", text(&redact(&self.store))),
             format!("master_key_file = {}", path(master_key_file)),
             format!("any_credentials = {}", self.any_credentials),
@@ -170,12 +188,18 @@ impl ServeConfig {
 /// key file's setting, and that the TLS pair loads.
 pub fn check(args: &ServeArgs) -> anyhow::Result<String> {
     let config = ServeConfig::resolve(args)?;
-    std::net::ToSocketAddrs::to_socket_addrs(config.listen.as_str()).with_context(|| {
-        format!(
-            "the listen address '{}' is not valid: use HOST:PORT, for example 127.0.0.1:8787",
-            config.listen
-        )
-    })?;
+    let addresses = [
+        ("listen", Some(&config.listen)),
+        ("metrics_listen", config.metrics_listen.as_ref()),
+    ];
+    for (setting, address) in addresses {
+        let Some(address) = address else { continue };
+        std::net::ToSocketAddrs::to_socket_addrs(address.as_str()).with_context(|| {
+            format!(
+                "the {setting} address '{address}' is not valid: use HOST:PORT, for example 127.0.0.1:8787"
+            )
+        })?;
+    }
     let key_file = StoreUrl::parse(&config.store)?.key_file(config.master_key_file.as_deref())?;
     if let Some(files) = &config.tls {
         ReloadableTls::load(files.clone())?;

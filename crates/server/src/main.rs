@@ -6,10 +6,12 @@ mod cli;
 mod config;
 mod limits;
 mod maintenance;
+mod metrics;
 mod migrate;
 mod router;
 mod serving;
 mod store_url;
+mod timed_store;
 mod tls;
 
 use std::io::{IsTerminal, Write};
@@ -22,7 +24,7 @@ use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
-use cli::{AccountsCommand, Cli, Command, ConfigCommand};
+use cli::{AccountsCommand, Cli, Command, ConfigCommand, LogFormat};
 use config::ServeConfig;
 use store_url::StoreUrl;
 
@@ -47,14 +49,22 @@ fn main() -> std::process::ExitCode {
     // SAFETY: sets a process-wide allocator option; mimalloc documents it as safe at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_env("KEYPAIRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .compact()
-        .init();
+    // Resolved before logging starts, since it says how to log.
+    let serve_config = match &cli.command {
+        Command::Serve(args) => match ServeConfig::resolve(args) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("keypaird: error: {err:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    start_logging(
+        serve_config
+            .as_ref()
+            .map_or_else(LogFormat::default, |c| c.log_format),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(blocking_threads())
@@ -78,7 +88,7 @@ fn main() -> std::process::ExitCode {
         .flatten();
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,
+            Command::Serve(_) => serve(serve_config.expect("resolved before")).await,
             Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
             Command::Migrate(args) => migrate::run(args).await,
@@ -102,13 +112,47 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Log lines go to stderr, filtered by `KEYPAIRD_LOG` (default `info`). JSON lines put each
+/// event's fields at the top level of the object, beside `timestamp`, `level` and `message`.
+fn start_logging(format: LogFormat) {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("KEYPAIRD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        );
+    match format {
+        LogFormat::Text => subscriber
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .init(),
+        LogFormat::Json => subscriber
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 /// How long a credential read from the store is trusted before it is read again.
 const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store_url = StoreUrl::parse(&config.store)?;
     let key_file = store_url.key_file(config.master_key_file.as_deref())?;
-    let store = store_url.open(&key_file).await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let group_commits = metrics.clone();
+    let store = store_url
+        .open_observed(
+            &key_file,
+            Some(Arc::new(move |writes| {
+                group_commits.observe_group_commit(writes)
+            })),
+        )
+        .await?;
+    let store: Arc<dyn keypaird_inventory::Store> =
+        Arc::new(timed_store::TimedStore::new(store, metrics.clone()));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -123,6 +167,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let endpoint = format!("{scheme}://{address}");
+    let metrics_listener = match &config.metrics_listen {
+        Some(metrics_listen) => Some(
+            tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?,
+        ),
+        None => None,
+    };
 
     let default_account = NewAccount {
         id: ids::account_id(),
@@ -140,6 +192,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
     let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
+    metrics.watch_rsa_pool(rsa_pool.clone());
     let inventory = Inventory::new(store, rsa_pool.clone());
     let auth_mode = if config.any_credentials {
         AuthMode::AnyCredentials
@@ -164,14 +217,37 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         limits: limits.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
         drops: drops.clone(),
+        metrics: metrics.clone(),
     });
-    let app = router::router(state, config.allow_reset);
+    let metrics_on = if metrics_listener.is_some() {
+        router::MetricsOn::OwnAddress
+    } else {
+        router::MetricsOn::ApiPort
+    };
+    let app = router::router(state.clone(), config.allow_reset, metrics_on);
+    let metrics_endpoint = match metrics_listener {
+        Some(listener) => {
+            let address = listener
+                .local_addr()
+                .context("reading the metrics address")?;
+            // An operator's port, apart from the clients': axum's own server, without the
+            // API port's limits.
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router::metrics_router(state)).await {
+                    tracing::error!(error = %err, "the metrics listener stopped");
+                }
+            });
+            format!("http://{address}/metrics")
+        }
+        None => format!("{endpoint}/metrics"),
+    };
     limits::spawn_drop_log(drops.clone(), DROP_LOG_INTERVAL);
 
     print_banner(
         &config,
         &endpoint,
         key_file.path(),
+        &metrics_endpoint,
         created_default.then_some(&default_account),
     );
     serving::serve(
@@ -179,7 +255,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         app,
         limits,
         drops,
-        router::refusing_router(),
+        router::refusing_router(metrics),
         tls,
         shutdown_signal(),
     )
@@ -271,11 +347,13 @@ fn print_banner(
     config: &ServeConfig,
     endpoint: &str,
     master_key_file: &std::path::Path,
+    metrics_endpoint: &str,
     new_default: Option<&NewAccount>,
 ) {
     let (scheme, host) = endpoint.split_once("://").unwrap_or(("http", endpoint));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keypaird listening on {endpoint}");
+    let _ = writeln!(out, "metrics: {metrics_endpoint}");
     let _ = writeln!(out, "store: {}", store_url::redact(&config.store));
     let _ = writeln!(out, "master key: {}", master_key_file.display());
     if let Some(account) = new_default {

@@ -2,11 +2,12 @@
 //! the dialect the request speaks. Bodies are read here under the limits (size, time, requests
 //! in flight), so no dialect ever sees an unbounded body or waits on a slow one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -20,6 +21,7 @@ use keypaird_inventory::Inventory;
 use tokio::sync::Semaphore;
 
 use crate::limits::{Drop, DropCounters, Limits};
+use crate::metrics::{self, Metrics};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,12 +32,26 @@ pub struct AppState {
     /// One permit per request allowed in flight (`limits.max_in_flight`).
     pub in_flight: Arc<Semaphore>,
     pub drops: Arc<DropCounters>,
+    pub metrics: Arc<Metrics>,
 }
 
-pub fn router(state: Arc<AppState>, allow_reset: bool) -> Router {
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsOn {
+    /// On the API port, beside `/healthz`.
+    ApiPort,
+    /// On an address of its own (`metrics_router`); the API port answers 404.
+    OwnAddress,
+}
+
+pub fn router(state: Arc<AppState>, allow_reset: bool, metrics_on: MetricsOn) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
+    router = match metrics_on {
+        MetricsOn::ApiPort => router.route("/metrics", get(serve_metrics)),
+        MetricsOn::OwnAddress => router.route("/metrics", any(|| async { StatusCode::NOT_FOUND })),
+    };
     // Without the flag the path does not exist at all, rather than being read as an API call.
     router = if allow_reset {
         router.route("/moto-api/reset", post(reset))
@@ -43,6 +59,24 @@ pub fn router(state: Arc<AppState>, allow_reset: bool) -> Router {
         router.route("/moto-api/reset", any(|| async { StatusCode::NOT_FOUND }))
     };
     router.fallback(dialect_request).with_state(state)
+}
+
+/// `/metrics` alone, for `metrics_listen`.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .with_state(state)
+}
+
+/// Unauthenticated, like `/healthz`: nothing in it names a tenant, a key or a secret.
+async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.metrics.render(state.inventory.store().as_ref()).await;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
 /// Liveness only: the process answers. Store trouble shows in /readyz.
@@ -81,7 +115,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let started = Instant::now();
+    let received = Received::now(&request);
     let (parts, body) = request.into_parts();
     let mut headers = parts.headers;
     // HTTP/2 carries the host as `:authority`; signatures sign it as `host`.
@@ -100,7 +134,13 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
         body: Bytes::new(),
     };
     let refuse = |refusal: Refusal, request: &ApiRequest| {
-        refused(refusal, &request.headers, &request.query, started)
+        refused(
+            refusal,
+            &request.headers,
+            &request.query,
+            received,
+            &state.metrics,
+        )
     };
     if api_request.method != Method::GET && api_request.method != Method::POST {
         return refuse(Refusal::MethodNotAllowed, &api_request);
@@ -122,7 +162,7 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
     .await;
     match answered {
         Ok(Ok(reply)) => {
-            log_request(&reply, started);
+            record(&reply, received, &state.metrics);
             into_http(reply, None)
         }
         Ok(Err(refusal)) => {
@@ -185,14 +225,15 @@ async fn read_body(
 
 /// Every request on a connection accepted beyond `max_connections` gets a 503 in its dialect's
 /// envelope, and the connection is closed.
-pub fn refusing_router() -> Router {
+pub fn refusing_router(metrics: Arc<Metrics>) -> Router {
     Router::new().fallback(|request: Request| async move {
         let query = request.uri().query().unwrap_or("");
         refused(
             Refusal::Overloaded,
             request.headers(),
             query,
-            Instant::now(),
+            Received::now(&request),
+            &metrics,
         )
     })
 }
@@ -203,23 +244,51 @@ fn refused(
     refusal: Refusal,
     headers: &header::HeaderMap,
     query: &str,
-    started: Instant,
+    received: Received,
+    metrics: &Metrics,
 ) -> Response {
     let reply = keypaird_api::refusal_response(refusal, headers, query);
-    log_request(&reply, started);
+    record(&reply, received, metrics);
     into_http(reply, Some(refusal))
 }
 
-fn log_request(reply: &ApiResponse, started: Instant) {
+/// When a request arrived, and from where (the accept loop puts the peer's address in).
+#[derive(Clone, Copy)]
+struct Received {
+    started: Instant,
+    source: Option<SocketAddr>,
+}
+
+impl Received {
+    fn now(request: &Request) -> Received {
+        Received {
+            started: Instant::now(),
+            source: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| *peer),
+        }
+    }
+}
+
+/// One access log line and the request's metrics, for every API request however it ended.
+fn record(reply: &ApiResponse, received: Received, metrics: &Metrics) {
+    let elapsed = received.started.elapsed();
+    metrics.observe_request(&reply.log, elapsed);
     let log = &reply.log;
+    // Rounded to 10 µs: a number in JSON, `latency_ms=1.23` in text.
+    let latency_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
     tracing::info!(
+        request_id = log.request_id.as_str(),
+        source = received.source.map(tracing::field::display),
+        access_key_id = log.access_key_id.as_deref().unwrap_or("-"),
         dialect = log.dialect,
         action = log.action.as_deref().unwrap_or("-"),
         account = log.account_id.as_deref().unwrap_or("-"),
         region = log.region.as_deref().unwrap_or("-"),
         status = reply.status.as_u16(),
         error = log.error_code.unwrap_or("-"),
-        latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        latency_ms,
         "request"
     );
 }

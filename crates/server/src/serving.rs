@@ -62,8 +62,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of descriptors, usually: waiting lets connections close meanwhile.
                 counters.count(Drop::AcceptError);
@@ -97,10 +97,16 @@ pub async fn serve(
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             match tls {
-                None => connection.serve(&builder, watcher, watched, service).await,
+                None => {
+                    connection
+                        .serve(&builder, watcher, watched, peer, service)
+                        .await
+                }
                 Some(tls) => {
                     if let Some(secured) = connection.handshake(&tls, watched).await {
-                        connection.serve(&builder, watcher, secured, service).await;
+                        connection
+                            .serve(&builder, watcher, secured, peer, service)
+                            .await;
                     }
                 }
             }
@@ -184,6 +190,7 @@ impl Connection {
         builder: &auto::Builder<TokioExecutor>,
         watcher: Watcher,
         stream: S,
+        peer: std::net::SocketAddr,
         app: Router,
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -194,7 +201,12 @@ impl Connection {
             let in_flight = activity.request_started();
             let app = app.clone();
             async move {
-                let reply = app.oneshot(request.map(axum::body::Body::new)).await;
+                let mut request = request.map(axum::body::Body::new);
+                // For the access log: where the request came from.
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let reply = app.oneshot(request).await;
                 drop(in_flight);
                 reply
             }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use keypaird_inventory::Store;
-use keypaird_store::{MasterKeyFile, MigrationReport, PostgresStore, RotationReport, SqliteStore};
+use keypaird_store::{
+    GroupCommitObserver, MasterKeyFile, MigrationReport, PostgresStore, RotationReport, SqliteStore,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
@@ -53,11 +55,22 @@ impl StoreUrl {
     /// `key_file`. For PostgreSQL this connects, and fails within seconds when the server
     /// cannot be reached.
     pub async fn open(&self, key_file: &MasterKeyFile) -> anyhow::Result<Arc<dyn Store>> {
+        self.open_observed(key_file, None).await
+    }
+
+    /// [`StoreUrl::open`], with `observer` told the size of each group commit (SQLite only:
+    /// PostgreSQL commits each write on its own).
+    pub async fn open_observed(
+        &self,
+        key_file: &MasterKeyFile,
+        observer: Option<GroupCommitObserver>,
+    ) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             StoreUrl::Sqlite(path) => {
-                let store = SqliteStore::open(path, key_file).with_context(|| {
-                    format!("cannot open the SQLite store at {}", path.display())
-                })?;
+                let store =
+                    SqliteStore::open_observed(path, key_file, observer).with_context(|| {
+                        format!("cannot open the SQLite store at {}", path.display())
+                    })?;
                 Ok(Arc::new(store))
             }
             StoreUrl::Postgres(url) => {

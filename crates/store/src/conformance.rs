@@ -1445,8 +1445,10 @@ pub async fn purge_removes_only_expired_nonces(store: Arc<dyn Store>) {
         .await
         .expect("record"));
 
+    assert_eq!(store.count_nonces().await.expect("count"), 6);
     let later = minutes_after(now, 2);
     assert_eq!(store.purge_expired_nonces(later).await.expect("purge"), 5);
+    assert_eq!(store.count_nonces().await.expect("count after"), 1);
     assert_eq!(
         store
             .purge_expired_nonces(later)

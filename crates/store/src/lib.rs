@@ -26,6 +26,12 @@ pub use postgres::PostgresStore;
 pub use sealing::{KeyId, MasterKey, UnsealError};
 pub use sqlite::SqliteStore;
 
+/// Told the number of writes each group commit made durable together (SQLite's writer; the
+/// PostgreSQL backend commits each write on its own and has no batches). Called on the writer
+/// thread after every commit attempt, so it must be quick: a metric, not I/O. The hook keeps
+/// this crate free of whoever counts (the server's metrics).
+pub type GroupCommitObserver = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
+
 /// What bringing a store's schema up to date did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {

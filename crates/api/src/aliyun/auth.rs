@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::error::{AliyunError, Code};
 use crate::aws::AuthMode;
 use crate::params::Params;
-use crate::ApiRequest;
+use crate::{loggable_key_id, ApiRequest, RequestLog};
 
 pub fn is_v3(headers: &http::HeaderMap) -> bool {
     acs::is_v3(headers)
@@ -26,12 +26,14 @@ pub struct UnspentNonce {
 /// The caller's account, and the nonce its request must spend (none without verification).
 /// Only a correctly signed request has a nonce to spend, so nobody can burn another caller's
 /// nonces or fill the record with garbage.
+/// The access key ID goes into `log` as soon as it is read.
 pub async fn authenticate(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
     params: &Params<'_>,
     now: OffsetDateTime,
+    log: &mut RequestLog,
 ) -> Result<(Account, Option<UnspentNonce>), AliyunError> {
     let signed = AcsRequest {
         method: request.method.as_str(),
@@ -41,6 +43,7 @@ pub async fn authenticate(
         params: params.pairs(),
     };
     let auth = acs::parse(&signed).map_err(from_acs)?;
+    log.access_key_id = Some(loggable_key_id(&auth.access_key_id));
     match mode {
         // moto-style: any access key names its own account; nothing is verified.
         AuthMode::AnyCredentials => {
@@ -75,6 +78,13 @@ pub async fn authenticate(
             Ok((credential.account, Some(nonce)))
         }
     }
+}
+
+/// Marks `err`, which refused the caller (a bad signature, a spent nonce), in `log` as an
+/// authentication failure.
+pub fn failed(log: &mut RequestLog, err: AliyunError) -> AliyunError {
+    log.note_auth_failure(err.code.wire().1);
+    err
 }
 
 /// Records the nonce (a durable write); `SignatureNonceUsed` when it was recorded before, by

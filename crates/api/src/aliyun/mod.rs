@@ -47,6 +47,7 @@ impl AliyunDialect {
         let request_id = new_request_id();
         let mut log = RequestLog {
             dialect: "aliyun",
+            request_id: request_id.clone(),
             ..RequestLog::default()
         };
         let params = read_params(request);
@@ -106,8 +107,10 @@ impl AliyunDialect {
             request,
             &params,
             OffsetDateTime::now_utc(),
+            log,
         )
-        .await?;
+        .await
+        .map_err(|err| auth::failed(log, err))?;
         log.account_id = Some(account.id.clone());
 
         // Checked now so the access log names the region even when the action fails; a bad
@@ -154,11 +157,13 @@ impl AliyunDialect {
             // of after; a nonce found spent discards what was read.
             let (spent, outcome) =
                 futures_util::future::join(auth::spend(&self.inventory, nonce), run).await;
-            spent?;
+            spent.map_err(|err| auth::failed(log, err))?;
             outcome?
         } else {
             // A change happens only once its nonce is durably spent: a replay changes nothing.
-            auth::spend(&self.inventory, nonce).await?;
+            auth::spend(&self.inventory, nonce)
+                .await
+                .map_err(|err| auth::failed(log, err))?;
             run.await?
         };
         Ok((action, fields))
@@ -168,7 +173,8 @@ impl AliyunDialect {
 /// Actions that change nothing, which may run while their nonce is being recorded.
 const READ_ONLY_ACTIONS: &[&str] = &["DescribeKeyPairs", "ListTagResources", "DescribeInstances"];
 
-const ACTIONS: &[&str] = &[
+/// Every action this dialect answers.
+pub const ACTIONS: &[&str] = &[
     "CreateKeyPair",
     "ImportKeyPair",
     "DescribeKeyPairs",
@@ -256,6 +262,7 @@ pub fn error_response(
     let (code, status) = error.code.wire();
     log.dialect = "aliyun";
     log.error_code = Some(code);
+    log.request_id = request_id.to_owned();
     let host = header(headers, "host").unwrap_or_default();
     let recommend =
         format!("https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={request_id}");

@@ -6,7 +6,7 @@ use keypaird_inventory::{ids, Account, CredentialCache};
 use time::OffsetDateTime;
 
 use super::error::{AwsError, Code};
-use crate::ApiRequest;
+use crate::{loggable_key_id, ApiRequest, RequestLog};
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +23,13 @@ pub struct Caller {
     pub region: String,
 }
 
+/// Who signed `request`; the access key ID goes into `log` as soon as it is read.
 pub async fn authenticate(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
     now: OffsetDateTime,
+    log: &mut RequestLog,
 ) -> Result<Caller, AwsError> {
     let signed = SignedRequest {
         method: request.method.as_str(),
@@ -37,6 +39,7 @@ pub async fn authenticate(
         body: &request.body,
     };
     let auth = sigv4::parse(&signed).map_err(from_sigv4)?;
+    log.access_key_id = Some(loggable_key_id(&auth.access_key_id));
     if !is_plausible_region(&auth.region) {
         return Err(AwsError::new(
             Code::IncompleteSignature,

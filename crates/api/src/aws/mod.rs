@@ -21,6 +21,17 @@ use error::{AwsError, Code};
 
 pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
 
+/// Every action this dialect answers (the dispatch in `handle_inner`).
+pub const ACTIONS: [&str; 7] = [
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
+];
+
 /// Every published EC2 API version, oldest first (the EC2 API reference's document history;
 /// botocore still ships models from 2014-09-01 on). Key pairs exist since the first, so any of
 /// them may be sent; replies are always written in 2016-11-15's shape and namespace.
@@ -63,6 +74,7 @@ impl AwsDialect {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut log = RequestLog {
             dialect: "aws",
+            request_id: request_id.clone(),
             ..RequestLog::default()
         };
         let outcome = self.handle_inner(request, &request_id, &mut log).await;
@@ -102,8 +114,10 @@ impl AwsDialect {
             self.auth_mode,
             request,
             OffsetDateTime::now_utc(),
+            log,
         )
-        .await?;
+        .await
+        .inspect_err(|err| log.note_auth_failure(err.code.wire().1))?;
         log.account_id = Some(caller.account.id.clone());
         log.region = Some(caller.region.clone());
         let params = params?;
@@ -198,6 +212,7 @@ pub fn error_response(error: &AwsError, request_id: &str, mut log: RequestLog) -
     let (code, status) = error.code.wire();
     log.error_code = Some(code);
     log.dialect = "aws";
+    log.request_id = request_id.to_owned();
     ApiResponse {
         status,
         content_type: CONTENT_TYPE,

@@ -516,6 +516,10 @@ impl Store for PostgresStore {
         on_connection!(self, client => nonces::purge_expired(&client, now).await)
     }
 
+    async fn count_nonces(&self) -> Result<u64, StoreError> {
+        on_connection!(self, client => nonces::count(&client).await)
+    }
+
     async fn reset_inventory(&self) -> Result<(), StoreError> {
         on_connection!(self, client => key_pairs::reset(&client).await)
     }

@@ -48,3 +48,15 @@ pub(super) async fn purge_expired(client: &Client, now: OffsetDateTime) -> Outco
         .await?;
     Ok(deleted)
 }
+
+pub(super) async fn count(client: &Client) -> Outcome<u64> {
+    let row = client
+        .query_one(
+            &client
+                .prepare_cached("SELECT count(*) FROM request_nonces")
+                .await?,
+            &[],
+        )
+        .await?;
+    Ok(row.get::<_, i64>(0) as u64)
+}

@@ -51,7 +51,7 @@ use crate::key_file::MasterKeyFile;
 use crate::readiness::ReadinessCache;
 use crate::sealing::MasterKey;
 use crate::sql;
-use crate::{MigrationReport, RotationReport};
+use crate::{GroupCommitObserver, MigrationReport, RotationReport};
 use failure::{classify, io_unavailable, Failure, Outcome};
 use writer::WriteError;
 
@@ -117,6 +117,15 @@ impl SqliteStore {
     /// older build stored in clear. A key file that is not the one the store was sealed under
     /// is refused. Blocks: call it at startup, before serving, or from a blocking context.
     pub fn open(path: &Path, key_file: &MasterKeyFile) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_observed(path, key_file, None)
+    }
+
+    /// [`SqliteStore::open`], with `observer` told the size of every group commit.
+    pub fn open_observed(
+        path: &Path,
+        key_file: &MasterKeyFile,
+        observer: Option<GroupCommitObserver>,
+    ) -> Result<SqliteStore, StoreError> {
         let (mut writer_conn, applied) = open_and_migrate(path)?;
         set_cache_size(&writer_conn, WRITER_CACHE_KIB)?;
         if !applied.is_empty() {
@@ -126,7 +135,7 @@ impl SqliteStore {
         let (writes, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(writer_conn, queue))
+            .spawn(move || writer::run(writer_conn, queue, observer))
             .map_err(|err| io_unavailable("cannot start the store's writer thread", err))?;
         // One reader now (the file must be readable, and the first read should find one); the
         // others are opened by the first reads that find none idle, off the start-up path.
@@ -637,6 +646,10 @@ impl Store for SqliteStore {
 
     async fn purge_expired_nonces(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.write(move |tx| nonces::purge_expired(tx, now)).await
+    }
+
+    async fn count_nonces(&self) -> Result<u64, StoreError> {
+        self.read(nonces::count).await
     }
 
     async fn reset_inventory(&self) -> Result<(), StoreError> {

@@ -37,3 +37,10 @@ pub(super) fn purge_expired(conn: &Connection, now: OffsetDateTime) -> Outcome<u
     )?;
     Ok(deleted as u64)
 }
+
+pub(super) fn count(conn: &Connection) -> Outcome<u64> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM request_nonces")?
+        .query_row([], |row| row.get(0))?;
+    Ok(count as u64)
+}

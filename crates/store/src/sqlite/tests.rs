@@ -338,6 +338,34 @@ async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
     assert_eq!(names, vec!["first".to_owned()]);
 }
 
+#[tokio::test]
+async fn the_observer_is_told_every_group_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    let observer: crate::GroupCommitObserver =
+        Arc::new(move |writes| seen.lock().unwrap().push(writes));
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_observed(&path, &MasterKeyFile::beside(&path), Some(observer))
+            .expect("open"),
+    );
+    let inserts = (0..20).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .insert_key_pair(&key_pair(n, &format!("kp-{n}")), 100)
+                .await
+        })
+    });
+    for insert in inserts {
+        insert.await.expect("task").expect("insert");
+    }
+    let batches = batches.lock().unwrap().clone();
+    assert!(batches.iter().all(|&writes| writes >= 1), "{batches:?}");
+    assert_eq!(batches.iter().sum::<usize>(), 20, "{batches:?}");
+}
+
 #[test]
 fn migrate_applies_once_and_reports_it() {
     let dir = tempfile::tempdir().expect("temp dir");

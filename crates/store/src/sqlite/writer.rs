@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::failure::{classify, Failure, Outcome};
+use crate::GroupCommitObserver;
 
 /// What a write's caller is answered with when it fails. Every operation wants a
 /// [`StoreError`]; the readiness probe wants the cause behind SQLite's error code, which a
@@ -108,7 +109,11 @@ where
 pub(super) type JobSender = Sender<Box<dyn WriteJob>>;
 
 /// The writer thread's loop; returns when every sender is gone (the store was dropped).
-pub(super) fn run(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>) {
+pub(super) fn run(
+    conn: Connection,
+    jobs: Receiver<Box<dyn WriteJob>>,
+    observer: Option<GroupCommitObserver>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -118,6 +123,9 @@ pub(super) fn run(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>) {
             }
         }
         let commit = run_batch(&conn, &mut batch);
+        if let Some(observe) = &observer {
+            observe(batch.len());
+        }
         for job in batch {
             job.finish(commit.as_ref().copied());
         }
