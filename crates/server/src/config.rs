@@ -14,6 +14,9 @@ use crate::limits::Limits;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_STORE: &str = "sqlite://./keypaird-data/keypaird.db";
 pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
+/// Well within the minute in which `access-keys list` must show a use, at one small write
+/// per node per interval.
+pub const DEFAULT_LAST_USED_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +28,8 @@ struct FileConfig {
     allow_reset: Option<bool>,
     ppk_version: Option<u8>,
     rsa_pool_size: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    last_used_flush_interval: Option<Duration>,
     max_body_bytes: Option<usize>,
     // The limits (README's table). Durations are written like "10s", "500ms" or "2m".
     #[serde(default, deserialize_with = "duration")]
@@ -52,6 +57,7 @@ pub struct ServeConfig {
     pub allow_reset: bool,
     pub ppk_version: PpkVersion,
     pub rsa_pool_size: usize,
+    pub last_used_flush_interval: Duration,
     pub limits: Limits,
 }
 
@@ -67,6 +73,13 @@ impl ServeConfig {
             other => bail!("ppk_version must be 2 or 3, not {other}"),
         };
         let limits = limits_of(&file)?;
+        let last_used_flush_interval = args
+            .last_used_flush_interval
+            .or(file.last_used_flush_interval)
+            .unwrap_or(DEFAULT_LAST_USED_FLUSH_INTERVAL);
+        if last_used_flush_interval < Duration::from_millis(100) {
+            bail!("last_used_flush_interval must be at least 100ms");
+        }
         Ok(ServeConfig {
             listen: args
                 .listen
@@ -87,6 +100,7 @@ impl ServeConfig {
                 .rsa_pool_size
                 .or(file.rsa_pool_size)
                 .unwrap_or(DEFAULT_RSA_POOL_SIZE),
+            last_used_flush_interval,
             limits,
         })
     }

@@ -21,7 +21,8 @@ use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
-use cli::{AccountsCommand, Cli, Command};
+use accounts::KeyChange;
+use cli::{AccessKeysCommand, AccountsCommand, Cli, Command};
 use config::ServeConfig;
 use store_url::StoreUrl;
 
@@ -80,6 +81,23 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve(ServeConfig::resolve(&args)?).await,
             Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
+            Command::Accounts(AccountsCommand::Delete(args)) => accounts::delete(args).await,
+            Command::Accounts(AccountsCommand::SetQuota(args)) => accounts::set_quota(args).await,
+            Command::AccessKeys(AccessKeysCommand::Create(args)) => {
+                accounts::create_access_key(args).await
+            }
+            Command::AccessKeys(AccessKeysCommand::List(args)) => {
+                accounts::list_access_keys(args).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Disable(args)) => {
+                accounts::change_access_key(args, KeyChange::Disable).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Enable(args)) => {
+                accounts::change_access_key(args, KeyChange::Enable).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Delete(args)) => {
+                accounts::change_access_key(args, KeyChange::Delete).await
+            }
             Command::Migrate(args) => migrate::run(args).await,
             Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
         }
@@ -126,6 +144,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
+    maintenance::spawn_last_used_flush(credentials.clone(), config.last_used_flush_interval);
     let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
     let inventory = Inventory::new(store, rsa_pool.clone());
     let auth_mode = if config.any_credentials {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keypaird_inventory::Store;
+use keypaird_inventory::{CredentialCache, Store};
 
 /// How often expired signature nonces are deleted. A record expires 16 minutes after its
 /// request's timestamp, so the table holds about the last 17 minutes of Alibaba traffic.
@@ -23,6 +23,22 @@ pub fn spawn_nonce_purge(store: Arc<dyn Store>) {
                 Ok(purged) => tracing::debug!(purged, "expired signature nonces deleted"),
                 // A store outage is reported by the requests it fails; try again next tick.
                 Err(err) => tracing::warn!(error = %err, "could not purge expired nonces"),
+            }
+        }
+    });
+}
+
+/// Writes the access keys' last use, noted in memory by every authenticated request, in one
+/// store write per interval: `access-keys list` shows a use within about the interval.
+pub fn spawn_last_used_flush(credentials: CredentialCache, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = credentials.flush_uses().await {
+                // Kept in memory; the next tick tries again.
+                tracing::warn!(error = %err, "could not record the access keys' last use");
             }
         }
     });

@@ -116,6 +116,11 @@ impl AwsDialect {
                 ))
             }
         };
+        // Before the action reads its parameters, so a DryRun of a change answers this too,
+        // as EC2 does for a caller without the permission.
+        if caller.read_only && !is_read(action) && ACTIONS.contains(&action) {
+            return Err(AwsError::unauthorized_operation());
+        }
         let ctx = ActionContext {
             inventory: &self.inventory,
             quota: caller.account.key_pair_quota(Provider::Aws),
@@ -138,6 +143,22 @@ impl AwsDialect {
             other => Err(AwsError::invalid_action(other)),
         }
     }
+}
+
+/// The actions this dialect answers; the others are `InvalidAction` for every caller.
+const ACTIONS: &[&str] = &[
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
+];
+
+/// What a read-only access key may call.
+fn is_read(action: &str) -> bool {
+    action.starts_with("Describe") || action.starts_with("List")
 }
 
 /// Query parameters, plus the body's when it is a form. A body in any other format is refused:
