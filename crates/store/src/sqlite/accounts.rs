@@ -250,18 +250,49 @@ pub(super) fn credential_for_any_key(
     })
 }
 
+const LIST_ACCESS_KEYS: &str = "SELECT access_key_id, disabled, read_only, created_at_ms, \
+     last_used_at_ms FROM access_keys WHERE account_id = ?1 ORDER BY created_at_ms, access_key_id";
+const DISABLE_ACCESS_KEY: &str =
+    "UPDATE access_keys SET disabled = 1 WHERE access_key_id = ?1 AND account_id = ?2";
+const ENABLE_ACCESS_KEY: &str =
+    "UPDATE access_keys SET disabled = 0 WHERE access_key_id = ?1 AND account_id = ?2";
+const DELETE_ACCESS_KEY: &str =
+    "DELETE FROM access_keys WHERE access_key_id = ?1 AND account_id = ?2";
+const KEY_PAIRS_HELD: &str =
+    "SELECT coalesce(sum(count), 0) FROM key_pair_counts WHERE account_id = ?1";
+const DELETE_ACCOUNT_KEY_PAIRS: &str = "DELETE FROM key_pairs WHERE account_id = ?1";
+const DELETE_ACCOUNT_COUNTERS: &str = "DELETE FROM key_pair_counts WHERE account_id = ?1";
+const RECORD_USE: &str = "UPDATE access_keys \
+     SET last_used_at_ms = max(coalesce(last_used_at_ms, ?2), ?2) WHERE access_key_id = ?1";
+const GENERATION: &str = "SELECT generation FROM credentials_generation WHERE singleton = 1";
+const BUMP_GENERATION: &str =
+    "UPDATE credentials_generation SET generation = generation + 1 WHERE singleton = 1";
+
+/// The access-key and account statements whose plans the tests check: each is a search of an
+/// index, never a scan of a table.
+#[cfg(test)]
+pub(super) const PLANNED: &[&str] = &[
+    LIST_ACCESS_KEYS,
+    DISABLE_ACCESS_KEY,
+    ENABLE_ACCESS_KEY,
+    DELETE_ACCESS_KEY,
+    KEY_PAIRS_HELD,
+    DELETE_ACCOUNT_KEY_PAIRS,
+    DELETE_ACCOUNT_COUNTERS,
+    RECORD_USE,
+    GENERATION,
+    BUMP_GENERATION,
+];
+
 /// Every change a credential cache must not outlive bumps this, in the change's transaction.
 fn bump_generation(conn: &Connection) -> Outcome<()> {
-    conn.prepare_cached(
-        "UPDATE credentials_generation SET generation = generation + 1 WHERE singleton = 1",
-    )?
-    .execute([])?;
+    conn.prepare_cached(BUMP_GENERATION)?.execute([])?;
     Ok(())
 }
 
 pub(super) fn generation(conn: &Connection) -> Outcome<i64> {
     let generation = conn
-        .prepare_cached("SELECT generation FROM credentials_generation WHERE singleton = 1")?
+        .prepare_cached(GENERATION)?
         .query_row([], |row| row.get(0))?;
     Ok(generation)
 }
@@ -309,10 +340,7 @@ pub(super) fn list_access_keys(
     account_name: &str,
 ) -> Outcome<Vec<AccessKeySummary>> {
     let account_id = account_id_named(conn, account_name)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT access_key_id, disabled, read_only, created_at_ms, last_used_at_ms \
-         FROM access_keys WHERE account_id = ?1 ORDER BY created_at_ms, access_key_id",
-    )?;
+    let mut stmt = conn.prepare_cached(LIST_ACCESS_KEYS)?;
     let mut rows = stmt.query([account_id])?;
     let mut keys = Vec::new();
     while let Some(row) = rows.next()? {
@@ -353,9 +381,9 @@ pub(super) fn set_access_key_disabled(
     disabled: bool,
 ) -> Outcome<()> {
     let change = if disabled {
-        "UPDATE access_keys SET disabled = 1 WHERE access_key_id = ?1 AND account_id = ?2"
+        DISABLE_ACCESS_KEY
     } else {
-        "UPDATE access_keys SET disabled = 0 WHERE access_key_id = ?1 AND account_id = ?2"
+        ENABLE_ACCESS_KEY
     };
     change_access_key(conn, account_name, access_key_id, change)
 }
@@ -365,12 +393,7 @@ pub(super) fn delete_access_key(
     account_name: &str,
     access_key_id: &str,
 ) -> Outcome<()> {
-    change_access_key(
-        conn,
-        account_name,
-        access_key_id,
-        "DELETE FROM access_keys WHERE access_key_id = ?1 AND account_id = ?2",
-    )
+    change_access_key(conn, account_name, access_key_id, DELETE_ACCESS_KEY)
 }
 
 /// The account's key pairs are told from its counter rows (one per scope it used), not by
@@ -379,9 +402,7 @@ pub(super) fn delete_access_key(
 pub(super) fn delete_account(conn: &Connection, name: &str, force: bool) -> Outcome<u64> {
     let account_id = account_id_named(conn, name)?;
     let held: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(count), 0) FROM key_pair_counts WHERE account_id = ?1",
-        )?
+        .prepare_cached(KEY_PAIRS_HELD)?
         .query_row([&account_id], |row| row.get(0))?;
     if held > 0 && !force {
         return Err(StoreError::AccountHoldsKeyPairs {
@@ -390,10 +411,9 @@ pub(super) fn delete_account(conn: &Connection, name: &str, force: bool) -> Outc
         }
         .into());
     }
-    conn.prepare_cached("DELETE FROM key_pairs WHERE account_id = ?1")?
-        .execute([&account_id])?;
-    conn.prepare_cached("DELETE FROM key_pair_counts WHERE account_id = ?1")?
-        .execute([&account_id])?;
+    for statement in [DELETE_ACCOUNT_KEY_PAIRS, DELETE_ACCOUNT_COUNTERS] {
+        conn.prepare_cached(statement)?.execute([&account_id])?;
+    }
     conn.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
         .execute([&account_id])?;
     bump_generation(conn)?;
@@ -411,10 +431,7 @@ pub(super) fn set_account_quota(conn: &Connection, name: &str, quota: u32) -> Ou
 }
 
 pub(super) fn record_uses(conn: &Connection, uses: &[(String, OffsetDateTime)]) -> Outcome<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE access_keys SET last_used_at_ms = max(coalesce(last_used_at_ms, ?2), ?2) \
-         WHERE access_key_id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(RECORD_USE)?;
     for (access_key_id, at) in uses {
         stmt.execute(params![access_key_id, to_millis(*at)?])?;
     }
