@@ -4,11 +4,12 @@
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use keypaird_inventory::{
-    AccessKeySummary, Account, AccountSummary, Credential, NewAccessKey, NewAccount, StoreError,
+    AccessKeySummary, Account, AccountSummary, Credential, NewAccessKey, NewAccount, Provider,
+    Scope, StoreError,
 };
 use time::OffsetDateTime;
 
-use super::failure::{violated_constraint, Failure, Outcome};
+use super::failure::{corrupt, violated_constraint, Failure, Outcome};
 use super::rows::{
     account_from_row, column, from_millis, quota_to_column, to_millis, ACCOUNT_COLUMNS,
 };
@@ -412,22 +413,31 @@ pub(super) async fn delete_access_key(
 
 /// The account's key pairs are told from its counter rows (one per scope it used, locked
 /// here so no insert into them races the deletion), never by counting them. Key pairs are
-/// found by scope, as every key pair index leads with it; their tags go by cascade, the
-/// access keys with the account.
+/// deleted scope by scope, as every key pair index leads with the scope; their tags go by
+/// cascade, the access keys with the account.
 pub(super) async fn delete_account(tx: &Transaction<'_>, name: &str, force: bool) -> Outcome<u64> {
     let account_id = lock_account_named(tx, name).await?;
     let counters = tx
         .query(
             &tx.prepare_cached(
-                "SELECT count FROM key_pair_counts WHERE account_id = $1 FOR UPDATE",
+                "SELECT provider, region, count FROM key_pair_counts \
+                 WHERE account_id = $1 FOR UPDATE",
             )
             .await?,
             &[&account_id],
         )
         .await?;
     let mut held = 0i64;
+    let mut scopes = Vec::with_capacity(counters.len());
     for row in &counters {
-        held += column::<i64>(row, 0, "key_pair_counts.count")?;
+        let provider: &str = column(row, 0, "key_pair_counts.provider")?;
+        held += column::<i64>(row, 2, "key_pair_counts.count")?;
+        scopes.push(crate::sql::scope_key(&Scope {
+            account_id: account_id.clone(),
+            provider: Provider::parse(provider)
+                .ok_or_else(|| corrupt("key_pair_counts.provider"))?,
+            region: column(row, 1, "key_pair_counts.region")?,
+        }));
     }
     if held > 0 && !force {
         return Err(StoreError::AccountHoldsKeyPairs {
@@ -436,16 +446,13 @@ pub(super) async fn delete_account(tx: &Transaction<'_>, name: &str, force: bool
         }
         .into());
     }
-    tx.execute(
-        &tx.prepare_cached(
-            "DELETE FROM key_pairs WHERE scope IN \
-             (SELECT c.account_id || '/' || c.provider || '/' || c.region \
-              FROM key_pair_counts c WHERE c.account_id = $1)",
-        )
-        .await?,
-        &[&account_id],
-    )
-    .await?;
+    // One range of the (scope, name) index per scope the account used: a handful of regions.
+    let delete_scope = tx
+        .prepare_cached("DELETE FROM key_pairs WHERE scope = $1")
+        .await?;
+    for scope in &scopes {
+        tx.execute(&delete_scope, &[scope]).await?;
+    }
     for statement in [
         "DELETE FROM key_pair_counts WHERE account_id = $1",
         "DELETE FROM accounts WHERE id = $1",
