@@ -95,6 +95,7 @@ macro_rules! store_conformance_tests {
             delete_account_refuses_while_it_holds_key_pairs,
             delete_account_without_key_pairs,
             set_account_quota_is_what_credentials_carry,
+            credential_cache_follows_the_generation,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {

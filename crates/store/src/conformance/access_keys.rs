@@ -263,3 +263,47 @@ pub async fn set_account_quota_is_what_credentials_carry(store: Arc<dyn Store>) 
         StoreError::AccountNotFound("nobody".into())
     );
 }
+
+/// What every node's `CredentialCache` relies on: a change shows once the generation is read
+/// again, however long the TTL, and last uses reach the store in one flush.
+pub async fn credential_cache_follows_the_generation(store: Arc<dyn Store>) {
+    use keypaird_inventory::credentials::GENERATION_CHECK_INTERVAL;
+    use keypaird_inventory::CredentialCache;
+
+    account_with_one_key(&*store).await;
+    let cache = CredentialCache::new(store.clone(), std::time::Duration::from_secs(3600));
+    let past_the_check = GENERATION_CHECK_INTERVAL + std::time::Duration::from_millis(100);
+    let found = |cache: &CredentialCache| {
+        let cache = cache.clone();
+        async move { cache.find("AKFIRST").await.expect("find") }
+    };
+    assert!(!found(&cache).await.expect("cached now").disabled);
+
+    store
+        .set_access_key_disabled(NAME, "AKFIRST", true)
+        .await
+        .unwrap();
+    tokio::time::sleep(past_the_check).await;
+    assert!(found(&cache).await.expect("still found").disabled);
+
+    store
+        .set_access_key_disabled(NAME, "AKFIRST", false)
+        .await
+        .unwrap();
+    tokio::time::sleep(past_the_check).await;
+    assert!(!found(&cache).await.expect("enabled").disabled);
+
+    let used_at = at_millis(base_millis() + 90_000);
+    cache.note_use("AKFIRST", at_millis(base_millis() + 1));
+    cache.note_use("AKFIRST", used_at);
+    assert_eq!(cache.flush_uses().await.expect("flush"), 1);
+    assert_eq!(cache.flush_uses().await.expect("nothing new"), 0);
+    assert_eq!(
+        store.list_access_keys(NAME).await.unwrap()[0].last_used_at,
+        Some(used_at)
+    );
+
+    store.delete_access_key(NAME, "AKFIRST").await.unwrap();
+    tokio::time::sleep(past_the_check).await;
+    assert!(found(&cache).await.is_none(), "a deleted key is forgotten");
+}
