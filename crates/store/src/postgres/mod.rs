@@ -437,7 +437,7 @@ impl Store for PostgresStore {
         &self,
         uses: &[(String, OffsetDateTime)],
     ) -> Result<(), StoreError> {
-        on_connection!(self, client => accounts::record_uses(&client, uses).await)
+        in_transaction!(self, tx => accounts::record_uses(&tx, uses).await)
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {
