@@ -138,6 +138,10 @@ def test_create_with_a_chosen_key_and_refusals(account, store):
                  "--access-key-id", "AKIDCHOSEN0000000003", "--secret-access-key", "chosen/secret+1")
     assert out.splitlines()[1:] == ["export AWS_ACCESS_KEY_ID=AKIDCHOSEN0000000003",
                                     "export AWS_SECRET_ACCESS_KEY=chosen/secret+1"]
+    # Sealed like every secret: not in the database file or its WAL.
+    for path in (store, store.with_name(store.name + "-wal")):
+        if path.exists():
+            assert b"chosen/secret+1" not in path.read_bytes(), path
     assert "already in use" in cli_refused("access-keys", "create", "--account", TESTER[0],
                                            "--store", url, "--access-key-id",
                                            "AKIDCHOSEN0000000003", "--secret-access-key", "x")
