@@ -181,6 +181,15 @@ def test_last_use_shows_within_a_minute_by_default(account, keypaird, store):
     assert waited < 60
 
 
+def test_last_use_is_flushed_when_the_server_stops(account, keypaird, store):
+    url = sqlite_url(store)
+    srv = keypaird(extra=["--last-used-flush-interval", "1h"])
+    srv.ec2().describe_key_pairs()
+    assert listed(url)[TESTER[1]]["last_used"] == "never"
+    assert srv.stop() == 0
+    assert listed(url)[TESTER[1]]["last_used"] != "never"
+
+
 # ---- revocation across two nodes ---------------------------------------------------------------
 
 

@@ -145,6 +145,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
     maintenance::spawn_last_used_flush(credentials.clone(), config.last_used_flush_interval);
+    let uses_at_exit = credentials.clone();
     let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
     let inventory = Inventory::new(store, rsa_pool.clone());
     let auth_mode = if config.any_credentials {
@@ -189,6 +190,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    maintenance::flush_last_uses_at_exit(&uses_at_exit).await;
     stop_rsa_pool(rsa_pool).await;
     tracing::info!("keypaird stopped");
     Ok(())

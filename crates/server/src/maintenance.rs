@@ -43,3 +43,19 @@ pub fn spawn_last_used_flush(credentials: CredentialCache, interval: Duration) {
         }
     });
 }
+
+/// How long the exit waits for the last flush: an unreachable store must not hold it up.
+const EXIT_FLUSH_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The uses noted since the last periodic flush, written once more as the server stops.
+pub async fn flush_last_uses_at_exit(credentials: &CredentialCache) {
+    match tokio::time::timeout(EXIT_FLUSH_PATIENCE, credentials.flush_uses()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not record the access keys' last use at exit")
+        }
+        Err(_) => {
+            tracing::warn!(patience = ?EXIT_FLUSH_PATIENCE, "gave up recording the access keys' last use at exit")
+        }
+    }
+}
