@@ -86,6 +86,10 @@ ERRORS = {
     # Not in the reference's table; ECS's own code for an unreadable timestamp (docs/decisions.md).
     "InvalidTimeStamp.Format": (400, "Specified time stamp or date value is not well formatted."),
     "SignatureNonceUsed": (400, "Specified signature nonce was used already."),
+    # Access keys with a lifecycle (issue 13): a disabled key, and a read-only key's changes.
+    "InvalidAccessKeyId.Inactive": (400, "Specified access key is disabled."),
+    "Forbidden.RAM": (403, "User not authorized to operate on the specified resource, or this API "
+                           "doesn't support RAM."),
 }
 
 

@@ -26,6 +26,7 @@ DEFAULTS_AFTER_STORE = """any_credentials = false
 allow_reset = false
 ppk_version = 2
 rsa_pool_size = 32
+last_used_flush_interval = "15s"
 # tls_cert, tls_key: not set, plain HTTP
 max_body_bytes = 262144
 header_read_timeout = "10s"
@@ -74,6 +75,7 @@ def test_flags_win_over_environment_over_file_and_the_password_is_redacted(tmp_p
         'allow_reset = false\n'
         'ppk_version = 3\n'
         'rsa_pool_size = 8\n'
+        'last_used_flush_interval = "15s"\n'
         '# tls_cert, tls_key: not set, plain HTTP\n'
         'max_body_bytes = 262144\n'
         'header_read_timeout = "10s"\n'

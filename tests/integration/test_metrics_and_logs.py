@@ -25,7 +25,8 @@ WRITE_OPERATIONS = {
     "create_account", "create_first_account", "credential_for_any_key", "insert_key_pair",
     "delete_key_pair", "delete_key_pairs_by_name", "add_tags", "remove_tags",
     "set_resource_group", "record_nonce", "purge_expired_nonces", "reset_inventory",
-    "check_ready",
+    "check_ready", "create_access_key", "set_access_key_disabled", "delete_access_key",
+    "delete_account", "set_account_quota", "record_access_key_uses",
 }
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')

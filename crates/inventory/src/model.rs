@@ -116,6 +116,30 @@ pub struct Credential {
     pub access_key_id: String,
     pub secret_access_key: Option<Secret>,
     pub account: Account,
+    /// A disabled key is still found, so each dialect can tell "disabled" from "unknown".
+    pub disabled: bool,
+    /// May call reads (Describe*, List*) only.
+    pub read_only: bool,
+}
+
+/// What `access-keys create` asks the store to add to an existing account.
+#[derive(Debug, Clone)]
+pub struct NewAccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub read_only: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// An access key as `access-keys list` shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeySummary {
+    pub access_key_id: String,
+    pub disabled: bool,
+    pub read_only: bool,
+    pub created_at: OffsetDateTime,
+    /// The last authenticated request, as last flushed by a node (`None`: never used).
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +233,8 @@ mod tests {
                 key_pair_quota: None,
                 created_at: OffsetDateTime::UNIX_EPOCH,
             },
+            disabled: false,
+            read_only: false,
         };
         let shown = format!("{credential:?}");
         assert!(shown.contains("AKIDSHOWN"), "{shown}");

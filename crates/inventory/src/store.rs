@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::model::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairRef, NewAccount, Scope, Tag, TagRemoval,
+    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairRef, NewAccessKey,
+    NewAccount, Scope, Tag, TagRemoval,
 };
 use crate::query::{KeyPairPage, KeyPairQuery, TagQuery, TagRow};
 
@@ -38,6 +39,12 @@ pub enum StoreError {
     AccountExists(String),
     #[error("the access key {0} already exists")]
     AccessKeyExists(String),
+    #[error("no account named {0}")]
+    AccountNotFound(String),
+    #[error("the account has no access key {0}")]
+    AccessKeyNotFound(String),
+    #[error("the account {name} still holds {key_pairs} key pairs")]
+    AccountHoldsKeyPairs { name: String, key_pairs: u64 },
     /// The backend cannot be reached now; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -121,7 +128,59 @@ pub trait Store: Send + Sync + 'static {
     /// All accounts with their access key IDs (never secrets), ordered by name.
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError>;
 
-    /// The credential for an access key ID, if it exists. One indexed lookup.
+    /// Adds an access key to the account named `account_name`: `AccountNotFound`, or
+    /// `AccessKeyExists` when the ID is taken. Bumps the credentials generation.
+    async fn create_access_key(
+        &self,
+        account_name: &str,
+        key: NewAccessKey,
+    ) -> Result<AccessKeySummary, StoreError>;
+
+    /// The account's access keys ordered by creation, then ID (never secrets).
+    /// `AccountNotFound` when there is no such account.
+    async fn list_access_keys(
+        &self,
+        account_name: &str,
+    ) -> Result<Vec<AccessKeySummary>, StoreError>;
+
+    /// Disables or enables one of the account's keys (`AccessKeyNotFound` when the account has
+    /// no such key) and bumps the credentials generation in the same transaction.
+    async fn set_access_key_disabled(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes one of the account's keys, bumping the credentials generation.
+    async fn delete_access_key(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes an account with its access keys and returns how many key pairs went with it.
+    /// Without `force` an account that holds key pairs is refused (`AccountHoldsKeyPairs`),
+    /// told from its per-scope counter rows, never by counting key pairs. Bumps the generation.
+    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError>;
+
+    /// Sets the account's key pair quota; bumps the generation, since credentials carry it.
+    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError>;
+
+    /// A counter that every change to an access key or an account (as a credential carries
+    /// it) increases in its own transaction: one single-row read, so every node can poll it
+    /// often and drop its credential cache when it moved.
+    async fn credentials_generation(&self) -> Result<i64, StoreError>;
+
+    /// Records when each access key was last used (keys that no longer exist are ignored; a
+    /// time older than the one stored does not replace it). One write for a batch of uses;
+    /// does not bump the generation.
+    async fn record_access_key_uses(
+        &self,
+        uses: &[(String, OffsetDateTime)],
+    ) -> Result<(), StoreError>;
+
+    /// The credential for an access key ID, if it exists (disabled ones too). One indexed lookup.
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError>;
 
     /// For `--any-credentials`: the credential for this access key ID, creating an account named

@@ -25,6 +25,10 @@ pub enum Command {
     /// Manage accounts and their access keys, directly on the store (no server needed).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Manage an account's access keys: several per account, each active or disabled, some
+    /// read-only. Changes reach every node within about a second.
+    #[command(subcommand, name = "access-keys")]
+    AccessKeys(AccessKeysCommand),
     /// Create or upgrade the store's schema, then exit without serving. Optional: `serve`
     /// migrates at start too, safely when several nodes start at once.
     Migrate(MigrateArgs),
@@ -89,7 +93,8 @@ pub struct ServeArgs {
 
     /// A TOML file with any of: listen, metrics_listen, log_format, store, store_file,
     /// master_key_file, any_credentials, allow_reset, ppk_version, rsa_pool_size, tls_cert,
-    /// tls_key, and the limits (README): max_body_bytes, header_read_timeout,
+    /// tls_key, last_used_flush_interval, and the limits (README): max_body_bytes,
+    /// header_read_timeout,
     /// keep_alive_idle, body_read_timeout, min_body_rate, request_timeout, send_timeout,
     /// max_connections, max_in_flight.
     #[arg(long, env = "KEYPAIRD_CONFIG", value_name = "FILE")]
@@ -141,6 +146,12 @@ pub struct ServeArgs {
     /// [default: text]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// How often the access keys' last use, noted in memory, is written to the store, such
+    /// as "15s" or "500ms". [default: 15s]
+    #[arg(long, env = "KEYPAIRD_LAST_USED_FLUSH_INTERVAL", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    pub last_used_flush_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -157,13 +168,52 @@ pub enum AccountsCommand {
     Create(CreateAccountArgs),
     /// List accounts and their access key IDs (never secrets).
     List(ListAccountsArgs),
+    /// Delete an account and its access keys; refused while it holds key pairs, unless --force.
+    Delete(DeleteAccountArgs),
+    /// Set how many key pairs the account may hold per region and dialect.
+    SetQuota(SetQuotaArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct CreateAccountArgs {
-    /// The account's name, unique in the store.
+pub struct DeleteAccountArgs {
     pub name: String,
 
+    /// Delete the account's key pairs too.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SetQuotaArgs {
+    pub name: String,
+
+    /// Key pairs allowed per region and dialect (at least 1).
+    pub quota: u32,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessKeysCommand {
+    /// Add an access key to the account and print its credentials (the secret only now).
+    Create(CreateAccessKeyArgs),
+    /// List the account's access keys: ID, status, read-only, created, last used (never secrets).
+    List(AccessKeysListArgs),
+    /// Refuse the key from now on (it can be enabled again).
+    Disable(AccessKeyArgs),
+    /// Accept a disabled key again.
+    Enable(AccessKeyArgs),
+    /// Delete the key for good.
+    Delete(AccessKeyArgs),
+}
+
+/// `--access-key-id` with `--secret-access-key`, or neither for generated ones.
+#[derive(Debug, Args)]
+pub struct ChosenAccessKey {
     /// Use this access key ID (3 to 128 characters of A-Z, a-z, 0-9) instead of a generated one.
     #[arg(long, value_name = "ID", requires = "secret_access_key")]
     pub access_key_id: Option<String>,
@@ -171,6 +221,53 @@ pub struct CreateAccountArgs {
     /// The secret for --access-key-id.
     #[arg(long, value_name = "SECRET", requires = "access_key_id")]
     pub secret_access_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccessKeyArgs {
+    /// The account's name.
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    #[command(flatten)]
+    pub key: ChosenAccessKey,
+
+    /// The key may call reads only (Describe*, List*).
+    #[arg(long)]
+    pub read_only: bool,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessKeysListArgs {
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessKeyArgs {
+    /// The access key ID.
+    pub access_key_id: String,
+
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccountArgs {
+    /// The account's name, unique in the store.
+    pub name: String,
+
+    #[command(flatten)]
+    pub key: ChosenAccessKey,
 
     /// Key pairs allowed per region and dialect for this account, instead of each cloud's
     /// default (5000 for AWS).

@@ -16,6 +16,9 @@ use crate::tls::{ReloadableTls, TlsFiles};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_STORE: &str = "sqlite://./keypaird-data/keypaird.db";
 pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
+/// Well within the minute in which `access-keys list` must show a use, at one small write
+/// per node per interval.
+pub const DEFAULT_LAST_USED_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +35,8 @@ struct FileConfig {
     rsa_pool_size: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
+    last_used_flush_interval: Option<Duration>,
     max_body_bytes: Option<usize>,
     // The limits (README's table). Durations are written like "10s", "500ms" or "2m".
     #[serde(default, deserialize_with = "duration")]
@@ -64,6 +69,7 @@ pub struct ServeConfig {
     pub rsa_pool_size: usize,
     /// `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
+    pub last_used_flush_interval: Duration,
     pub limits: Limits,
 }
 
@@ -100,6 +106,13 @@ impl ServeConfig {
                 (None, None) => DEFAULT_STORE.to_owned(),
             },
         };
+        let last_used_flush_interval = args
+            .last_used_flush_interval
+            .or(file.last_used_flush_interval)
+            .unwrap_or(DEFAULT_LAST_USED_FLUSH_INTERVAL);
+        if last_used_flush_interval < Duration::from_millis(100) {
+            bail!("last_used_flush_interval must be at least 100ms");
+        }
         Ok(ServeConfig {
             listen: args
                 .listen
@@ -118,6 +131,7 @@ impl ServeConfig {
                 .or(file.rsa_pool_size)
                 .unwrap_or(DEFAULT_RSA_POOL_SIZE),
             tls,
+            last_used_flush_interval,
             limits,
         })
     }
@@ -157,6 +171,10 @@ impl ServeConfig {
             format!("allow_reset = {}", self.allow_reset),
             format!("ppk_version = {ppk_version}"),
             format!("rsa_pool_size = {}", self.rsa_pool_size),
+            format!(
+                "last_used_flush_interval = {}",
+                duration(self.last_used_flush_interval)
+            ),
         ];
         match &self.tls {
             Some(files) => {

@@ -24,7 +24,8 @@ use keypaird_api::aws::{AuthMode, AwsDialect};
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
-use cli::{AccountsCommand, Cli, Command, ConfigCommand, LogFormat};
+use accounts::KeyChange;
+use cli::{AccessKeysCommand, AccountsCommand, Cli, Command, ConfigCommand, LogFormat};
 use config::ServeConfig;
 use store_url::StoreUrl;
 
@@ -91,6 +92,23 @@ fn main() -> std::process::ExitCode {
             Command::Serve(_) => serve(serve_config.expect("resolved before")).await,
             Command::Accounts(AccountsCommand::Create(args)) => accounts::create(args).await,
             Command::Accounts(AccountsCommand::List(args)) => accounts::list(args).await,
+            Command::Accounts(AccountsCommand::Delete(args)) => accounts::delete(args).await,
+            Command::Accounts(AccountsCommand::SetQuota(args)) => accounts::set_quota(args).await,
+            Command::AccessKeys(AccessKeysCommand::Create(args)) => {
+                accounts::create_access_key(args).await
+            }
+            Command::AccessKeys(AccessKeysCommand::List(args)) => {
+                accounts::list_access_keys(args).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Disable(args)) => {
+                accounts::change_access_key(args, KeyChange::Disable).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Enable(args)) => {
+                accounts::change_access_key(args, KeyChange::Enable).await
+            }
+            Command::AccessKeys(AccessKeysCommand::Delete(args)) => {
+                accounts::change_access_key(args, KeyChange::Delete).await
+            }
             Command::Migrate(args) => migrate::run(args).await,
             Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
             Command::Config(ConfigCommand::Check(args)) => {
@@ -191,6 +209,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     maintenance::spawn_nonce_purge(store.clone());
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
+    maintenance::spawn_last_used_flush(credentials.clone(), config.last_used_flush_interval);
+    let uses_at_exit = credentials.clone();
     let rsa_pool = RsaKeyPool::new(config.rsa_pool_size);
     metrics.watch_rsa_pool(rsa_pool.clone());
     let inventory = Inventory::new(store, rsa_pool.clone());
@@ -260,6 +280,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    maintenance::flush_last_uses_at_exit(&uses_at_exit).await;
     stop_rsa_pool(rsa_pool).await;
     tracing::info!("keypaird stopped");
     Ok(())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keypaird_inventory::Store;
+use keypaird_inventory::{CredentialCache, Store};
 
 /// How often expired signature nonces are deleted. A record expires 16 minutes after its
 /// request's timestamp, so the table holds about the last 17 minutes of Alibaba traffic.
@@ -26,4 +26,36 @@ pub fn spawn_nonce_purge(store: Arc<dyn Store>) {
             }
         }
     });
+}
+
+/// Writes the access keys' last use, noted in memory by every authenticated request, in one
+/// store write per interval: `access-keys list` shows a use within about the interval.
+pub fn spawn_last_used_flush(credentials: CredentialCache, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = credentials.flush_uses().await {
+                // Kept in memory; the next tick tries again.
+                tracing::warn!(error = %err, "could not record the access keys' last use");
+            }
+        }
+    });
+}
+
+/// How long the exit waits for the last flush: an unreachable store must not hold it up.
+const EXIT_FLUSH_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The uses noted since the last periodic flush, written once more as the server stops.
+pub async fn flush_last_uses_at_exit(credentials: &CredentialCache) {
+    match tokio::time::timeout(EXIT_FLUSH_PATIENCE, credentials.flush_uses()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not record the access keys' last use at exit")
+        }
+        Err(_) => {
+            tracing::warn!(patience = ?EXIT_FLUSH_PATIENCE, "gave up recording the access keys' last use at exit")
+        }
+    }
 }

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef,
-    NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery,
+    KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery,
+    TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
@@ -74,6 +75,87 @@ impl Store for TimedStore {
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
         self.timed("list_accounts", self.inner.list_accounts())
             .await
+    }
+
+    async fn create_access_key(
+        &self,
+        account_name: &str,
+        key: NewAccessKey,
+    ) -> Result<AccessKeySummary, StoreError> {
+        self.timed(
+            "create_access_key",
+            self.inner.create_access_key(account_name, key),
+        )
+        .await
+    }
+
+    async fn list_access_keys(
+        &self,
+        account_name: &str,
+    ) -> Result<Vec<AccessKeySummary>, StoreError> {
+        self.timed(
+            "list_access_keys",
+            self.inner.list_access_keys(account_name),
+        )
+        .await
+    }
+
+    async fn set_access_key_disabled(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "set_access_key_disabled",
+            self.inner
+                .set_access_key_disabled(account_name, access_key_id, disabled),
+        )
+        .await
+    }
+
+    async fn delete_access_key(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "delete_access_key",
+            self.inner.delete_access_key(account_name, access_key_id),
+        )
+        .await
+    }
+
+    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
+        self.timed("delete_account", self.inner.delete_account(name, force))
+            .await
+    }
+
+    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
+        self.timed(
+            "set_account_quota",
+            self.inner.set_account_quota(name, quota),
+        )
+        .await
+    }
+
+    async fn credentials_generation(&self) -> Result<i64, StoreError> {
+        self.timed(
+            "credentials_generation",
+            self.inner.credentials_generation(),
+        )
+        .await
+    }
+
+    async fn record_access_key_uses(
+        &self,
+        uses: &[(String, OffsetDateTime)],
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "record_access_key_uses",
+            self.inner.record_access_key_uses(uses),
+        )
+        .await
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {

@@ -88,6 +88,14 @@ macro_rules! store_conformance_tests {
             query_pages_at_their_boundaries,
             tag_queries,
             counter_matches_the_rows_after_racing_writes,
+            access_keys_are_added_listed_and_found,
+            access_key_refusals_write_nothing,
+            disable_enable_and_delete_bump_the_generation,
+            last_use_is_recorded_and_only_moves_forward,
+            delete_account_refuses_while_it_holds_key_pairs,
+            delete_account_without_key_pairs,
+            set_account_quota_is_what_credentials_carry,
+            credential_cache_follows_the_generation,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {
@@ -112,8 +120,10 @@ macro_rules! store_conformance_tests {
     };
 }
 
+mod access_keys;
 mod queries;
 mod sealing;
+pub use access_keys::*;
 pub use queries::*;
 pub use sealing::*;
 

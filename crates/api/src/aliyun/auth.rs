@@ -23,7 +23,13 @@ pub struct UnspentNonce {
     now: OffsetDateTime,
 }
 
-/// The caller's account, and the nonce its request must spend (none without verification).
+/// Who is calling: the account, and whether its key may call reads only.
+pub struct Caller {
+    pub account: Account,
+    pub read_only: bool,
+}
+
+/// The caller, and the nonce its request must spend (none without verification).
 /// Only a correctly signed request has a nonce to spend, so nobody can burn another caller's
 /// nonces or fill the record with garbage.
 /// The access key ID goes into `log` as soon as it is read.
@@ -34,7 +40,7 @@ pub async fn authenticate(
     params: &Params<'_>,
     now: OffsetDateTime,
     log: &mut RequestLog,
-) -> Result<(Account, Option<UnspentNonce>), AliyunError> {
+) -> Result<(Caller, Option<UnspentNonce>), AliyunError> {
     let signed = AcsRequest {
         method: request.method.as_str(),
         query: &request.query,
@@ -55,7 +61,11 @@ pub async fn authenticate(
                 .await
                 .map_err(InventoryError::from)?
                 .account;
-            Ok((account, None))
+            let caller = Caller {
+                account,
+                read_only: false,
+            };
+            Ok((caller, None))
         }
         AuthMode::Verify => {
             let credential = credentials
@@ -68,14 +78,23 @@ pub async fn authenticate(
                 .secret_access_key
                 .as_deref()
                 .ok_or_else(AliyunError::access_key_not_found)?;
+            // Only once the signature holds: a wrong secret learns nothing about the key.
             acs::verify(&signed, &auth, secret, now).map_err(from_acs)?;
+            if credential.disabled {
+                return Err(AliyunError::access_key_inactive());
+            }
+            credentials.note_use(&credential.access_key_id, now);
             let nonce = UnspentNonce {
                 expires_at: auth.nonce_expires_at(),
                 access_key_id: auth.access_key_id,
                 nonce: auth.nonce,
                 now,
             };
-            Ok((credential.account, Some(nonce)))
+            let caller = Caller {
+                account: credential.account,
+                read_only: credential.read_only,
+            };
+            Ok((caller, Some(nonce)))
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum Code {
     ActionNotFound,
     InvalidVersion,
     AccessKeyIdNotFound,
+    AccessKeyIdInactive,
+    /// A read-only access key asked for a change.
+    ForbiddenRam,
     SignatureDoesNotMatch,
     IncompleteSignature,
     TimestampFormat,
@@ -70,6 +73,8 @@ impl Code {
             ActionNotFound => ("InvalidAction.NotFound", S::NOT_FOUND),
             InvalidVersion => ("InvalidVersion", S::BAD_REQUEST),
             AccessKeyIdNotFound => ("InvalidAccessKeyId.NotFound", S::NOT_FOUND),
+            AccessKeyIdInactive => ("InvalidAccessKeyId.Inactive", S::BAD_REQUEST),
+            ForbiddenRam => ("Forbidden.RAM", S::FORBIDDEN),
             SignatureDoesNotMatch => ("SignatureDoesNotMatch", S::BAD_REQUEST),
             IncompleteSignature => ("IncompleteSignature", S::BAD_REQUEST),
             TimestampFormat => ("InvalidTimeStamp.Format", S::BAD_REQUEST),
@@ -228,6 +233,20 @@ impl AliyunError {
         Self::new(
             Code::InvalidVersion,
             "Specified parameter Version is not valid.",
+        )
+    }
+
+    pub fn access_key_inactive() -> Self {
+        Self::new(
+            Code::AccessKeyIdInactive,
+            "Specified access key is disabled.",
+        )
+    }
+
+    pub fn forbidden_ram() -> Self {
+        Self::new(
+            Code::ForbiddenRam,
+            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
         )
     }
 

@@ -101,7 +101,7 @@ impl AliyunDialect {
             Some(action) => known_action(action).ok_or_else(AliyunError::action_not_found)?,
         };
 
-        let (account, nonce) = auth::authenticate(
+        let (caller, nonce) = auth::authenticate(
             &self.credentials,
             self.auth_mode,
             request,
@@ -111,7 +111,13 @@ impl AliyunDialect {
         )
         .await
         .map_err(|err| auth::failed(log, err))?;
+        let account = caller.account;
         log.account_id = Some(account.id.clone());
+        // After authentication (a bad signature is still a signature error), before anything
+        // is spent or changed.
+        if caller.read_only && !READ_ONLY_ACTIONS.contains(&action) {
+            return Err(AliyunError::forbidden_ram());
+        }
 
         // Checked now so the access log names the region even when the action fails; a bad
         // one is reported only once the nonce is spent, like any other refusal of a signed call.
@@ -170,7 +176,8 @@ impl AliyunDialect {
     }
 }
 
-/// Actions that change nothing, which may run while their nonce is being recorded.
+/// Actions that change nothing: they may run while their nonce is being recorded, and they are
+/// all a read-only access key may call.
 const READ_ONLY_ACTIONS: &[&str] = &["DescribeKeyPairs", "ListTagResources", "DescribeInstances"];
 
 /// Every action this dialect answers.

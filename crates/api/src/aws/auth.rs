@@ -21,6 +21,8 @@ pub enum AuthMode {
 pub struct Caller {
     pub account: Account,
     pub region: String,
+    /// The key may call reads only.
+    pub read_only: bool,
 }
 
 /// Who signed `request`; the access key ID goes into `log` as soon as it is read.
@@ -49,16 +51,17 @@ pub async fn authenticate(
             ),
         ));
     }
-    let account = match mode {
+    let (account, read_only) = match mode {
         AuthMode::AnyCredentials => {
             if !ids::is_valid_access_key_id(&auth.access_key_id) {
                 return Err(AwsError::auth_failure());
             }
-            credentials
+            let account = credentials
                 .for_any_key(&auth.access_key_id, &ids::account_id())
                 .await
                 .map_err(keypaird_inventory::InventoryError::from)?
-                .account
+                .account;
+            (account, false)
         }
         AuthMode::Verify => {
             let credential = credentials
@@ -71,13 +74,20 @@ pub async fn authenticate(
                 .secret_access_key
                 .as_deref()
                 .ok_or_else(AwsError::auth_failure)?;
+            // A disabled key gets what an unknown one gets, and only once its signature
+            // holds (a wrong secret learns nothing about the key's state).
             sigv4::verify(&signed, &auth, secret, now).map_err(from_sigv4)?;
-            credential.account
+            if credential.disabled {
+                return Err(AwsError::auth_failure());
+            }
+            credentials.note_use(&credential.access_key_id, now);
+            (credential.account, credential.read_only)
         }
     };
     Ok(Caller {
         account,
         region: auth.region,
+        read_only,
     })
 }
 

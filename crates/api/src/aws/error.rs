@@ -28,6 +28,8 @@ pub enum Code {
     MalformedQueryString,
     DryRunOperation,
     AuthFailure,
+    /// A read-only access key asked for a change.
+    UnauthorizedOperation,
     SignatureDoesNotMatch,
     IncompleteSignature,
     MissingAuthenticationToken,
@@ -66,6 +68,7 @@ impl Code {
             MalformedQueryString => ("MalformedQueryString", StatusCode::BAD_REQUEST),
             DryRunOperation => ("DryRunOperation", StatusCode::PRECONDITION_FAILED),
             AuthFailure => ("AuthFailure", StatusCode::UNAUTHORIZED),
+            UnauthorizedOperation => ("UnauthorizedOperation", StatusCode::FORBIDDEN),
             SignatureDoesNotMatch => ("SignatureDoesNotMatch", StatusCode::FORBIDDEN),
             IncompleteSignature => ("IncompleteSignature", StatusCode::BAD_REQUEST),
             MissingAuthenticationToken => ("MissingAuthenticationToken", StatusCode::UNAUTHORIZED),
@@ -216,6 +219,13 @@ impl AwsError {
         Self::new(
             Code::FilterLimitExceeded,
             format!("The maximum number of filters specified on a single call is {max}"),
+        )
+    }
+
+    pub fn unauthorized_operation() -> Self {
+        Self::new(
+            Code::UnauthorizedOperation,
+            "You are not authorized to perform this operation.",
         )
     }
 

@@ -21,7 +21,8 @@ use error::{AwsError, Code};
 
 pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
 
-/// Every action this dialect answers (the dispatch in `handle_inner`).
+/// Every action this dialect answers (the dispatch in `handle_inner`); the others are
+/// `InvalidAction` for every caller.
 pub const ACTIONS: [&str; 7] = [
     "CreateKeyPair",
     "ImportKeyPair",
@@ -130,6 +131,11 @@ impl AwsDialect {
                 ))
             }
         };
+        // Before the action reads its parameters, so a DryRun of a change answers this too,
+        // as EC2 does for a caller without the permission.
+        if caller.read_only && !is_read(action) && ACTIONS.contains(&action) {
+            return Err(AwsError::unauthorized_operation());
+        }
         let ctx = ActionContext {
             inventory: &self.inventory,
             quota: caller.account.key_pair_quota(Provider::Aws),
@@ -152,6 +158,11 @@ impl AwsDialect {
             other => Err(AwsError::invalid_action(other)),
         }
     }
+}
+
+/// What a read-only access key may call.
+fn is_read(action: &str) -> bool {
+    action.starts_with("Describe") || action.starts_with("List")
 }
 
 /// Query parameters, plus the body's when it is a form. A body in any other format is refused:

@@ -65,8 +65,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef, NewAccount, NotReady,
-    Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef,
+    NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery, TagRemoval,
+    TagRow,
 };
 use time::OffsetDateTime;
 
@@ -380,6 +381,63 @@ impl Store for PostgresStore {
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
         on_connection!(self, client => accounts::list(&client).await)
+    }
+
+    async fn create_access_key(
+        &self,
+        account_name: &str,
+        key: NewAccessKey,
+    ) -> Result<AccessKeySummary, StoreError> {
+        in_transaction!(self, tx => {
+            accounts::create_access_key(&tx, account_name, &key, &self.master).await
+        })
+    }
+
+    async fn list_access_keys(
+        &self,
+        account_name: &str,
+    ) -> Result<Vec<AccessKeySummary>, StoreError> {
+        on_connection!(self, client => accounts::list_access_keys(&client, account_name).await)
+    }
+
+    async fn set_access_key_disabled(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => {
+            accounts::set_access_key_disabled(&tx, account_name, access_key_id, disabled).await
+        })
+    }
+
+    async fn delete_access_key(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => {
+            accounts::delete_access_key(&tx, account_name, access_key_id).await
+        })
+    }
+
+    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
+        in_transaction!(self, tx => accounts::delete_account(&tx, name, force).await)
+    }
+
+    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
+        in_transaction!(self, tx => accounts::set_account_quota(&tx, name, quota).await)
+    }
+
+    async fn credentials_generation(&self) -> Result<i64, StoreError> {
+        on_connection!(self, client => accounts::generation(&client).await)
+    }
+
+    async fn record_access_key_uses(
+        &self,
+        uses: &[(String, OffsetDateTime)],
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => accounts::record_uses(&tx, uses).await)
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {

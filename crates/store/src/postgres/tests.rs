@@ -1475,3 +1475,46 @@ mod sealing {
 
     crate::store_sealing_tests!(optional fresh_pg_schema);
 }
+
+/// The access-key and account statements never scan a table, under the store's planner
+/// settings (generic plans) and without statistics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_key_statements_use_their_index() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let _store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
+    let client = schema.client().await;
+    for (name, value) in super::config::SESSION_SETTINGS {
+        client
+            .batch_execute(&format!("SET {name} = {value}"))
+            .await
+            .expect("the store's planner settings");
+    }
+    for (n, (sql, args)) in super::accounts::PLANNED.iter().enumerate() {
+        client
+            .batch_execute(&format!("PREPARE access_key_case_{n} AS {sql}"))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let execute = match args.is_empty() {
+            true => format!("EXECUTE access_key_case_{n}"),
+            false => format!("EXECUTE access_key_case_{n}({args})"),
+        };
+        let plan: Vec<String> = client
+            .simple_query(&format!("EXPLAIN (COSTS OFF) {execute}"))
+            .await
+            .expect("explain")
+            .into_iter()
+            .filter_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        let shown = plan.join("\n");
+        assert!(
+            shown.contains("Index") && !shown.contains("Seq Scan"),
+            "{sql}:\n{shown}"
+        );
+    }
+}

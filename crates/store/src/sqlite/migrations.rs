@@ -187,6 +187,27 @@ const MIGRATIONS: &[&str] = &[
 
     INSERT INTO readiness_probe (id, checked_at_ms) VALUES (1, 0);
     "#,
+    // 6: access keys with a lifecycle: disabled, read-only, last used (flushed in batches).
+    //    `credentials_generation` is one row that every change to a key or an account bumps in
+    //    its own transaction; each node reads it often and drops its credential cache when it
+    //    moved. Keys are listed per account in creation order.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
+        CHECK (disabled IN (0, 1));
+    ALTER TABLE access_keys ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0
+        CHECK (read_only IN (0, 1));
+    ALTER TABLE access_keys ADD COLUMN last_used_at_ms INTEGER;
+
+    CREATE INDEX access_keys_by_account_created
+        ON access_keys (account_id, created_at_ms, access_key_id);
+
+    CREATE TABLE credentials_generation (
+        singleton   INTEGER NOT NULL PRIMARY KEY CHECK (singleton = 1),
+        generation  INTEGER NOT NULL
+    ) STRICT;
+
+    INSERT INTO credentials_generation (singleton, generation) VALUES (1, 0);
+    "#,
 ];
 
 /// The newest schema version this build knows.

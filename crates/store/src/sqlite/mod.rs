@@ -39,8 +39,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef,
-    NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery,
+    KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery,
+    TagRemoval, TagRow,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
@@ -473,6 +474,73 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
         self.read(accounts::list).await
+    }
+
+    async fn create_access_key(
+        &self,
+        account_name: &str,
+        key: NewAccessKey,
+    ) -> Result<AccessKeySummary, StoreError> {
+        let account_name = account_name.to_owned();
+        let master = self.shared.master.clone();
+        self.write(move |tx| accounts::create_access_key(tx, &account_name, &key, &master))
+            .await
+    }
+
+    async fn list_access_keys(
+        &self,
+        account_name: &str,
+    ) -> Result<Vec<AccessKeySummary>, StoreError> {
+        let account_name = account_name.to_owned();
+        self.read(move |conn| accounts::list_access_keys(conn, &account_name))
+            .await
+    }
+
+    async fn set_access_key_disabled(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
+        self.write(move |tx| {
+            accounts::set_access_key_disabled(tx, &account_name, &access_key_id, disabled)
+        })
+        .await
+    }
+
+    async fn delete_access_key(
+        &self,
+        account_name: &str,
+        access_key_id: &str,
+    ) -> Result<(), StoreError> {
+        let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
+        self.write(move |tx| accounts::delete_access_key(tx, &account_name, &access_key_id))
+            .await
+    }
+
+    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
+        let name = name.to_owned();
+        self.write(move |tx| accounts::delete_account(tx, &name, force))
+            .await
+    }
+
+    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(move |tx| accounts::set_account_quota(tx, &name, quota))
+            .await
+    }
+
+    async fn credentials_generation(&self) -> Result<i64, StoreError> {
+        self.read_at(true, accounts::generation).await
+    }
+
+    async fn record_access_key_uses(
+        &self,
+        uses: &[(String, OffsetDateTime)],
+    ) -> Result<(), StoreError> {
+        let uses = uses.to_vec();
+        self.write(move |tx| accounts::record_uses(tx, &uses)).await
     }
 
     async fn find_credential(&self, access_key_id: &str) -> Result<Option<Credential>, StoreError> {

@@ -484,6 +484,30 @@ fn every_query_path_is_served_by_its_index() {
     );
 }
 
+/// The access-key and account statements search an index; none scans a table (an account's
+/// keys in creation order come from their index, unsorted).
+#[test]
+fn access_key_statements_search_their_index() {
+    let (_dir, conn) = fresh_reader();
+    for sql in super::accounts::PLANNED {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let params = std::iter::repeat_n("x", stmt.parameter_count());
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(params), |row| row.get(3))
+            .expect("plan rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        let shown = plan.join("\n");
+        assert!(
+            !plan.is_empty() && plan.iter().all(|line| line.starts_with("SEARCH ")),
+            "{sql}:\n{shown}"
+        );
+        assert!(!shown.contains("TEMP B-TREE"), "{sql}: sorts:\n{shown}");
+    }
+}
+
 /// A file written before migration 3 (schema version 2: a rowid key pair table, tags without
 /// their scope, no counters) keeps every key pair, tag, tag order and count through it, and the
 /// triggers it adds keep them afterwards.
