@@ -103,7 +103,8 @@ def test_every_table_code_is_exercised():
     covered = {c for _, _, c, _ in CASES.values()}
     elsewhere = {"QuotaExceed.KeyPair": "test_quota_*", "QuotaExceed.Tags": "test_aliyun_tags",
                  "IncompleteSignature": "test_aliyun_bad_input", "SignatureNonceUsed": "test_aliyun_auth",
-                 "InvalidTimeStamp.Format": "test_aliyun_bad_input"}
+                 "InvalidTimeStamp.Format": "test_aliyun_bad_input",
+                 "InvalidAccessKeyId.Inactive": "test_access_keys", "Forbidden.RAM": "test_access_keys"}
     assert set(ERRORS) == covered | set(elsewhere), sorted(set(ERRORS) - covered - set(elsewhere))
 
 
