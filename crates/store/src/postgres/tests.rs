@@ -82,6 +82,21 @@ fn with_params(url: &str, params: &str) -> String {
 }
 
 /// A plain client outside any store, for setting up and inspecting what a test needs.
+/// PostgreSQL's plan of `statement` (an EXECUTE of a prepared one), one node a line.
+async fn explain(client: &tokio_postgres::Client, statement: &str) -> String {
+    let plan: Vec<String> = client
+        .simple_query(&format!("EXPLAIN (COSTS OFF) {statement}"))
+        .await
+        .expect("explain")
+        .into_iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    plan.join("\n")
+}
+
 async fn raw_client(url: &str) -> tokio_postgres::Client {
     let settings = Settings::parse(url).expect("test URL");
     let (client, connection) = settings
@@ -1031,20 +1046,12 @@ async fn every_query_path_is_served_by_its_index_without_statistics() {
             .await
             .unwrap_or_else(|err| panic!("{}: {err}", case.what));
         let args: Vec<String> = case.statement.params.iter().map(literal).collect();
-        let plan: Vec<String> = client
-            .simple_query(&format!(
-                "EXPLAIN (COSTS OFF) EXECUTE plan_case_{n}({})",
-                args.join(", ")
-            ))
-            .await
-            .expect("explain")
-            .into_iter()
-            .filter_map(|message| match message {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .collect();
-        let shown = plan.join("\n");
+        let shown = explain(
+            &client,
+            &format!("EXECUTE plan_case_{n}({})", args.join(", ")),
+        )
+        .await;
+        let plan: Vec<&str> = shown.lines().collect();
         let names: Vec<&str> = case
             .indexes
             .iter()
@@ -1057,7 +1064,7 @@ async fn every_query_path_is_served_by_its_index_without_statistics() {
             "{}: not served by {names:?}:\n{shown}",
             case.what
         );
-        for line in &plan {
+        for line in plan {
             let scope_walk =
                 line.trim().starts_with("Index Cond: (scope = $1)") && !case.walks_scope_in_order();
             assert!(
@@ -1501,17 +1508,7 @@ async fn access_key_statements_use_their_index() {
             true => format!("EXECUTE access_key_case_{n}"),
             false => format!("EXECUTE access_key_case_{n}({args})"),
         };
-        let plan: Vec<String> = client
-            .simple_query(&format!("EXPLAIN (COSTS OFF) {execute}"))
-            .await
-            .expect("explain")
-            .into_iter()
-            .filter_map(|message| match message {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .collect();
-        let shown = plan.join("\n");
+        let shown = explain(&client, &execute).await;
         assert!(
             shown.contains("Index") && !shown.contains("Seq Scan"),
             "{sql}:\n{shown}"
