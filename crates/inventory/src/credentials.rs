@@ -157,12 +157,13 @@ impl CredentialCache {
     /// Notes an authenticated use of `access_key_id`, in memory only.
     pub fn note_use(&self, access_key_id: &str, at: OffsetDateTime) {
         let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded like the cache: only keys that signed correctly get here.
-        if uses.len() >= MAX_ENTRIES && !uses.contains_key(access_key_id) {
-            return;
+        // Every authenticated request comes here: a key already noted costs no allocation.
+        if let Some(latest) = uses.get_mut(access_key_id) {
+            *latest = (*latest).max(at);
+        } else if uses.len() < MAX_ENTRIES {
+            // Bounded like the cache: only keys that signed correctly get here.
+            uses.insert(access_key_id.to_owned(), at);
         }
-        let latest = uses.entry(access_key_id.to_owned()).or_insert(at);
-        *latest = (*latest).max(at);
     }
 
     /// Writes the uses noted since the last flush, in one store write; returns how many keys.
