@@ -1,6 +1,7 @@
 //! The key pair inventory: domain types, rules and the service the wire dialects call.
 //! It knows nothing of XML, JSON, HTTP or signatures.
 
+pub mod audit;
 pub mod credentials;
 pub mod error;
 pub mod ids;
@@ -12,6 +13,10 @@ pub mod rules;
 pub mod service;
 pub mod store;
 
+pub use audit::{
+    AuditAttribute, AuditCursor, AuditEvent, AuditQuery, AuditResource, AuditScope, AuditSource,
+    ResourceKind,
+};
 pub use credentials::CredentialCache;
 pub use error::{InventoryError, NameProblem, TagProblem};
 pub use model::*;

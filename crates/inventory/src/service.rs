@@ -7,6 +7,7 @@ use std::sync::Arc;
 use keypaird_keys::{GeneratedKey, KeyAlgorithm, PublicKey};
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::InventoryError;
 use crate::ids;
 use crate::model::{KeyPair, KeyPairRef, KeyType, Provider, Scope, Tag, TagRemoval};
@@ -62,6 +63,7 @@ impl Inventory {
         scope: &Scope,
         quota: u32,
         request: NewKeyPair,
+        audit: &AuditEvent,
     ) -> Result<CreatedKeyPair, InventoryError> {
         check_new_key_pair(scope, &request.name, &request.tags, request.dry_run)?;
         // For RSA, a cheap indexed read spares a 50 ms key in the common duplicate case (the
@@ -102,7 +104,7 @@ impl Inventory {
             resource_group_id: request.resource_group_id,
             tags: request.tags,
         };
-        match self.insert(&key_pair, quota).await {
+        match self.insert(&key_pair, quota, audit).await {
             Ok(()) => Ok(CreatedKeyPair {
                 key_pair,
                 private_key,
@@ -121,6 +123,7 @@ impl Inventory {
         scope: &Scope,
         quota: u32,
         request: ImportedKeyPair,
+        audit: &AuditEvent,
     ) -> Result<KeyPair, InventoryError> {
         check_new_key_pair(scope, &request.name, &request.tags, request.dry_run)?;
         let fingerprint = match scope.provider {
@@ -138,7 +141,7 @@ impl Inventory {
             resource_group_id: request.resource_group_id,
             tags: request.tags,
         };
-        self.insert(&key_pair, quota).await?;
+        self.insert(&key_pair, quota, audit).await?;
         Ok(key_pair)
     }
 
@@ -178,11 +181,12 @@ impl Inventory {
         scope: &Scope,
         key_pair: &KeyPairRef,
         dry_run: bool,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyPair>, InventoryError> {
         if dry_run {
             return Err(InventoryError::DryRun);
         }
-        Ok(self.store.delete_key_pair(scope, key_pair).await?)
+        Ok(self.store.delete_key_pair(scope, key_pair, audit).await?)
     }
 
     /// Alibaba's batch delete: unknown names are ignored. Returns how many were deleted.
@@ -190,8 +194,12 @@ impl Inventory {
         &self,
         scope: &Scope,
         names: &[String],
+        audit: &AuditEvent,
     ) -> Result<u64, InventoryError> {
-        Ok(self.store.delete_key_pairs_by_name(scope, names).await?)
+        Ok(self
+            .store
+            .delete_key_pairs_by_name(scope, names, audit)
+            .await?)
     }
 
     /// Moves a key pair into an Alibaba resource group.
@@ -200,10 +208,11 @@ impl Inventory {
         scope: &Scope,
         key_pair_id: &str,
         resource_group_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), InventoryError> {
         Ok(self
             .store
-            .set_resource_group(scope, key_pair_id, resource_group_id)
+            .set_resource_group(scope, key_pair_id, resource_group_id, audit)
             .await?)
     }
 
@@ -213,6 +222,7 @@ impl Inventory {
         key_pair_ids: &[String],
         tags: &[Tag],
         dry_run: bool,
+        audit: &AuditEvent,
     ) -> Result<(), InventoryError> {
         rules::validate_tags(scope.provider, tags)?;
         if dry_run {
@@ -221,7 +231,7 @@ impl Inventory {
         let limit = rules::max_tags_per_resource(scope.provider);
         Ok(self
             .store
-            .add_tags(scope, key_pair_ids, tags, limit)
+            .add_tags(scope, key_pair_ids, tags, limit, audit)
             .await?)
     }
 
@@ -231,14 +241,27 @@ impl Inventory {
         key_pair_ids: &[String],
         removals: &[TagRemoval],
         dry_run: bool,
+        audit: &AuditEvent,
     ) -> Result<(), InventoryError> {
         if dry_run {
             return Err(InventoryError::DryRun);
         }
         Ok(self
             .store
-            .remove_tags(scope, key_pair_ids, removals)
+            .remove_tags(scope, key_pair_ids, removals, audit)
             .await?)
+    }
+
+    /// Records calls that changed nothing (refused, failed, or reads under `--audit-reads`).
+    pub async fn record_events(&self, events: &[AuditEvent]) -> Result<(), InventoryError> {
+        Ok(self.store.record_audit_events(events).await?)
+    }
+
+    pub async fn find_audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, InventoryError> {
+        Ok(self.store.find_audit_events(query).await?)
     }
 
     async fn ensure_name_free(&self, scope: &Scope, name: &str) -> Result<(), InventoryError> {
@@ -255,8 +278,13 @@ impl Inventory {
         }
     }
 
-    async fn insert(&self, key_pair: &KeyPair, quota: u32) -> Result<(), InventoryError> {
-        match self.store.insert_key_pair(key_pair, quota).await {
+    async fn insert(
+        &self,
+        key_pair: &KeyPair,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), InventoryError> {
+        match self.store.insert_key_pair(key_pair, quota, audit).await {
             Ok(()) => Ok(()),
             Err(StoreError::DuplicateKeyPair) => Err(InventoryError::KeyPairExists {
                 name: key_pair.name.clone(),

@@ -12,6 +12,9 @@
 //! - A key pair and its tags are written and deleted together: no key pair without the tags it
 //!   was created with, no tag without its key pair.
 //! - An acknowledged write is durable.
+//! - Every change is recorded: each write method takes the call's [`AuditEvent`] and, when the
+//!   change is made, inserts it (with the resources the change touched) in the change's own
+//!   transaction; a change that fails records nothing. No event ever holds a secret.
 //! - Readiness is proved by writing: [`Store::check_ready`] makes a real durable write through
 //!   the same path as every other write, so whatever would refuse the next write (a full disk,
 //!   a read-only file or server, a lock held too long, no connection) refuses it too.
@@ -19,6 +22,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::model::{
     AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairRef, NewAccessKey,
     NewAccount, Scope, Tag, TagRemoval,
@@ -119,11 +123,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates an account with its first access key. Fails with `AccountExists` or
     /// `AccessKeyExists` without writing anything.
-    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError>;
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<Account, StoreError>;
 
     /// Creates `account` only when the store holds no account at all, atomically. Returns whether
     /// it was created. Used for the `default` account on first start.
-    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError>;
+    async fn create_first_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// All accounts with their access key IDs (never secrets), ordered by name.
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError>;
@@ -134,6 +146,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account_name: &str,
         key: NewAccessKey,
+        audit: &AuditEvent,
     ) -> Result<AccessKeySummary, StoreError>;
 
     /// The account's access keys ordered by creation, then ID (never secrets).
@@ -150,6 +163,7 @@ pub trait Store: Send + Sync + 'static {
         account_name: &str,
         access_key_id: &str,
         disabled: bool,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Deletes one of the account's keys, bumping the credentials generation.
@@ -157,15 +171,26 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account_name: &str,
         access_key_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Deletes an account with its access keys and returns how many key pairs went with it.
     /// Without `force` an account that holds key pairs is refused (`AccountHoldsKeyPairs`),
     /// told from its per-scope counter rows, never by counting key pairs. Bumps the generation.
-    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError>;
+    async fn delete_account(
+        &self,
+        name: &str,
+        force: bool,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError>;
 
     /// Sets the account's key pair quota; bumps the generation, since credentials carry it.
-    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError>;
+    async fn set_account_quota(
+        &self,
+        name: &str,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// A counter that every change to an access key or an account (as a credential carries
     /// it) increases in its own transaction: one single-row read, so every node can poll it
@@ -195,7 +220,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a key pair with its tags, unless the scope already holds `quota` key pairs
     /// (`QuotaExceeded`) or one with the same name (`DuplicateKeyPair`).
-    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError>;
+    async fn insert_key_pair(
+        &self,
+        key_pair: &KeyPair,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// Hands every key pair `query` selects to `visit`, in the query's order and page, each
     /// with its tags, as the backend reads them: a reply of any size holds a chunk of rows in
@@ -241,6 +271,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         scope: &Scope,
         key_pair: &KeyPairRef,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyPair>, StoreError>;
 
     /// Deletes key pairs by name (Alibaba's batch delete); unknown names are ignored. Returns how
@@ -249,6 +280,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         scope: &Scope,
         names: &[String],
+        audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
 
     /// Sets tags (overwriting the value of an existing key) on every listed key pair, all or
@@ -260,6 +292,7 @@ pub trait Store: Send + Sync + 'static {
         key_pair_ids: &[String],
         tags: &[Tag],
         limit: usize,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Removes tags from every listed key pair; an empty `removals` removes all tags. Key pairs
@@ -269,6 +302,7 @@ pub trait Store: Send + Sync + 'static {
         scope: &Scope,
         key_pair_ids: &[String],
         removals: &[TagRemoval],
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Sets the Alibaba resource group of a key pair. `KeyPairNotFound` if the ID is missing.
@@ -277,7 +311,26 @@ pub trait Store: Send + Sync + 'static {
         scope: &Scope,
         key_pair_id: &str,
         resource_group_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
+
+    // ---- the audit trail ----
+
+    /// Records events of calls that changed nothing (refused authentications, failed calls,
+    /// reads), all in one transaction.
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The page of events `query` selects, in its order: one statement over the index that
+    /// serves the scope and attribute, whatever the number of events.
+    async fn find_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes at most `limit` events older than `before` (and their lookup rows); returns how
+    /// many. The upkeep calls it until it returns less than `limit`.
+    async fn purge_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     // ---- request nonces (Alibaba signatures) ----
 

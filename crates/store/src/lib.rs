@@ -8,6 +8,7 @@
 //! uniqueness, quotas or tag limits, so a backend that gets them subtly wrong corrupts tenants'
 //! inventories without any error surfacing.
 
+mod audit_sql;
 mod key_file;
 mod millis;
 #[cfg(test)]

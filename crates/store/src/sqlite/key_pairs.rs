@@ -316,19 +316,28 @@ pub(super) fn delete_one(
     Ok(Some(key_pair))
 }
 
-pub(super) fn delete_by_names(conn: &Connection, scope: &Scope, names: &[String]) -> Outcome<u64> {
+/// Deletes the named key pairs of the scope; returns the (ID, name) of each one deleted.
+pub(super) fn delete_by_names(
+    conn: &Connection,
+    scope: &Scope,
+    names: &[String],
+) -> Outcome<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "DELETE FROM key_pairs \
-         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND name = ?4",
+         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND name = ?4 \
+         RETURNING id, name",
     )?;
-    let mut deleted = 0u64;
+    let mut deleted = Vec::new();
     for name in names.iter().collect::<BTreeSet<_>>() {
-        deleted += stmt.execute(params![
+        let mut rows = stmt.query(params![
             scope.account_id,
             scope.provider.as_str(),
             scope.region,
             name
-        ])? as u64;
+        ])?;
+        while let Some(row) = rows.next()? {
+            deleted.push((row.get(0)?, row.get(1)?));
+        }
     }
     Ok(deleted)
 }

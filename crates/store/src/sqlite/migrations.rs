@@ -208,6 +208,53 @@ const MIGRATIONS: &[&str] = &[
 
     INSERT INTO credentials_generation (singleton, generation) VALUES (1, 0);
     "#,
+    // 7: the audit trail (`audit_sql.rs` says which query each index serves). Both tables are
+    //    clustered on their scope's newest-first walk; PostgreSQL's migration 6 is the same.
+    r#"
+    CREATE TABLE audit_events (
+        scope               TEXT NOT NULL,
+        event_time          INTEGER NOT NULL,
+        event_id            TEXT NOT NULL,
+        account_id          TEXT NOT NULL,
+        account_name        TEXT NOT NULL,
+        source              TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        event_name          TEXT NOT NULL,
+        read_only           INTEGER NOT NULL CHECK (read_only IN (0, 1)),
+        access_key_id       TEXT NOT NULL,
+        resource_kind       TEXT NOT NULL,
+        source_ip           TEXT NOT NULL,
+        user_agent          TEXT NOT NULL,
+        request_id          TEXT NOT NULL,
+        request_parameters  TEXT NOT NULL,
+        resources           TEXT NOT NULL,
+        error_code          TEXT,
+        error_message       TEXT,
+        PRIMARY KEY (scope, event_time, event_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE UNIQUE INDEX audit_events_by_id ON audit_events (event_id);
+    CREATE INDEX audit_events_by_name
+        ON audit_events (scope, event_name, event_time, event_id);
+    CREATE INDEX audit_events_by_access_key
+        ON audit_events (scope, access_key_id, event_time, event_id);
+    CREATE INDEX audit_events_by_read_only
+        ON audit_events (scope, read_only, event_time, event_id);
+    CREATE INDEX audit_events_by_resource_kind
+        ON audit_events (scope, resource_kind, event_time, event_id);
+    CREATE INDEX audit_events_by_account ON audit_events (account_id, event_time, event_id);
+    CREATE INDEX audit_events_by_time ON audit_events (event_time, event_id);
+
+    CREATE TABLE audit_resources (
+        scope           TEXT NOT NULL,
+        resource_name   TEXT NOT NULL,
+        event_time      INTEGER NOT NULL,
+        event_id        TEXT NOT NULL,
+        PRIMARY KEY (scope, resource_name, event_time, event_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX audit_resources_by_time ON audit_resources (event_time, event_id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

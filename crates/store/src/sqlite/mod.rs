@@ -20,6 +20,7 @@
 //! survives kill -9 and power loss, not just a process crash.
 
 mod accounts;
+mod audit;
 mod failure;
 mod key_pairs;
 mod migrations;
@@ -39,9 +40,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery,
-    KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery,
-    TagRemoval, TagRow,
+    AccessKeySummary, Account, AccountSummary, AuditEvent, AuditQuery, AuditResource, Credential,
+    KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady,
+    ResourceKind, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
@@ -183,6 +184,24 @@ impl SqliteStore {
 
     /// Runs `op` in a `BEGIN IMMEDIATE` transaction on the writer connection and commits if it
     /// succeeds; any error rolls everything back.
+    /// A change and its audit event in one savepoint of one group commit: `op` makes the
+    /// change and names the resources it touched; the event is inserted only when the change
+    /// succeeds, so the two are committed (or lost) together.
+    async fn write_audited<T, F>(&self, audit: &AuditEvent, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Outcome<(T, Vec<AuditResource>)> + Send + 'static,
+    {
+        let mut event = audit.clone();
+        self.write(move |tx| {
+            let (result, resources) = op(tx)?;
+            event.resources.extend(resources);
+            audit::record(tx, &event)?;
+            Ok(result)
+        })
+        .await
+    }
+
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -460,16 +479,39 @@ fn retry_while_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite:
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<Account, StoreError> {
         let master = self.shared.master.clone();
-        self.write(move |tx| accounts::create(tx, &account, &master))
-            .await
+        self.write_audited(audit, move |tx| {
+            let created = accounts::create(tx, &account, &master)?;
+            let resource = account_resource(&created.id, &created.name);
+            Ok((created, vec![resource]))
+        })
+        .await
     }
 
-    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
+    async fn create_first_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let master = self.shared.master.clone();
-        self.write(move |tx| accounts::create_first(tx, &account, &master))
-            .await
+        let mut event = audit.clone();
+        self.write(move |tx| {
+            let created = accounts::create_first(tx, &account, &master)?;
+            // Nothing is recorded when an account already existed: nothing changed.
+            if created {
+                event
+                    .resources
+                    .push(account_resource(&account.id, &account.name));
+                audit::record(tx, &event)?;
+            }
+            Ok(created)
+        })
+        .await
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
@@ -480,11 +522,16 @@ impl Store for SqliteStore {
         &self,
         account_name: &str,
         key: NewAccessKey,
+        audit: &AuditEvent,
     ) -> Result<AccessKeySummary, StoreError> {
         let account_name = account_name.to_owned();
         let master = self.shared.master.clone();
-        self.write(move |tx| accounts::create_access_key(tx, &account_name, &key, &master))
-            .await
+        self.write_audited(audit, move |tx| {
+            let created = accounts::create_access_key(tx, &account_name, &key, &master)?;
+            let resource = access_key_resource(&created.access_key_id);
+            Ok((created, vec![resource]))
+        })
+        .await
     }
 
     async fn list_access_keys(
@@ -501,10 +548,12 @@ impl Store for SqliteStore {
         account_name: &str,
         access_key_id: &str,
         disabled: bool,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
-        self.write(move |tx| {
-            accounts::set_access_key_disabled(tx, &account_name, &access_key_id, disabled)
+        self.write_audited(audit, move |tx| {
+            accounts::set_access_key_disabled(tx, &account_name, &access_key_id, disabled)?;
+            Ok(((), vec![access_key_resource(&access_key_id)]))
         })
         .await
     }
@@ -513,22 +562,42 @@ impl Store for SqliteStore {
         &self,
         account_name: &str,
         access_key_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
-        self.write(move |tx| accounts::delete_access_key(tx, &account_name, &access_key_id))
-            .await
+        self.write_audited(audit, move |tx| {
+            accounts::delete_access_key(tx, &account_name, &access_key_id)?;
+            Ok(((), vec![access_key_resource(&access_key_id)]))
+        })
+        .await
     }
 
-    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
+    async fn delete_account(
+        &self,
+        name: &str,
+        force: bool,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
         let name = name.to_owned();
-        self.write(move |tx| accounts::delete_account(tx, &name, force))
-            .await
+        self.write_audited(audit, move |tx| {
+            let deleted = accounts::delete_account(tx, &name, force)?;
+            Ok((deleted, vec![account_resource("", &name)]))
+        })
+        .await
     }
 
-    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
+    async fn set_account_quota(
+        &self,
+        name: &str,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(move |tx| accounts::set_account_quota(tx, &name, quota))
-            .await
+        self.write_audited(audit, move |tx| {
+            accounts::set_account_quota(tx, &name, quota)?;
+            Ok(((), vec![account_resource("", &name)]))
+        })
+        .await
     }
 
     async fn credentials_generation(&self) -> Result<i64, StoreError> {
@@ -571,10 +640,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError> {
+    async fn insert_key_pair(
+        &self,
+        key_pair: &KeyPair,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let key_pair = key_pair.clone();
-        self.write(move |tx| key_pairs::insert(tx, &key_pair, quota))
-            .await
+        self.write_audited(audit, move |tx| {
+            key_pairs::insert(tx, &key_pair, quota)?;
+            Ok(((), vec![key_pair_resource(&key_pair)]))
+        })
+        .await
     }
 
     async fn visit_key_pairs(
@@ -639,22 +716,35 @@ impl Store for SqliteStore {
         &self,
         scope: &Scope,
         key_pair: &KeyPairRef,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyPair>, StoreError> {
         let scope = scope.clone();
         let key_pair = key_pair.clone();
-        self.write(move |tx| key_pairs::delete_one(tx, &scope, &key_pair))
-            .await
+        self.write_audited(audit, move |tx| {
+            let deleted = key_pairs::delete_one(tx, &scope, &key_pair)?;
+            let resources = deleted.iter().map(key_pair_resource).collect();
+            Ok((deleted, resources))
+        })
+        .await
     }
 
     async fn delete_key_pairs_by_name(
         &self,
         scope: &Scope,
         names: &[String],
+        audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let scope = scope.clone();
         let names = names.to_vec();
-        self.write(move |tx| key_pairs::delete_by_names(tx, &scope, &names))
-            .await
+        self.write_audited(audit, move |tx| {
+            let deleted = key_pairs::delete_by_names(tx, &scope, &names)?;
+            let resources = deleted
+                .iter()
+                .map(|(id, name)| AuditResource::key_pair(id, name, ""))
+                .collect();
+            Ok((deleted.len() as u64, resources))
+        })
+        .await
     }
 
     async fn add_tags(
@@ -663,12 +753,16 @@ impl Store for SqliteStore {
         key_pair_ids: &[String],
         tags: &[Tag],
         limit: usize,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let scope = scope.clone();
         let key_pair_ids = key_pair_ids.to_vec();
         let tags = tags.to_vec();
-        self.write(move |tx| key_pairs::add_tags(tx, &scope, &key_pair_ids, &tags, limit))
-            .await
+        self.write_audited(audit, move |tx| {
+            key_pairs::add_tags(tx, &scope, &key_pair_ids, &tags, limit)?;
+            Ok(((), key_pair_id_resources(&key_pair_ids)))
+        })
+        .await
     }
 
     async fn remove_tags(
@@ -676,12 +770,16 @@ impl Store for SqliteStore {
         scope: &Scope,
         key_pair_ids: &[String],
         removals: &[TagRemoval],
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let scope = scope.clone();
         let key_pair_ids = key_pair_ids.to_vec();
         let removals = removals.to_vec();
-        self.write(move |tx| key_pairs::remove_tags(tx, &scope, &key_pair_ids, &removals))
-            .await
+        self.write_audited(audit, move |tx| {
+            key_pairs::remove_tags(tx, &scope, &key_pair_ids, &removals)?;
+            Ok(((), key_pair_id_resources(&key_pair_ids)))
+        })
+        .await
     }
 
     async fn set_resource_group(
@@ -689,14 +787,35 @@ impl Store for SqliteStore {
         scope: &Scope,
         key_pair_id: &str,
         resource_group_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let scope = scope.clone();
         let key_pair_id = key_pair_id.to_owned();
         let resource_group_id = resource_group_id.to_owned();
-        self.write(move |tx| {
-            key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)
+        self.write_audited(audit, move |tx| {
+            key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)?;
+            Ok(((), key_pair_id_resources(&[key_pair_id])))
         })
         .await
+    }
+
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.write(move |tx| events.iter().try_for_each(|event| audit::record(tx, event)))
+            .await
+    }
+
+    async fn find_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| audit::find(conn, &query)).await
+    }
+
+    async fn purge_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |tx| audit::purge(tx, before, limit)).await
     }
 
     async fn record_nonce(
@@ -733,4 +852,22 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
+
+fn key_pair_resource(key_pair: &KeyPair) -> AuditResource {
+    AuditResource::key_pair(&key_pair.id, &key_pair.name, &key_pair.fingerprint)
+}
+
+fn key_pair_id_resources(ids: &[String]) -> Vec<AuditResource> {
+    ids.iter()
+        .map(|id| AuditResource::key_pair(id, "", ""))
+        .collect()
+}
+
+fn account_resource(id: &str, name: &str) -> AuditResource {
+    AuditResource::named(ResourceKind::Account, id, name)
+}
+
+fn access_key_resource(access_key_id: &str) -> AuditResource {
+    AuditResource::named(ResourceKind::AccessKey, access_key_id, "")
 }

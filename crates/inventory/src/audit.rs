@@ -1,0 +1,297 @@
+//! The audit trail's nouns: one event per recorded call, and the query that reads them back.
+//!
+//! A change and its event are written by the store in one transaction (every write method of
+//! [`crate::Store`] takes the event), so they stand or fall together. Calls that change nothing
+//! (refused authentications, failed calls, reads under `--audit-reads`) are recorded on their
+//! own. An event never holds key material or a secret: the dialects record what was asked and
+//! what the reply showed, with the private key replaced by [`SENSITIVE_DATA_REMOVED`].
+
+use time::OffsetDateTime;
+
+/// What CloudTrail writes in place of a value it does not keep (the `keyMaterial` of a created
+/// key pair); ECS `PrivateKeyBody` gets the same here.
+pub const SENSITIVE_DATA_REMOVED: &str = "<sensitiveDataRemoved>";
+
+/// Where a call came from: one of the two dialects, or keypaird's own command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditSource {
+    Ec2,
+    Ecs,
+    CommandLine,
+}
+
+impl AuditSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSource::Ec2 => "ec2",
+            AuditSource::Ecs => "ecs",
+            AuditSource::CommandLine => "cli",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ec2" => Some(AuditSource::Ec2),
+            "ecs" => Some(AuditSource::Ecs),
+            "cli" => Some(AuditSource::CommandLine),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of thing a recorded call touched. The wire layers name them (`AWS::EC2::KeyPair`,
+/// `ACS::ECS::KeyPair`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    KeyPair,
+    Account,
+    AccessKey,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::KeyPair => "key-pair",
+            ResourceKind::Account => "account",
+            ResourceKind::AccessKey => "access-key",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "key-pair" => Some(ResourceKind::KeyPair),
+            "account" => Some(ResourceKind::Account),
+            "access-key" => Some(ResourceKind::AccessKey),
+            _ => None,
+        }
+    }
+}
+
+/// One thing a call touched. `id` and `name` may be empty when the call named it only one way
+/// (CreateTags names key pair IDs); `fingerprint` is set for key pairs created or imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditResource {
+    pub kind: ResourceKind,
+    pub id: String,
+    pub name: String,
+    pub fingerprint: String,
+}
+
+impl AuditResource {
+    pub fn key_pair(id: &str, name: &str, fingerprint: &str) -> Self {
+        AuditResource {
+            kind: ResourceKind::KeyPair,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        }
+    }
+
+    pub fn named(kind: ResourceKind, id: &str, name: &str) -> Self {
+        AuditResource {
+            kind,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            fingerprint: String::new(),
+        }
+    }
+}
+
+/// One recorded call. The dialect (or the command line) fills in who, where and what was asked;
+/// the store adds the resources the change touched, in the change's transaction, so a delete
+/// by name records the IDs it removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Unique; a UUID like CloudTrail's.
+    pub event_id: String,
+    /// Millisecond precision, as the store keeps it.
+    pub time: OffsetDateTime,
+    pub source: AuditSource,
+    /// Empty when the caller was not known (an unknown access key): such events are seen only
+    /// through `keypaird audit`.
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    /// The action as called (`CreateKeyPair`, `DeleteKeyPairs`, `CreateAccessKey`, …).
+    pub action: String,
+    pub read_only: bool,
+    pub request_id: String,
+    /// A JSON object: the call's parameters as the dialect names them, never a signature.
+    pub request_parameters: String,
+    pub resources: Vec<AuditResource>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event with a fresh ID and the current time; the other fields empty.
+    pub fn new(source: AuditSource, action: &str) -> Self {
+        AuditEvent {
+            event_id: uuid_v4(),
+            time: crate::service::now_millis(),
+            source,
+            account_id: String::new(),
+            account_name: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            source_ip: String::new(),
+            user_agent: String::new(),
+            action: action.to_owned(),
+            read_only: false,
+            request_id: String::new(),
+            request_parameters: "{}".to_owned(),
+            resources: Vec::new(),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    /// The account, region and time that place this event in one [`AuditScope::Api`] scope.
+    pub fn scope_key(&self) -> String {
+        scope_key(&self.account_id, self.source, &self.region)
+    }
+
+    /// The resource kind the event is found under (`ResourceType` lookups): its resources'
+    /// kind, or none. A call touches resources of one kind only.
+    pub fn resource_kind(&self) -> Option<ResourceKind> {
+        self.resources.first().map(|r| r.kind)
+    }
+
+    /// Every value a `ResourceName` lookup finds this event by: each resource's name and ID,
+    /// once each.
+    pub fn resource_lookup_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for resource in &self.resources {
+            for value in [resource.name.as_str(), resource.id.as_str()] {
+                if !value.is_empty() && !names.contains(&value) {
+                    names.push(value);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// The text both backends index events under: one account's events of one dialect and region
+/// are one contiguous range of every index.
+pub fn scope_key(account_id: &str, source: AuditSource, region: &str) -> String {
+    format!("{account_id}/{}/{region}", source.as_str())
+}
+
+/// Which events a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// One account's events of one dialect in one region: what LookupEvents shows.
+    Api {
+        account_id: String,
+        source: AuditSource,
+        region: String,
+    },
+    /// Every event of one account (`keypaird audit --account`).
+    Account(String),
+    /// Every event (`keypaird audit`).
+    All,
+}
+
+/// The one attribute a LookupEvents call may filter by, as the store indexes it. Username and
+/// EventSource are the same for every event of an `Api` scope, so the wire layers answer them
+/// without the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAttribute {
+    EventId(String),
+    EventName(String),
+    ReadOnly(bool),
+    AccessKeyId(String),
+    ResourceName(String),
+    ResourceKind(ResourceKind),
+}
+
+/// Where a page of events ended: the next page starts strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub time: OffsetDateTime,
+    pub event_id: String,
+}
+
+/// A page of events, newest first unless `oldest_first`, between `since` and `until` (both
+/// inclusive), at most `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub scope: AuditScope,
+    pub attribute: Option<AuditAttribute>,
+    /// Only for the command line's `--action` (checked on the rows the scope's walk reads).
+    pub action: Option<String>,
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub limit: u32,
+    pub after: Option<AuditCursor>,
+    pub oldest_first: bool,
+}
+
+impl AuditQuery {
+    /// Every event of `scope` in the time range, newest first, at most `limit`.
+    pub fn new(
+        scope: AuditScope,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Self {
+        AuditQuery {
+            scope,
+            attribute: None,
+            action: None,
+            since,
+            until,
+            limit,
+            after: None,
+            oldest_first: false,
+        }
+    }
+}
+
+fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the system random number generator failed");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_version_4_uuids_and_differ() {
+        let a = AuditEvent::new(AuditSource::Ec2, "CreateKeyPair").event_id;
+        let b = AuditEvent::new(AuditSource::Ec2, "CreateKeyPair").event_id;
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn resource_lookup_names_hold_each_name_and_id_once() {
+        let mut event = AuditEvent::new(AuditSource::Ecs, "DeleteKeyPairs");
+        event.resources = vec![
+            AuditResource::key_pair("ssh-1", "a", ""),
+            AuditResource::key_pair("", "a", ""),
+            AuditResource::key_pair("ssh-2", "", ""),
+        ];
+        assert_eq!(event.resource_lookup_names(), vec!["a", "ssh-1", "ssh-2"]);
+        assert_eq!(event.resource_kind(), Some(ResourceKind::KeyPair));
+        assert_eq!(event.scope_key(), "/ecs/");
+    }
+}
