@@ -5,6 +5,7 @@
 //! without a server.
 
 pub mod aliyun;
+pub mod audit;
 pub mod aws;
 pub mod paging;
 pub mod params;
@@ -22,6 +23,8 @@ pub struct ApiRequest {
     pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The peer's IP address as text (empty when unknown), for the audit trail.
+    pub source_ip: String,
 }
 
 /// A rendered reply plus what the access log needs to know about it.

@@ -121,6 +121,7 @@ impl Wire {
             query: &self.query,
             headers: &self.headers,
             body: &self.body,
+            service: "ec2",
         }
     }
 

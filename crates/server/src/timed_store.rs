@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use keypaird_inventory::{
-    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairPage, KeyPairQuery,
-    KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery,
-    TagRemoval, TagRow,
+    AccessKeySummary, Account, AccountSummary, AuditEvent, AuditQuery, Credential, KeyPair,
+    KeyPairPage, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store,
+    StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
@@ -59,15 +59,23 @@ impl StoreFault for NotReady {
 
 #[async_trait]
 impl Store for TimedStore {
-    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
-        self.timed("create_account", self.inner.create_account(account))
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<Account, StoreError> {
+        self.timed("create_account", self.inner.create_account(account, audit))
             .await
     }
 
-    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
+    async fn create_first_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         self.timed(
             "create_first_account",
-            self.inner.create_first_account(account),
+            self.inner.create_first_account(account, audit),
         )
         .await
     }
@@ -81,10 +89,11 @@ impl Store for TimedStore {
         &self,
         account_name: &str,
         key: NewAccessKey,
+        audit: &AuditEvent,
     ) -> Result<AccessKeySummary, StoreError> {
         self.timed(
             "create_access_key",
-            self.inner.create_access_key(account_name, key),
+            self.inner.create_access_key(account_name, key, audit),
         )
         .await
     }
@@ -105,11 +114,12 @@ impl Store for TimedStore {
         account_name: &str,
         access_key_id: &str,
         disabled: bool,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "set_access_key_disabled",
             self.inner
-                .set_access_key_disabled(account_name, access_key_id, disabled),
+                .set_access_key_disabled(account_name, access_key_id, disabled, audit),
         )
         .await
     }
@@ -118,23 +128,38 @@ impl Store for TimedStore {
         &self,
         account_name: &str,
         access_key_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "delete_access_key",
-            self.inner.delete_access_key(account_name, access_key_id),
+            self.inner
+                .delete_access_key(account_name, access_key_id, audit),
         )
         .await
     }
 
-    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
-        self.timed("delete_account", self.inner.delete_account(name, force))
-            .await
+    async fn delete_account(
+        &self,
+        name: &str,
+        force: bool,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "delete_account",
+            self.inner.delete_account(name, force, audit),
+        )
+        .await
     }
 
-    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
+    async fn set_account_quota(
+        &self,
+        name: &str,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         self.timed(
             "set_account_quota",
-            self.inner.set_account_quota(name, quota),
+            self.inner.set_account_quota(name, quota, audit),
         )
         .await
     }
@@ -176,10 +201,15 @@ impl Store for TimedStore {
         .await
     }
 
-    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError> {
+    async fn insert_key_pair(
+        &self,
+        key_pair: &KeyPair,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         self.timed(
             "insert_key_pair",
-            self.inner.insert_key_pair(key_pair, quota),
+            self.inner.insert_key_pair(key_pair, quota, audit),
         )
         .await
     }
@@ -221,10 +251,11 @@ impl Store for TimedStore {
         &self,
         scope: &Scope,
         key_pair: &KeyPairRef,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyPair>, StoreError> {
         self.timed(
             "delete_key_pair",
-            self.inner.delete_key_pair(scope, key_pair),
+            self.inner.delete_key_pair(scope, key_pair, audit),
         )
         .await
     }
@@ -233,10 +264,11 @@ impl Store for TimedStore {
         &self,
         scope: &Scope,
         names: &[String],
+        audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         self.timed(
             "delete_key_pairs_by_name",
-            self.inner.delete_key_pairs_by_name(scope, names),
+            self.inner.delete_key_pairs_by_name(scope, names, audit),
         )
         .await
     }
@@ -247,10 +279,11 @@ impl Store for TimedStore {
         key_pair_ids: &[String],
         tags: &[Tag],
         limit: usize,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "add_tags",
-            self.inner.add_tags(scope, key_pair_ids, tags, limit),
+            self.inner.add_tags(scope, key_pair_ids, tags, limit, audit),
         )
         .await
     }
@@ -260,10 +293,11 @@ impl Store for TimedStore {
         scope: &Scope,
         key_pair_ids: &[String],
         removals: &[TagRemoval],
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "remove_tags",
-            self.inner.remove_tags(scope, key_pair_ids, removals),
+            self.inner.remove_tags(scope, key_pair_ids, removals, audit),
         )
         .await
     }
@@ -273,11 +307,37 @@ impl Store for TimedStore {
         scope: &Scope,
         key_pair_id: &str,
         resource_group_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "set_resource_group",
             self.inner
-                .set_resource_group(scope, key_pair_id, resource_group_id),
+                .set_resource_group(scope, key_pair_id, resource_group_id, audit),
+        )
+        .await
+    }
+
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.timed(
+            "record_audit_events",
+            self.inner.record_audit_events(events),
+        )
+        .await
+    }
+
+    async fn find_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.timed("find_audit_events", self.inner.find_audit_events(query))
+            .await
+    }
+
+    async fn purge_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "purge_audit_events",
+            self.inner.purge_audit_events(before, limit),
         )
         .await
     }

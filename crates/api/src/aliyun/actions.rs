@@ -3,7 +3,7 @@
 
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, ImportedKeyPair, Inventory, KeyPair, KeyPairFilter, KeyPairQuery, NewKeyPair, Page,
+    AnyOf, AuditEvent, ImportedKeyPair, Inventory, KeyPair, KeyPairFilter, KeyPairQuery, NewKeyPair, Page,
     Scope, TagFilter, TagMatch, TagQuery, TagRemoval,
 };
 use keypaird_keys::{KeyAlgorithm, PublicKey};
@@ -36,6 +36,8 @@ pub struct ActionContext<'a> {
     pub inventory: &'a Inventory,
     pub scope: Scope,
     pub quota: u32,
+    /// The call's event, recorded by the store with the change it asks for.
+    pub audit: &'a AuditEvent,
 }
 
 pub async fn create_key_pair(
@@ -54,7 +56,7 @@ pub async fn create_key_pair(
     };
     let created = ctx
         .inventory
-        .create_key_pair(&ctx.scope, ctx.quota, request)
+        .create_key_pair(&ctx.scope, ctx.quota, request, ctx.audit)
         .await?;
     // The seed's format: PKCS#8, which OpenSSH and PuTTYgen read.
     let private_key = created
@@ -91,7 +93,7 @@ pub async fn import_key_pair(
     };
     let kp = ctx
         .inventory
-        .import_key_pair(&ctx.scope, ctx.quota, request)
+        .import_key_pair(&ctx.scope, ctx.quota, request, ctx.audit)
         .await?;
     Ok(vec![
         ("KeyPairId", Node::text(kp.id)),
@@ -210,7 +212,7 @@ pub async fn delete_key_pairs(
         .filter(|names| (1..=DELETE_NAMES_MAX).contains(&names.len()))
         .ok_or_else(AliyunError::key_pair_names)?;
     ctx.inventory
-        .delete_key_pairs_by_name(&ctx.scope, &names)
+        .delete_key_pairs_by_name(&ctx.scope, &names, ctx.audit)
         .await?;
     Ok(Vec::new())
 }
@@ -264,7 +266,7 @@ pub async fn tag_resources(
     }
     let ids = resolve_names(ctx, &names).await?;
     ctx.inventory
-        .add_tags(&ctx.scope, &ids, &tags, false)
+        .add_tags(&ctx.scope, &ids, &tags, false, ctx.audit)
         .await?;
     Ok(Vec::new())
 }
@@ -295,7 +297,7 @@ pub async fn untag_resources(
     };
     let ids = resolve_names(ctx, &names).await?;
     ctx.inventory
-        .remove_tags(&ctx.scope, &ids, &removals, false)
+        .remove_tags(&ctx.scope, &ids, &removals, false, ctx.audit)
         .await?;
     Ok(Vec::new())
 }
@@ -373,7 +375,7 @@ pub async fn join_resource_group(
     // A key pair deleted since the lookup surfaces as KeyPairNotFound, which the error table
     // answers as InvalidResourceId.NotFound.
     ctx.inventory
-        .set_resource_group(&ctx.scope, &kp.id, group)
+        .set_resource_group(&ctx.scope, &kp.id, group, ctx.audit)
         .await?;
     Ok(Vec::new())
 }

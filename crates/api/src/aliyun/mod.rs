@@ -10,9 +10,10 @@ pub mod reply;
 pub mod shape;
 
 use http::{HeaderMap, StatusCode};
-use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
+use keypaird_inventory::{AuditEvent, AuditSource, CredentialCache, Inventory, Provider, Scope};
 use time::OffsetDateTime;
 
+use crate::audit::{self, AuditSettings, CallDraft, ParameterNames};
 use crate::aws::AuthMode;
 use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
@@ -40,6 +41,7 @@ pub struct AliyunDialect {
     pub inventory: Inventory,
     pub credentials: CredentialCache,
     pub auth_mode: AuthMode,
+    pub audit: AuditSettings,
 }
 
 impl AliyunDialect {
@@ -56,7 +58,12 @@ impl AliyunDialect {
             // Another parameter is unreadable; the format asked for may still be.
             Err(_) => Format::of(readable_format_param(request).as_deref(), &request.headers),
         };
-        let outcome = self.handle_inner(request, params, &mut log).await;
+        let mut draft = None;
+        let outcome = self
+            .handle_inner(request, params, &mut log, &mut draft)
+            .await;
+        self.record_unchanged(request, &log, draft, outcome.as_ref().err())
+            .await;
         match outcome {
             Ok((action, fields)) => {
                 let mut all = Vec::with_capacity(fields.len() + 1);
@@ -73,11 +80,48 @@ impl AliyunDialect {
         }
     }
 
+    /// Records what the store did not: a refused authentication, a failed call, or a read
+    /// under `--audit-reads`. A change that succeeded was recorded with it.
+    async fn record_unchanged(
+        &self,
+        request: &ApiRequest,
+        log: &RequestLog,
+        draft: Option<AuditEvent>,
+        error: Option<&AliyunError>,
+    ) {
+        let event = match (draft, error) {
+            (_, Some(error)) if log.auth_failed => {
+                let (code, _) = error.code.wire();
+                audit::refused_authentication(
+                    AuditSource::Ecs,
+                    request,
+                    log,
+                    &self.credentials,
+                    code,
+                    &error.message,
+                )
+                .await
+            }
+            (Some(mut event), Some(error)) => {
+                if event.read_only && !self.audit.record_reads {
+                    return;
+                }
+                event.error_code = Some(error.code.wire().0.to_owned());
+                event.error_message = Some(error.message.clone());
+                event
+            }
+            (Some(event), None) if event.read_only && self.audit.record_reads => event,
+            _ => return,
+        };
+        audit::record_unchanged(&self.inventory, event).await;
+    }
+
     async fn handle_inner(
         &self,
         request: &ApiRequest,
         params: Result<Params<'_>, AliyunError>,
         log: &mut RequestLog,
+        draft: &mut Option<AuditEvent>,
     ) -> Result<(&'static str, Fields), AliyunError> {
         let params = params?;
         let is_v3 = auth::is_v3(&request.headers);
@@ -113,12 +157,6 @@ impl AliyunDialect {
         .map_err(|err| auth::failed(log, err))?;
         let account = caller.account;
         log.account_id = Some(account.id.clone());
-        // After authentication (a bad signature is still a signature error), before anything
-        // is spent or changed.
-        if caller.read_only && !READ_ONLY_ACTIONS.contains(&action) {
-            return Err(AliyunError::forbidden_ram());
-        }
-
         // Checked now so the access log names the region even when the action fails; a bad
         // one is reported only once the nonce is spent, like any other refusal of a signed call.
         let region = shape::required(&params, "RegionId").and_then(|region| {
@@ -131,6 +169,27 @@ impl AliyunDialect {
         if let Ok(region) = region {
             log.region = Some(region.to_owned());
         }
+        if action != "DescribeInstances" {
+            let call = CallDraft {
+                source: AuditSource::Ecs,
+                request,
+                request_id: &log.request_id,
+                action,
+                read_only: READ_ONLY_ACTIONS.contains(&action),
+                account_id: &account.id,
+                account_name: &account.name,
+                region: log.region.as_deref().unwrap_or_default(),
+                access_key_id: log.access_key_id.as_deref().unwrap_or_default(),
+            };
+            *draft = Some(call.event(&params, ParameterNames::AsSent));
+        }
+        let no_event = AuditEvent::new(AuditSource::Ecs, "");
+        let audit = draft.as_ref().unwrap_or(&no_event);
+        // After authentication (a bad signature is still a signature error), before anything
+        // is spent or changed.
+        if caller.read_only && !READ_ONLY_ACTIONS.contains(&action) {
+            return Err(AliyunError::forbidden_ram());
+        }
         let run = async {
             let region = region?;
             let ctx = ActionContext {
@@ -141,6 +200,7 @@ impl AliyunDialect {
                     provider: Provider::Aliyun,
                     region: region.to_owned(),
                 },
+                audit,
             };
             match action {
                 "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairOrder,
+    AnyOf, AuditEvent, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairOrder,
     KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery, TagRemoval,
     TagRow,
 };
@@ -25,6 +25,8 @@ pub struct ActionContext<'a> {
     pub quota: u32,
     pub ppk_version: PpkVersion,
     pub request_id: &'a str,
+    /// The call's event, recorded by the store with the change it asks for.
+    pub audit: &'a AuditEvent,
 }
 
 const TAG_SPEC_SHAPES: [&str; 3] = [
@@ -77,7 +79,7 @@ pub async fn create_key_pair(
     };
     let created = ctx
         .inventory
-        .create_key_pair(&ctx.scope, ctx.quota, request)
+        .create_key_pair(&ctx.scope, ctx.quota, request, ctx.audit)
         .await?;
     let key = &created.private_key;
     let material: Zeroizing<String> = match (ppk, key.algorithm()) {
@@ -121,7 +123,7 @@ pub async fn import_key_pair(
     };
     let kp = ctx
         .inventory
-        .import_key_pair(&ctx.scope, ctx.quota, request)
+        .import_key_pair(&ctx.scope, ctx.quota, request, ctx.audit)
         .await?;
     let mut xml = XmlWriter::response("ImportKeyPair", ctx.request_id);
     xml.leaf("keyPairId", &kp.id)
@@ -269,7 +271,7 @@ pub async fn delete_key_pair(
     let dry_run = shape::boolean(params, "DryRun")?;
     let deleted = ctx
         .inventory
-        .delete_key_pair(&ctx.scope, &by, dry_run)
+        .delete_key_pair(&ctx.scope, &by, dry_run, ctx.audit)
         .await?;
     let mut xml = XmlWriter::response("DeleteKeyPair", ctx.request_id);
     xml.leaf("return", "true");
@@ -298,7 +300,7 @@ pub async fn create_tags(ctx: &ActionContext<'_>, params: &Params<'_>) -> Result
         .collect();
     let dry_run = shape::boolean(params, "DryRun")?;
     ctx.inventory
-        .add_tags(&ctx.scope, &ids, &tags, dry_run)
+        .add_tags(&ctx.scope, &ids, &tags, dry_run, ctx.audit)
         .await?;
     let mut xml = XmlWriter::response("CreateTags", ctx.request_id);
     xml.leaf("return", "true");
@@ -333,7 +335,7 @@ pub async fn delete_tags(ctx: &ActionContext<'_>, params: &Params<'_>) -> Result
         }
     }
     ctx.inventory
-        .remove_tags(&ctx.scope, &ids, &removals, dry_run)
+        .remove_tags(&ctx.scope, &ids, &removals, dry_run, ctx.audit)
         .await?;
     let mut xml = XmlWriter::response("DeleteTags", ctx.request_id);
     xml.leaf("return", "true");

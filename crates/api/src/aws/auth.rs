@@ -30,6 +30,7 @@ pub async fn authenticate(
     credentials: &CredentialCache,
     mode: AuthMode,
     request: &ApiRequest,
+    service: &str,
     now: OffsetDateTime,
     log: &mut RequestLog,
 ) -> Result<Caller, AwsError> {
@@ -39,6 +40,7 @@ pub async fn authenticate(
         query: &request.query,
         headers: &request.headers,
         body: &request.body,
+        service,
     };
     let auth = sigv4::parse(&signed).map_err(from_sigv4)?;
     log.access_key_id = Some(loggable_key_id(&auth.access_key_id));

@@ -9,10 +9,11 @@ pub mod shape;
 pub mod xml;
 
 use http::StatusCode;
-use keypaird_inventory::{CredentialCache, Inventory, Provider, Scope};
+use keypaird_inventory::{AuditEvent, AuditSource, CredentialCache, Inventory, Provider, Scope};
 use keypaird_keys::PpkVersion;
 use time::OffsetDateTime;
 
+use crate::audit::{self, AuditSettings, CallDraft, ParameterNames};
 use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::ActionContext;
@@ -68,6 +69,7 @@ pub struct AwsDialect {
     pub credentials: CredentialCache,
     pub auth_mode: AuthMode,
     pub ppk_version: PpkVersion,
+    pub audit: AuditSettings,
 }
 
 impl AwsDialect {
@@ -78,7 +80,12 @@ impl AwsDialect {
             request_id: request_id.clone(),
             ..RequestLog::default()
         };
-        let outcome = self.handle_inner(request, &request_id, &mut log).await;
+        let mut draft = None;
+        let outcome = self
+            .handle_inner(request, &request_id, &mut log, &mut draft)
+            .await;
+        self.record_unchanged(request, &log, draft, outcome.as_ref().err())
+            .await;
         match outcome {
             Ok(body) => ApiResponse {
                 status: StatusCode::OK,
@@ -90,11 +97,48 @@ impl AwsDialect {
         }
     }
 
+    /// Records what the store did not: a refused authentication, a failed call, or a read
+    /// under `--audit-reads`. A change that succeeded was recorded with it.
+    async fn record_unchanged(
+        &self,
+        request: &ApiRequest,
+        log: &RequestLog,
+        draft: Option<AuditEvent>,
+        error: Option<&AwsError>,
+    ) {
+        let event = match (draft, error) {
+            (_, Some(error)) if log.auth_failed => {
+                let (code, _) = error.code.wire();
+                audit::refused_authentication(
+                    AuditSource::Ec2,
+                    request,
+                    log,
+                    &self.credentials,
+                    code,
+                    &error.message,
+                )
+                .await
+            }
+            (Some(mut event), Some(error)) => {
+                if event.read_only && !self.audit.record_reads {
+                    return;
+                }
+                event.error_code = Some(error.code.wire().0.to_owned());
+                event.error_message = Some(error.message.clone());
+                event
+            }
+            (Some(event), None) if event.read_only && self.audit.record_reads => event,
+            _ => return,
+        };
+        audit::record_unchanged(&self.inventory, event).await;
+    }
+
     async fn handle_inner(
         &self,
         request: &ApiRequest,
         request_id: &str,
         log: &mut RequestLog,
+        draft: &mut Option<AuditEvent>,
     ) -> Result<String, AwsError> {
         // Parameters are read first (dialect detection and presigned auth need them), but a
         // syntax error is only reported once the caller is known, as EC2 does.
@@ -114,6 +158,7 @@ impl AwsDialect {
             &self.credentials,
             self.auth_mode,
             request,
+            keypaird_auth::sigv4::SERVICE,
             OffsetDateTime::now_utc(),
             log,
         )
@@ -131,6 +176,22 @@ impl AwsDialect {
                 ))
             }
         };
+        if ACTIONS.contains(&action) {
+            let call = CallDraft {
+                source: AuditSource::Ec2,
+                request,
+                request_id,
+                action,
+                read_only: is_read(action),
+                account_id: &caller.account.id,
+                account_name: &caller.account.name,
+                region: &caller.region,
+                access_key_id: log.access_key_id.as_deref().unwrap_or_default(),
+            };
+            *draft = Some(call.event(&params, ParameterNames::LowerCamel));
+        }
+        let no_event = AuditEvent::new(AuditSource::Ec2, "");
+        let audit = draft.as_ref().unwrap_or(&no_event);
         // Before the action reads its parameters, so a DryRun of a change answers this too,
         // as EC2 does for a caller without the permission.
         if caller.read_only && !is_read(action) && ACTIONS.contains(&action) {
@@ -146,6 +207,7 @@ impl AwsDialect {
             },
             ppk_version: self.ppk_version,
             request_id,
+            audit,
         };
         match action {
             "CreateKeyPair" => actions::create_key_pair(&ctx, &params).await,

@@ -23,7 +23,8 @@ use time::{Duration, OffsetDateTime};
 
 /// The only signing algorithm SigV4 defines for HMAC.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// The service name every credential scope must carry.
+/// The service name an EC2 request's credential scope carries (CloudTrail's is `cloudtrail`;
+/// the caller names the one it expects in [`SignedRequest::service`]).
 pub const SERVICE: &str = "ec2";
 /// Largest `X-Amz-Expires` AWS accepts: seven days.
 pub const MAX_EXPIRES_SECONDS: u64 = 604_800;
@@ -45,6 +46,8 @@ pub struct SignedRequest<'a> {
     /// Must contain `host`; over HTTP/2 the caller copies the `:authority` into it.
     pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
+    /// The service the credential scope must name (`ec2`, or `cloudtrail` for LookupEvents).
+    pub service: &'a str,
 }
 
 /// Where the signature travelled.
@@ -124,7 +127,7 @@ pub fn verify(
     secret_access_key: &str,
     now: OffsetDateTime,
 ) -> Result<(), SigV4Error> {
-    parse::check_scope(auth)?;
+    parse::check_scope(auth, req.service)?;
     check_time(auth, now)?;
 
     let mut provided = [0u8; 32];

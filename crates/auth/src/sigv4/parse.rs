@@ -6,7 +6,7 @@
 
 use super::canonical::format_amz_date;
 use super::{
-    SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS, SERVICE,
+    SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS,
 };
 use crate::authorization::{split_parts, AuthorizationParts, PartsError};
 use crate::form::query_pairs;
@@ -106,6 +106,7 @@ fn parse_header(req: &SignedRequest, header: &str) -> Result<SigV4Auth, SigV4Err
         signature.unwrap_or_default(),
         request_time,
         None,
+        req.service,
     )
 }
 
@@ -165,6 +166,7 @@ fn parse_query(req: &SignedRequest) -> Result<SigV4Auth, SigV4Error> {
         &signature,
         request_time,
         expires,
+        req.service,
     )
 }
 
@@ -175,6 +177,7 @@ fn build(
     signature: &str,
     request_time: OffsetDateTime,
     expires_seconds: Option<u64>,
+    expected_service: &str,
 ) -> Result<SigV4Auth, SigV4Error> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
@@ -218,15 +221,15 @@ fn build(
         request_time,
         expires_seconds,
     };
-    check_scope(&auth)?;
+    check_scope(&auth, expected_service)?;
     Ok(auth)
 }
 
 /// The credential scope checks AWS reports as SignatureDoesNotMatch.
-pub(super) fn check_scope(auth: &SigV4Auth) -> Result<(), SigV4Error> {
-    if auth.service != SERVICE {
+pub(super) fn check_scope(auth: &SigV4Auth, service: &str) -> Result<(), SigV4Error> {
+    if auth.service != service {
         return Err(SigV4Error::Mismatch(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'. "
+            "Credential should be scoped to correct service: '{service}'. "
         )));
     }
     // The region becomes a storage namespace, so only region-like names pass.

@@ -62,6 +62,7 @@ impl Req {
             query: &self.query,
             headers: &self.headers,
             body: &self.body,
+            service: "ec2",
         }
     }
 
