@@ -308,14 +308,20 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
                 .expect("node b"),
         ),
     ];
-    nodes[0].create_account(account()).await.expect("account");
+    nodes[0]
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
 
     let quota_scope = scope("us-east-1");
     let attempts: Vec<_> = (0..80u64)
         .map(|n| {
             let node = nodes[(n % 2) as usize].clone();
             let kp = key_pair(n, &quota_scope, &format!("k{n}"));
-            tokio::spawn(async move { node.insert_key_pair(&kp, 50).await })
+            tokio::spawn(async move {
+                node.insert_key_pair(&kp, 50, &crate::conformance::audit())
+                    .await
+            })
         })
         .collect();
     let (mut ok, mut refused) = (0, 0);
@@ -341,7 +347,10 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
         .map(|n| {
             let node = nodes[(n % 2) as usize].clone();
             let kp = key_pair(n, &name_scope, "contended");
-            tokio::spawn(async move { node.insert_key_pair(&kp, 5000).await })
+            tokio::spawn(async move {
+                node.insert_key_pair(&kp, 5000, &crate::conformance::audit())
+                    .await
+            })
         })
         .collect();
     let (mut ok, mut duplicate) = (0, 0);
@@ -361,12 +370,19 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
             let scope = quota_scope.clone();
             tokio::spawn(async move {
                 if n % 2 == 0 {
-                    node.delete_key_pair(&scope, &KeyPairRef::Name(format!("k{n}")))
-                        .await
-                        .map(|_| ())
+                    node.delete_key_pair(
+                        &scope,
+                        &KeyPairRef::Name(format!("k{n}")),
+                        &crate::conformance::audit(),
+                    )
+                    .await
+                    .map(|_| ())
                 } else {
                     let kp = key_pair(1000 + n, &scope, &format!("late{n}"));
-                    match node.insert_key_pair(&kp, 50).await {
+                    match node
+                        .insert_key_pair(&kp, 50, &crate::conformance::audit())
+                        .await
+                    {
                         Err(StoreError::QuotaExceeded { .. }) => Ok(()),
                         other => other,
                     }
@@ -423,25 +439,36 @@ async fn counters_follow_inserts_deletes_and_resets() {
         .await
         .expect("connect");
     let client = schema.client().await;
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let (east, west) = (scope("east"), scope("west"));
     for n in 0..5 {
         store
-            .insert_key_pair(&key_pair(n, &east, &format!("k{n}")), 10)
+            .insert_key_pair(
+                &key_pair(n, &east, &format!("k{n}")),
+                10,
+                &crate::conformance::audit(),
+            )
             .await
             .expect("insert");
     }
     store
-        .insert_key_pair(&key_pair(9, &west, "w"), 10)
+        .insert_key_pair(&key_pair(9, &west, "w"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     // Refused inserts leave the counters alone.
     assert_eq!(
-        store.insert_key_pair(&key_pair(10, &east, "k0"), 10).await,
+        store
+            .insert_key_pair(&key_pair(10, &east, "k0"), 10, &crate::conformance::audit())
+            .await,
         Err(StoreError::DuplicateKeyPair)
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(11, &west, "w2"), 1).await,
+        store
+            .insert_key_pair(&key_pair(11, &west, "w2"), 1, &crate::conformance::audit())
+            .await,
         Err(StoreError::QuotaExceeded { quota: 1 })
     );
     assert_eq!(
@@ -450,13 +477,21 @@ async fn counters_follow_inserts_deletes_and_resets() {
     );
 
     store
-        .delete_key_pair(&east, &KeyPairRef::Id(key_pair(0, &east, "").id))
+        .delete_key_pair(
+            &east,
+            &KeyPairRef::Id(key_pair(0, &east, "").id),
+            &crate::conformance::audit(),
+        )
         .await
         .expect("delete")
         .expect("existed");
     assert_eq!(
         store
-            .delete_key_pairs_by_name(&east, &["k1".into(), "k2".into(), "nope".into()])
+            .delete_key_pairs_by_name(
+                &east,
+                &["k1".into(), "k2".into(), "nope".into()],
+                &crate::conformance::audit()
+            )
             .await,
         Ok(2)
     );
@@ -468,7 +503,11 @@ async fn counters_follow_inserts_deletes_and_resets() {
     store.reset_inventory().await.expect("reset");
     assert_eq!(counters_and_rows(&client).await, vec![]);
     store
-        .insert_key_pair(&key_pair(0, &east, "again"), 1)
+        .insert_key_pair(
+            &key_pair(0, &east, "again"),
+            1,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert after reset");
     assert_eq!(
@@ -559,10 +598,13 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
     let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("connect");
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let east = scope("east");
     store
-        .insert_key_pair(&key_pair(1, &east, "k"), 10)
+        .insert_key_pair(&key_pair(1, &east, "k"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     let client = schema.client().await;
@@ -797,10 +839,17 @@ async fn outage_fails_fast_and_the_store_recovers() {
     let store = PostgresStore::connect(&schema.url_via(proxy.addr), &schema.nodes_key_file())
         .await
         .expect("connect through the proxy");
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let east = scope("east");
     store
-        .insert_key_pair(&key_pair(1, &east, "before"), 10)
+        .insert_key_pair(
+            &key_pair(1, &east, "before"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert");
 
@@ -823,7 +872,11 @@ async fn outage_fails_fast_and_the_store_recovers() {
     assert_unavailable_soon(
         "insert",
         fast,
-        store.insert_key_pair(&key_pair(2, &east, "during"), 10),
+        store.insert_key_pair(
+            &key_pair(2, &east, "during"),
+            10,
+            &crate::conformance::audit(),
+        ),
     )
     .await;
     assert_unavailable_soon("credential", fast, store.find_credential("AKIATEAM")).await;
@@ -834,7 +887,11 @@ async fn outage_fails_fast_and_the_store_recovers() {
     past_the_kept_outcome().await;
     assert_eq!(store.check_ready().await, Ok(()));
     store
-        .insert_key_pair(&key_pair(3, &east, "after"), 10)
+        .insert_key_pair(
+            &key_pair(3, &east, "after"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert after recovery");
     let names: Vec<String> = store
@@ -881,7 +938,10 @@ async fn silent_server_times_out_and_the_store_recovers() {
 
     proxy.pause(false);
     recovers(&store).await;
-    store.create_account(account()).await.expect("works again");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("works again");
 }
 
 // ---- TLS ----
@@ -1168,7 +1228,13 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
         2
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(3, &east, "third"), 2).await,
+        store
+            .insert_key_pair(
+                &key_pair(3, &east, "third"),
+                2,
+                &crate::conformance::audit()
+            )
+            .await,
         Err(StoreError::QuotaExceeded { quota: 2 })
     );
 }
@@ -1315,7 +1381,11 @@ async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
     );
     assert_eq!(
         store
-            .insert_key_pair(&key_pair(1, &scope("east"), "refused"), 10)
+            .insert_key_pair(
+                &key_pair(1, &scope("east"), "refused"),
+                10,
+                &crate::conformance::audit()
+            )
             .await,
         Err(StoreError::Unavailable(read_only.into()))
     );
@@ -1324,7 +1394,11 @@ async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
     let outcome = readiness_once(&store, Result::is_ok).await;
     assert_eq!(outcome, Ok(()));
     store
-        .insert_key_pair(&key_pair(2, &scope("east"), "taken"), 10)
+        .insert_key_pair(
+            &key_pair(2, &scope("east"), "taken"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("an insert once the database takes writes");
 }

@@ -85,8 +85,14 @@ async fn reopening_keeps_everything_and_migrates_once() {
     let kp = key_pair(1, "kept");
     {
         let store = open(&path).expect("open");
-        store.create_account(account()).await.expect("account");
-        store.insert_key_pair(&kp, 10).await.expect("insert");
+        store
+            .create_account(account(), &crate::conformance::audit())
+            .await
+            .expect("account");
+        store
+            .insert_key_pair(&kp, 10, &crate::conformance::audit())
+            .await
+            .expect("insert");
     }
     let expected_versions: Vec<i64> = (1..=migrations::latest_version()).collect();
     assert_eq!(applied_versions(&path), expected_versions);
@@ -107,7 +113,9 @@ async fn reopening_keeps_everything_and_migrates_once() {
             .expect("kept");
         assert_eq!(credential.account.key_pair_quota, Some(3));
         assert_eq!(
-            store.insert_key_pair(&kp, 10).await,
+            store
+                .insert_key_pair(&kp, 10, &crate::conformance::audit())
+                .await,
             Err(StoreError::DuplicateKeyPair)
         );
         assert_eq!(applied_versions(&path), expected_versions);
@@ -170,7 +178,11 @@ async fn stores_sharing_a_file_never_exceed_the_quota() {
             let store = stores[n as usize % 2].clone();
             tokio::spawn(async move {
                 store
-                    .insert_key_pair(&key_pair(n, &format!("k{n}")), 25)
+                    .insert_key_pair(
+                        &key_pair(n, &format!("k{n}")),
+                        25,
+                        &crate::conformance::audit(),
+                    )
                     .await
             })
         })
@@ -261,7 +273,7 @@ async fn unreadable_rows_are_errors_not_panics() {
     let path = dir.path().join("keypaird.db");
     let store = open(&path).expect("open");
     store
-        .insert_key_pair(&key_pair(1, "odd"), 10)
+        .insert_key_pair(&key_pair(1, "odd"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     Connection::open(&path)
@@ -297,7 +309,7 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
     let (_dir, store, holder) = store_with_write_lock_held();
 
     let err = store
-        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .insert_key_pair(&key_pair(1, "blocked"), 10, &crate::conformance::audit())
         .await
         .expect_err("lock is held");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -309,7 +321,7 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
 
     holder.execute_batch("ROLLBACK").expect("release");
     store
-        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .insert_key_pair(&key_pair(1, "blocked"), 10, &crate::conformance::audit())
         .await
         .expect("insert once the lock is free");
 }
@@ -319,11 +331,11 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
 async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
     let (store, _dir) = fresh_store().await;
     store
-        .insert_key_pair(&key_pair(1, "first"), 10)
+        .insert_key_pair(&key_pair(1, "first"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     let err = store
-        .insert_key_pair(&key_pair(1, "second"), 10)
+        .insert_key_pair(&key_pair(1, "second"), 10, &crate::conformance::audit())
         .await
         .expect_err("id is taken");
     assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
@@ -354,7 +366,11 @@ async fn the_observer_is_told_every_group_commit() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .insert_key_pair(&key_pair(n, &format!("kp-{n}")), 100)
+                .insert_key_pair(
+                    &key_pair(n, &format!("kp-{n}")),
+                    100,
+                    &crate::conformance::audit(),
+                )
                 .await
         })
     });
@@ -597,12 +613,18 @@ async fn migration_3_keeps_key_pairs_tags_and_counts() {
     );
     // The migrated counter is what the quota reads.
     assert_eq!(
-        store.insert_key_pair(&key_pair(3, "third"), 2).await,
+        store
+            .insert_key_pair(&key_pair(3, "third"), 2, &crate::conformance::audit())
+            .await,
         Err(StoreError::QuotaExceeded { quota: 2 })
     );
     // Deleting a migrated key pair takes its tags and its count (the new triggers).
     store
-        .delete_key_pair(&aws, &KeyPairRef::Name("first".into()))
+        .delete_key_pair(
+            &aws,
+            &KeyPairRef::Name("first".into()),
+            &crate::conformance::audit(),
+        )
         .await
         .expect("delete")
         .expect("it existed");
@@ -717,7 +739,9 @@ async fn a_writer_that_refuses_writes_is_read_only() {
         )
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(1, "refused"), 10).await,
+        store
+            .insert_key_pair(&key_pair(1, "refused"), 10, &crate::conformance::audit())
+            .await,
         Err(StoreError::Internal(
             "attempt to write a readonly database".into()
         ))
