@@ -96,6 +96,14 @@ macro_rules! store_conformance_tests {
             delete_account_without_key_pairs,
             set_account_quota_is_what_credentials_carry,
             credential_cache_follows_the_generation,
+            audit_a_change_records_one_event_that_round_trips,
+            audit_a_refused_change_records_nothing,
+            audit_deletes_record_what_they_removed,
+            audit_lookups_by_each_attribute_stay_in_their_scope,
+            audit_time_range_bounds_are_inclusive,
+            audit_pages_follow_the_cursor_without_gaps_or_duplicates,
+            audit_record_audit_events_inserts_every_event,
+            audit_purge_deletes_only_older_events_in_bounded_batches,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {
@@ -121,9 +129,11 @@ macro_rules! store_conformance_tests {
 }
 
 mod access_keys;
+mod audit;
 mod queries;
 mod sealing;
 pub use access_keys::*;
+pub use audit::*;
 pub use queries::*;
 pub use sealing::*;
 
