@@ -103,7 +103,21 @@ pub(crate) fn purge_sql(flavor: Flavor, table: &str, limit: u32) -> String {
     )
 }
 
+/// `audit_events e`, on SQLite with the index that must drive the walk: without statistics
+/// SQLite prefers the clustered primary key (scope, time) to any secondary index, and would
+/// read the whole scope's time range and filter it rather than the attribute's range.
+fn events_table(flavor: Flavor, index: &str) -> String {
+    match flavor {
+        Flavor::Sqlite => format!("audit_events e INDEXED BY {index}"),
+        Flavor::Postgres => "audit_events e".to_owned(),
+    }
+}
+
 /// The one statement that answers `query`, or `None` when nothing can match.
+///
+/// A cursor narrows the walk's time range itself (to end at the cursor's time) rather than
+/// being a filter on it, so that a page deep in a long trail is still one short range of the
+/// index, not a walk from `until` down to the cursor.
 pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statement> {
     let mut params: Vec<Param> = Vec::new();
     let mut bind = |param: Param| -> String {
@@ -128,31 +142,44 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                 None => conditions.push(format!("e.scope = {scope}")),
                 Some(AuditAttribute::EventId(id)) => {
                     let id = bind(Param::Text(id.clone()));
+                    from = events_table(flavor, "audit_events_by_id");
                     conditions.push(format!("e.event_id = {id}"));
                     conditions.push(format!("e.scope = {scope}"));
                 }
                 Some(AuditAttribute::EventName(name)) => {
                     let name = bind(Param::Text(name.clone()));
+                    from = events_table(flavor, "audit_events_by_name");
                     conditions.push(format!("e.scope = {scope} AND e.event_name = {name}"));
                 }
                 Some(AuditAttribute::AccessKeyId(key)) => {
                     let key = bind(Param::Text(key.clone()));
+                    from = events_table(flavor, "audit_events_by_access_key");
                     conditions.push(format!("e.scope = {scope} AND e.access_key_id = {key}"));
                 }
-                Some(AuditAttribute::ReadOnly(read_only)) => conditions.push(format!(
-                    "e.scope = {scope} AND e.read_only = {}",
-                    i16::from(*read_only)
-                )),
+                Some(AuditAttribute::ReadOnly(read_only)) => {
+                    from = events_table(flavor, "audit_events_by_read_only");
+                    conditions.push(format!(
+                        "e.scope = {scope} AND e.read_only = {}",
+                        i16::from(*read_only)
+                    ));
+                }
                 Some(AuditAttribute::ResourceKind(kind)) => {
                     let kind = bind(Param::Text(kind.as_str().to_owned()));
+                    from = events_table(flavor, "audit_events_by_resource_kind");
                     conditions.push(format!("e.scope = {scope} AND e.resource_kind = {kind}"));
                 }
                 Some(AuditAttribute::ResourceName(name)) => {
                     let name = bind(Param::Text(name.clone()));
-                    from = "audit_resources r JOIN audit_events e \
-                            ON e.scope = r.scope AND e.event_time = r.event_time \
-                            AND e.event_id = r.event_id"
-                        .to_owned();
+                    // SQLite's CROSS JOIN keeps the lookup rows the outer loop.
+                    let join = match flavor {
+                        Flavor::Sqlite => "CROSS JOIN",
+                        Flavor::Postgres => "JOIN",
+                    };
+                    from = format!(
+                        "audit_resources r {join} audit_events e \
+                         ON e.scope = r.scope AND e.event_time = r.event_time \
+                         AND e.event_id = r.event_id"
+                    );
                     walk = "r";
                     conditions.push(format!("r.scope = {scope} AND r.resource_name = {name}"));
                 }
@@ -160,12 +187,28 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
         }
         AuditScope::Account(account_id) => {
             let account = bind(Param::Text(account_id.clone()));
+            from = events_table(flavor, "audit_events_by_account");
             conditions.push(format!("e.account_id = {account}"));
         }
-        AuditScope::All => {}
+        AuditScope::All => from = events_table(flavor, "audit_events_by_time"),
     }
-    let since = bind(Param::Int(crate::millis::to_millis(query.since).ok()?));
-    let until = bind(Param::Int(crate::millis::to_millis(query.until).ok()?));
+    let mut since = crate::millis::to_millis(query.since).ok()?;
+    let mut until = crate::millis::to_millis(query.until).ok()?;
+    let cursor = match &query.after {
+        Some(cursor) => {
+            let time = crate::millis::to_millis(cursor.time).ok()?;
+            // The walk resumes at the cursor's millisecond: nothing past it is read again.
+            if query.oldest_first {
+                since = since.max(time);
+            } else {
+                until = until.min(time);
+            }
+            Some((time, cursor.event_id.clone()))
+        }
+        None => None,
+    };
+    let since = bind(Param::Int(since));
+    let until = bind(Param::Int(until));
     conditions.push(format!(
         "{walk}.event_time >= {since} AND {walk}.event_time <= {until}"
     ));
@@ -174,11 +217,13 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
     } else {
         ("DESC", "<")
     };
-    if let Some(cursor) = &query.after {
-        let time = bind(Param::Int(crate::millis::to_millis(cursor.time).ok()?));
-        let id = bind(Param::Text(cursor.event_id.clone()));
+    if let Some((time, id)) = cursor {
+        // Within the range above, which ends at the cursor's time, this is
+        // (event_time, event_id) past (time, id).
+        let time = bind(Param::Int(time));
+        let id = bind(Param::Text(id));
         conditions.push(format!(
-            "({walk}.event_time, {walk}.event_id) {past} ({time}, {id})"
+            "({walk}.event_time {past} {time} OR {walk}.event_id {past} {id})"
         ));
     }
     if let Some(action) = &query.action {

@@ -721,6 +721,24 @@ pub async fn audit_pages_follow_the_cursor_without_gaps_or_duplicates(store: Arc
         found_ids(&*store, &after_14_oldest_first).await,
         requests(&[15, 16, 17])
     );
+    // The time range still bounds a page after a cursor: events 12 and 13 (time 6) are past
+    // `until`, and newest first the page starts at 11; oldest first, `since` skips to 20.
+    let until_5 = AuditQuery {
+        until: at_millis(base_millis() + 5),
+        ..after_14.clone()
+    };
+    assert_eq!(found_ids(&*store, &until_5).await, requests(&[11, 10, 9]));
+    let since_10 = AuditQuery {
+        since: at_millis(base_millis() + 10),
+        ..after_14_oldest_first.clone()
+    };
+    assert_eq!(found_ids(&*store, &since_10).await, requests(&[20, 21, 22]));
+    // A range that ends before the cursor's side of it holds nothing.
+    let before_cursor = AuditQuery {
+        since: at_millis(base_millis() + 8),
+        ..after_14.clone()
+    };
+    assert_eq!(found_ids(&*store, &before_cursor).await, requests(&[]));
 }
 
 pub async fn audit_record_audit_events_inserts_every_event(store: Arc<dyn Store>) {

@@ -500,6 +500,49 @@ fn every_query_path_is_served_by_its_index() {
     );
 }
 
+/// Every audit trail query shape and the purge statements are served by their index: no scan
+/// of either audit table, and no sort, since each is a page (or a batch) read in index order.
+#[test]
+fn every_audit_query_is_served_by_its_index() {
+    use crate::plan_cases::audit_cases;
+    use crate::sql::Flavor;
+
+    let (_dir, conn) = fresh_reader();
+    for case in audit_cases(Flavor::Sqlite) {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", case.statement.sql))
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        super::key_pairs::bind(&mut stmt, &case.statement.params).expect("bind");
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().expect("plan row") {
+            plan.push(row.get::<_, String>(3).expect("detail"));
+        }
+        let shown = plan.join("\n");
+        let index = case.index.name(Flavor::Sqlite);
+        assert!(
+            plan.iter().any(|line| line.contains(&format!("{index} ("))),
+            "{}: not served by {index}:\n{shown}",
+            case.what
+        );
+        for line in &plan {
+            let table_scan = line
+                .strip_prefix("SCAN ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|scanned| {
+                    ["e", "r", "audit_events", "audit_resources"].contains(&scanned)
+                });
+            assert!(!table_scan, "{}: scans a table:\n{shown}", case.what);
+            assert!(
+                !line.contains("TEMP B-TREE"),
+                "{}: sorts instead of reading in order:\n{shown}",
+                case.what
+            );
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
+}
+
 /// The access-key and account statements search an index; none scans a table (an account's
 /// keys in creation order come from their index, unsorted).
 #[test]
