@@ -300,13 +300,13 @@ pub(crate) fn cases(
     cases
 }
 
-/// An audit trail statement and the index that must serve it: `table_index` names the index of
-/// the table the walk drives from (`audit_events`, or `audit_resources` for `ResourceName`).
-/// Every audit case is a page, or a batch taken in time order: none may sort.
+/// An audit trail statement and the indexes that must all serve it (for a query, the one its
+/// walk drives from: `audit_events`'s, or `audit_resources`'s for `ResourceName`). Every
+/// audit case is a page, or a batch taken in time order: none may sort.
 pub(crate) struct AuditPlanCase {
     pub(crate) what: String,
     pub(crate) statement: Statement,
-    pub(crate) index: AuditIndex,
+    pub(crate) indexes: Vec<AuditIndex>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,23 +441,32 @@ pub(crate) fn audit_cases(flavor: Flavor) -> Vec<AuditPlanCase> {
                             if action.is_some() { ", one action" } else { "" },
                         ),
                         statement,
-                        index,
+                        indexes: vec![index],
                     });
                 }
             }
         }
     }
-    for (table, index) in [
-        ("audit_events", AuditIndex::ByTime),
-        ("audit_resources", AuditIndex::ResourcesByTime),
-    ] {
+    for (n, sql) in crate::audit_sql::purge_statements(flavor)
+        .iter()
+        .enumerate()
+    {
+        // Each statement takes its batch from the time index; the one deleting lookup rows
+        // finds them by their event's time and ID.
+        let mut indexes = vec![AuditIndex::ByTime];
+        if sql.contains("DELETE FROM audit_resources") {
+            indexes.push(AuditIndex::ResourcesByTime);
+        }
         cases.push(AuditPlanCase {
-            what: format!("purge of {table}"),
+            what: format!("purge statement {}", n + 1),
             statement: Statement {
-                sql: crate::audit_sql::purge_sql(flavor, table, 1000),
-                params: vec![crate::sql::Param::Int(1_700_000_000_000)],
+                sql: (*sql).to_owned(),
+                params: vec![
+                    crate::sql::Param::Int(1_700_000_000_000),
+                    crate::sql::Param::Int(1000),
+                ],
             },
-            index,
+            indexes,
         });
     }
     cases

@@ -853,3 +853,40 @@ pub async fn audit_purge_deletes_only_older_events_in_bounded_batches(store: Arc
     assert_eq!(store.purge_audit_events(events[0].time, 100).await, Ok(0));
     assert_eq!(everything(&*store).await.len(), 2);
 }
+
+/// For the backends' own tests of what the trait cannot show: `events` events a millisecond
+/// apart from `base_millis() + 1`, each naming `resources` key pairs (two lookup rows each).
+#[doc(hidden)]
+pub fn audit_events_naming_many(events: u64, resources: u64) -> Vec<AuditEvent> {
+    (1..=events)
+        .map(|n| {
+            let mut e = event(
+                n,
+                ACCOUNT_A,
+                AuditSource::Ec2,
+                REGION,
+                "DeleteKeyPairs",
+                n as i64,
+            );
+            e.resources = (1..=resources)
+                .map(|r| {
+                    AuditResource::key_pair(&format!("key-{n}-{r}"), &format!("kp-{n}-{r}"), "")
+                })
+                .collect();
+            e
+        })
+        .collect()
+}
+
+/// Purges what is older than event `keep_from` of [`audit_events_naming_many`] as the upkeep
+/// does: calls of `limit` until one deletes fewer.
+#[doc(hidden)]
+pub async fn purge_as_the_upkeep_does(store: &dyn Store, keep_from: u64, limit: u32) {
+    let before = at_millis(base_millis() + keep_from as i64);
+    while store
+        .purge_audit_events(before, limit)
+        .await
+        .expect("purge")
+        >= u64::from(limit)
+    {}
+}

@@ -72,37 +72,20 @@ pub(super) async fn find(
     rows.iter().map(event_from_row).collect()
 }
 
-/// Deletes at most `limit` events older than `before`, and as many of their lookup rows.
+/// Deletes at most `limit` events older than `before`, with their lookup rows.
 pub(super) async fn purge(
     client: &impl GenericClient,
     before: OffsetDateTime,
     limit: u32,
 ) -> Outcome<u64> {
     let before = to_millis(before)?;
-    let events = client
-        .execute(
-            &client
-                .prepare_cached(&audit_sql::purge_sql(
-                    Flavor::Postgres,
-                    "audit_events",
-                    limit,
-                ))
-                .await?,
-            &[&before],
-        )
-        .await?;
-    client
-        .execute(
-            &client
-                .prepare_cached(&audit_sql::purge_sql(
-                    Flavor::Postgres,
-                    "audit_resources",
-                    limit,
-                ))
-                .await?,
-            &[&before],
-        )
-        .await?;
+    let limit = i64::from(limit);
+    let mut events = 0;
+    for sql in audit_sql::purge_statements(Flavor::Postgres) {
+        events = client
+            .execute(&client.prepare_cached(sql).await?, &[&before, &limit])
+            .await?;
+    }
     Ok(events)
 }
 

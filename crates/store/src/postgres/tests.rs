@@ -1145,6 +1145,130 @@ async fn every_query_path_is_served_by_its_index_without_statistics() {
     drop(store);
 }
 
+/// Every audit query shape and the purge statements, under the store's planner settings
+/// (generic plans) on a bulk-loaded trail without statistics: each is served by its index,
+/// never by a sequential scan, and none sorts (each is a page, or a batch, in index order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_audit_query_is_served_by_its_index_without_statistics() {
+    use crate::plan_cases::audit_cases;
+    use crate::sql::Flavor;
+
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
+    let client = schema.client().await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE audit_events SET (autovacuum_enabled = false);
+             ALTER TABLE audit_resources SET (autovacuum_enabled = false);
+             INSERT INTO audit_events (scope, event_time, event_id, account_id, account_name,
+                                       source, region, event_name, read_only, access_key_id,
+                                       resource_kind, source_ip, user_agent, request_id,
+                                       request_parameters, resources, error_code,
+                                       error_message)
+               SELECT a || '/ec2/us-east-1', 1700000000000 + i, md5(a || i::text), a, 'team',
+                      'ec2', 'us-east-1', (ARRAY['CreateKeyPair', 'DescribeKeyPairs',
+                      'DeleteKeyPair'])[1 + i % 3], (i % 3 = 1)::int, 'AKIA' || (i % 7),
+                      CASE WHEN i % 3 = 1 THEN '' ELSE 'key-pair' END, '192.0.2.1', 'agent',
+                      'request', '{{}}', '[]', NULL, NULL
+               FROM generate_series(1, {rows}) i,
+                    unnest(ARRAY['111111111111', '222222222222']) a;
+             INSERT INTO audit_resources (scope, resource_name, event_time, event_id)
+               SELECT scope, 'kp-' || (event_time % 1000), event_time, event_id
+               FROM audit_events WHERE resource_kind <> '';",
+            rows = plan_rows() / 2,
+        ))
+        .await
+        .expect("bulk load");
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema()",
+            &[],
+        )
+        .await
+        .expect("pg_stats")
+        .get(0);
+    assert_eq!(analyzed, 0, "the tables must have no statistics");
+    for (name, value) in super::config::SESSION_SETTINGS {
+        client
+            .batch_execute(&format!("SET {name} = {value}"))
+            .await
+            .expect("the store's planner settings");
+    }
+    let mut failures = Vec::new();
+    for (n, case) in audit_cases(Flavor::Postgres).into_iter().enumerate() {
+        let sql = &case.statement.sql;
+        client
+            .batch_execute(&format!("PREPARE audit_case_{n} AS {sql}"))
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        let args: Vec<String> = case.statement.params.iter().map(literal).collect();
+        let shown = explain(
+            &client,
+            &format!("EXECUTE audit_case_{n}({})", args.join(", ")),
+        )
+        .await;
+        let served = case.indexes.iter().all(|index| {
+            let index = index.name(Flavor::Postgres);
+            shown
+                .lines()
+                .any(|line| line.split_whitespace().any(|word| word == index))
+        });
+        let scans = shown.contains("Seq Scan");
+        let sorts = shown.contains("Sort");
+        if !served || scans || sorts {
+            failures.push(format!(
+                "{}: {}{}{}\n{shown}",
+                case.what,
+                if served {
+                    ""
+                } else {
+                    "not served by its index; "
+                },
+                if scans { "scans a table; " } else { "" },
+                if sorts {
+                    "sorts instead of reading in order"
+                } else {
+                    ""
+                },
+            ));
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    drop(store);
+}
+
+/// Purging an event takes every lookup row of it, however many resources it named, although
+/// the upkeep stops at the first call that deletes fewer events than its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_events_leave_no_lookup_rows() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
+    store
+        .record_audit_events(&crate::conformance::audit_events_naming_many(5, 3))
+        .await
+        .expect("record");
+    crate::conformance::purge_as_the_upkeep_does(&store, 4, 2).await;
+    let client = schema.client().await;
+    let mut counts = Vec::new();
+    for sql in [
+        "SELECT count(*) FROM audit_events",
+        "SELECT count(*) FROM audit_resources",
+        "SELECT count(*) FROM audit_resources r WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_events e WHERE e.event_id = r.event_id)",
+    ] {
+        let count: i64 = client.query_one(sql, &[]).await.expect(sql).get(0);
+        counts.push(count);
+    }
+    assert_eq!(counts, vec![2, 2 * 3 * 2, 0]);
+}
+
 /// A schema written before migration 2 (version 1: three scope columns, tags without their
 /// scope) keeps every key pair, tag, tag order and count through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
