@@ -65,6 +65,7 @@ impl CloudTrailDialect {
                     let (code, _) = error.code.wire();
                     let event = audit::refused_authentication(
                         AuditSource::Ec2,
+                        true,
                         request,
                         &log,
                         &self.credentials,
