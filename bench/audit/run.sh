@@ -152,7 +152,9 @@ check_trail() {
   want_create=$(( want_create + $(field "$results/${kind}delete_cur_$round.json" \
     '(v.get("setup") or {}).get("created", 0)') ))
   count() {
-    timeout 300 "$bin" audit --store "$store" "$@" --account bench --action "$1" --json \
+    local action=$1
+    shift
+    timeout 300 "$bin" audit --store "$store" "$@" --account bench --action "$action" --json \
       --limit 100000000 | grep -c '"errorCode":null' || true
   }
   got_import=$(count ImportKeyPair "$@")
