@@ -13,7 +13,8 @@
 #           side, and each CloudTrail LookupEvents shape measured on both alternately
 #           (AUDIT_ROUNDS rounds of AUDIT_LOOKUP_SECONDS, default 3, 16 clients). moto has no
 #           LookupEvents: its DescribeKeyPairs by name (1,000 key pairs) is the nearest peer.
-#           With AUDIT_PG_EVENTS > 0 (default 0), the same on PostgreSQL at that size.
+#           With AUDIT_PG_EVENTS > 0 (default 0), the same on PostgreSQL at that size;
+#           AUDIT_EVENTS=0 skips SQLite.
 # Usage: bench/audit/run.sh [writes|lookup|all]   (default all)
 # Settings: AUDIT_DURATION (seconds per write run, default 8), AUDIT_CONNECTIONS (default 16),
 # AUDIT_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; empty skips PostgreSQL),
@@ -290,6 +291,7 @@ if [ "$part" != writes ]; then
     done
   }
 
+  if [ "$events" -gt 0 ]; then
   log "LookupEvents, SQLite: $events events against 100"
   fill "sqlite://$work/big/k.db" "$events" big
   bpid=$fill_pid; B=$fill_url
@@ -308,6 +310,7 @@ if [ "$part" != writes ]; then
   lookups "" "$B:$bpid" "$S:$spid" "$events" 100
   stop_server "$spid"; stop_server "$bpid"
   rm -rf "$work/big" "$work/small"
+  fi
 
   if [ "$pg_events" -gt 0 ] && [ -n "$postgres" ]; then
     log "LookupEvents, PostgreSQL: $pg_events events against 100"
@@ -350,14 +353,16 @@ model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
   "$started_at" "$commit" "$base_commit" "$(nproc)" "$model" "$load_before" "$connections" \
   "$duration" "$rounds" "$events" "$pg_events" "$lookup_seconds" "$part" "$results/meta.json"
 mkdir -p "$bench/audit/runs"
-keep=$bench/audit/runs/$(date -u +%Y%m%dT%H%M%S)-$part
+suffix=$part
+[ "$part" = lookup ] && [ "$events" = 0 ] && suffix=lookup-pg
+keep=$bench/audit/runs/$(date -u +%Y%m%dT%H%M%S)-$suffix
 cp -r "$results" "$keep"
 # results-latest.md: this run, or with one part, the latest run of each part.
 if [ "$part" = all ]; then
   report_dirs=("$keep")
 else
   report_dirs=()
-  for p in writes lookup; do
+  for p in writes lookup lookup-pg; do
     d=$(ls -d "$bench/audit/runs/"*-"$p" 2>/dev/null | tail -1 || true)
     [ -n "$d" ] && report_dirs+=("$d")
   done
