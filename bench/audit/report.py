@@ -164,7 +164,7 @@ SHAPES = [
     ("event-id", "`EventId=<a random event's ID>` (1; IDs sampled first by 2,000 ResourceName lookups)"),
     ("access-key-id", "`AccessKeyId=benchkey` (50)"),
     ("window", "`StartTime`/`EndTime`: one minute in the middle of the fill (50)"),
-    ("deep-page", "a deep page: the `NextToken` after 100 pages (after page 1 at 100 events), reused (50)"),
+    ("deep-page", "a deep page: the `NextToken` after 100 pages (at 100 events: after page 1), reused (50)"),
 ]
 
 
@@ -208,9 +208,10 @@ def lookups(d, meta, out, kind, big_n, label):
         cr = s["cpu"] / b["cpu"] if s["cpu"] and b["cpu"] else None
         extra = ""
         if shape == "deep-page" and b.get("setup"):
-            extra = f" (page {b['setup'].get('deep_page')} at {int(big_n):,}, page {s['setup'].get('deep_page')} at 100)"
-        out.append(f"| {text}{extra} | {n(s['rate'])} ({ms(s['p99'])}) [{n(s['cpu'])} µs] "
-                   f"| {n(b['rate'])} ({ms(b['p99'])}) [{n(b['cpu'])} µs] | **{n(r, 2)}**{verdict} | {n(cr, 2)} |")
+            extra = f" — measured: page {b['setup'].get('deep_page')} at {int(big_n):,}, page {s['setup'].get('deep_page')} at 100"
+        cpu = lambda f: f"{n(f['cpu'])} µs" + (f" + {n(f['db'])} µs PostgreSQL" if f.get("db") is not None else "")
+        out.append(f"| {text}{extra} | {n(s['rate'])} ({ms(s['p99'])}) [{cpu(s)}] "
+                   f"| {n(b['rate'])} ({ms(b['p99'])}) [{cpu(b)}] | **{n(r, 2)}**{verdict} | {n(cr, 2)} |")
     out.append("")
     parts = []
     for shape, _ in SHAPES:

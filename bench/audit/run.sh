@@ -283,6 +283,8 @@ if [ "$part" != writes ]; then
             mid=$("$py" -c 'import json,sys; a,b=json.loads(sys.argv[1]); print((a+b)//2)' "$span")
             extra+=(--lookup-window "$((mid - 30)),$((mid + 30))")
           fi
+          # On PostgreSQL, its processes' CPU too.
+          [ "$kind" = pg ] && extra+=(--db-process postgres)
           load "${kind}lookup_${shape}_${s}_$round" "$url" "$pid" --scenario lookup \
             --lookup "$shape" "${extra[@]}" --connections "$connections" \
             --seconds "$lookup_seconds"
@@ -315,11 +317,22 @@ if [ "$part" != writes ]; then
   if [ "$pg_events" -gt 0 ] && [ -n "$postgres" ]; then
     log "LookupEvents, PostgreSQL: $pg_events events against 100"
     new_pg_store lbig
+    big_schema=${schemas[-1]}
     fill "$pg_store" "$pg_events" pgbig --master-key-file "$work/pgbig.key"
     bpid=$fill_pid; B=$fill_url
     new_pg_store lsmall
+    small_schema=${schemas[-1]}
     fill "$pg_store" 100 pgsmall --master-key-file "$work/pgsmall.key"
     spid=$fill_pid; S=$fill_url
+    for s in big small; do
+      schema=$big_schema; [ "$s" = small ] && schema=$small_schema
+      n=$(timeout 300 psql "$postgres" -qXAt -c "SELECT count(*) FROM $schema.audit_events
+        WHERE account_name = 'bench' AND event_name = 'ImportKeyPair' AND error_code IS NULL")
+      want=$(field "$results/fill_pg$s.json" 'v.get("ok", -1)')
+      echo "[$want, $n]" > "$results/filltrail_pg$s.json"
+      log "pg$s: $n ImportKeyPair events for $want acknowledged imports"
+      [ "$n" = "$want" ] || mark_failed "pg$s: the trail does not hold one event per import"
+    done
     # What autovacuum does within a minute of a bulk load: statistics.
     for schema in "${schemas[@]}"; do
       case $schema in audit_lbig_*|audit_lsmall_*)
