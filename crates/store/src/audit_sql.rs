@@ -141,8 +141,9 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
         placeholder(flavor, n, &params[n - 1])
     };
     let mut conditions: Vec<String> = Vec::new();
-    // The table the walk drives from, and its alias for the time and ID columns.
-    let mut from = "audit_events e".to_owned();
+    // The table the walk drives from (every arm below names it), and its alias for the time
+    // and ID columns.
+    let from: String;
     let mut walk = "e";
     match &query.scope {
         AuditScope::Api {

@@ -137,6 +137,19 @@ impl AliyunDialect {
             Some(action) => known_action(action).ok_or_else(AliyunError::action_not_found)?,
         };
 
+        // Read before authentication so the access log and the record of a refused call name
+        // the region; a bad one is reported only once the nonce is spent, like any other
+        // refusal of a signed call.
+        let region = shape::required(&params, "RegionId").and_then(|region| {
+            if is_plausible_region(region) {
+                Ok(region)
+            } else {
+                Err(AliyunError::invalid_parameter("RegionId"))
+            }
+        });
+        if let Ok(region) = region {
+            log.region = Some(region.to_owned());
+        }
         let (caller, nonce) = auth::authenticate(
             &self.credentials,
             self.auth_mode,
@@ -162,18 +175,6 @@ impl AliyunDialect {
             )
             .await?;
             return Ok((action, fields));
-        }
-        // Checked now so the access log names the region even when the action fails; a bad
-        // one is reported only once the nonce is spent, like any other refusal of a signed call.
-        let region = shape::required(&params, "RegionId").and_then(|region| {
-            if is_plausible_region(region) {
-                Ok(region)
-            } else {
-                Err(AliyunError::invalid_parameter("RegionId"))
-            }
-        });
-        if let Ok(region) = region {
-            log.region = Some(region.to_owned());
         }
         // A read is drafted only when reads are recorded: the hot path of reads pays nothing.
         let read = READ_ONLY_ACTIONS.contains(&action);

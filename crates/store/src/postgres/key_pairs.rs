@@ -16,7 +16,9 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
-use keypaird_inventory::{KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagRemoval};
+use keypaird_inventory::{
+    AuditResource, KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagRemoval,
+};
 use tokio_postgres::types::ToSql;
 
 use super::failure::{violated_constraint, Failure, Outcome};
@@ -456,6 +458,36 @@ pub(super) async fn set_resource_group(
         return Err(StoreError::KeyPairNotFound(key_pair_id.to_owned()).into());
     }
     Ok(())
+}
+
+/// The audit resources of key pairs a change named by ID: each with its name when the scope
+/// holds it (one lookup of the primary key for all), in the order given.
+pub(super) async fn named_resources(
+    client: &impl GenericClient,
+    scope: &Scope,
+    key_pair_ids: &[String],
+) -> Outcome<Vec<AuditResource>> {
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT id, name FROM key_pairs WHERE scope = $1 AND id = ANY($2::text[])",
+                )
+                .await?,
+            &[&scope_key(scope), &key_pair_ids],
+        )
+        .await?;
+    let names: HashMap<String, String> = rows
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(key_pair_ids
+        .iter()
+        .map(|id| {
+            let name = names.get(id).map_or("", String::as_str);
+            AuditResource::key_pair(id, name, "")
+        })
+        .collect())
 }
 
 /// TRUNCATE takes an exclusive lock on the three tables, so it waits for every write in flight

@@ -468,7 +468,7 @@ impl Store for PostgresStore {
     ) -> Result<u64, StoreError> {
         in_transaction!(self, tx => async {
             let deleted = accounts::delete_account(&tx, name, force).await?;
-            record(&tx, audit, vec![AuditResource::account("", name)]).await?;
+            record(&tx, audit, vec![AuditResource::account(&audit.account_id, name)]).await?;
             Ok::<_, Failure>(deleted)
         }
         .await)
@@ -482,7 +482,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             accounts::set_account_quota(&tx, name, quota).await?;
-            record(&tx, audit, vec![AuditResource::account("", name)]).await
+            record(&tx, audit, vec![AuditResource::account(&audit.account_id, name)]).await
         }
         .await)
     }
@@ -615,7 +615,8 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::add_tags(&tx, scope, key_pair_ids, tags, limit).await?;
-            record(&tx, audit, AuditResource::key_pair_ids(key_pair_ids)).await
+            let resources = key_pairs::named_resources(&tx, scope, key_pair_ids).await?;
+            record(&tx, audit, resources).await
         }
         .await)
     }
@@ -629,7 +630,8 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::remove_tags(&tx, scope, key_pair_ids, removals).await?;
-            record(&tx, audit, AuditResource::key_pair_ids(key_pair_ids)).await
+            let resources = key_pairs::named_resources(&tx, scope, key_pair_ids).await?;
+            record(&tx, audit, resources).await
         }
         .await)
     }
@@ -643,7 +645,8 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::set_resource_group(&tx, scope, key_pair_id, resource_group_id).await?;
-            let resources = AuditResource::key_pair_ids(&[key_pair_id.to_owned()]);
+            let ids = [key_pair_id.to_owned()];
+            let resources = key_pairs::named_resources(&tx, scope, &ids).await?;
             record(&tx, audit, resources).await
         }
         .await)

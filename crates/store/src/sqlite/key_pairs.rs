@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use keypaird_inventory::{
-    KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    AuditResource, KeyPair, KeyPairQuery, KeyPairRef, Scope, StoreError, Tag, TagQuery, TagRemoval,
+    TagRow,
 };
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Statement as Prepared};
@@ -428,6 +429,36 @@ pub(super) fn set_resource_group(
         return Err(StoreError::KeyPairNotFound(key_pair_id.to_owned()).into());
     }
     Ok(())
+}
+
+/// The audit resources of key pairs a change named by ID: each with its name when the scope
+/// holds it (one lookup of the ID index for all), in the order given.
+pub(super) fn named_resources(
+    conn: &Connection,
+    scope: &Scope,
+    key_pair_ids: &[String],
+) -> Outcome<Vec<AuditResource>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name FROM key_pairs \
+         WHERE account_id = ?1 AND provider = ?2 AND region = ?3 AND id IN rarray(?4)",
+    )?;
+    let mut rows = stmt.query(params![
+        scope.account_id,
+        scope.provider.as_str(),
+        scope.region,
+        text_array(key_pair_ids)
+    ])?;
+    let mut names: HashMap<String, String> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        names.insert(row.get(0)?, row.get(1)?);
+    }
+    Ok(key_pair_ids
+        .iter()
+        .map(|id| {
+            let name = names.get(id).map_or("", String::as_str);
+            AuditResource::key_pair(id, name, "")
+        })
+        .collect())
 }
 
 pub(super) fn reset(conn: &Connection) -> Outcome<()> {

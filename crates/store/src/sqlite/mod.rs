@@ -579,9 +579,10 @@ impl Store for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let name = name.to_owned();
+        let account_id = audit.account_id.clone();
         self.write_audited(audit, move |tx| {
             let deleted = accounts::delete_account(tx, &name, force)?;
-            Ok((deleted, vec![AuditResource::account("", &name)]))
+            Ok((deleted, vec![AuditResource::account(&account_id, &name)]))
         })
         .await
     }
@@ -593,9 +594,10 @@ impl Store for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let name = name.to_owned();
+        let account_id = audit.account_id.clone();
         self.write_audited(audit, move |tx| {
             accounts::set_account_quota(tx, &name, quota)?;
-            Ok(((), vec![AuditResource::account("", &name)]))
+            Ok(((), vec![AuditResource::account(&account_id, &name)]))
         })
         .await
     }
@@ -760,7 +762,7 @@ impl Store for SqliteStore {
         let tags = tags.to_vec();
         self.write_audited(audit, move |tx| {
             key_pairs::add_tags(tx, &scope, &key_pair_ids, &tags, limit)?;
-            Ok(((), AuditResource::key_pair_ids(&key_pair_ids)))
+            Ok(((), key_pairs::named_resources(tx, &scope, &key_pair_ids)?))
         })
         .await
     }
@@ -777,7 +779,7 @@ impl Store for SqliteStore {
         let removals = removals.to_vec();
         self.write_audited(audit, move |tx| {
             key_pairs::remove_tags(tx, &scope, &key_pair_ids, &removals)?;
-            Ok(((), AuditResource::key_pair_ids(&key_pair_ids)))
+            Ok(((), key_pairs::named_resources(tx, &scope, &key_pair_ids)?))
         })
         .await
     }
@@ -794,7 +796,7 @@ impl Store for SqliteStore {
         let resource_group_id = resource_group_id.to_owned();
         self.write_audited(audit, move |tx| {
             key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)?;
-            Ok(((), AuditResource::key_pair_ids(&[key_pair_id])))
+            Ok(((), key_pairs::named_resources(tx, &scope, &[key_pair_id])?))
         })
         .await
     }
