@@ -6,7 +6,9 @@
 
 pub mod aliyun;
 pub mod audit;
+mod audit_token;
 pub mod aws;
+pub mod cloudtrail;
 pub mod paging;
 pub mod params;
 mod xml_text;
@@ -63,6 +65,7 @@ impl RequestLog {
         let known: &[&'static str] = match self.dialect {
             "aws" => &aws::ACTIONS,
             "aliyun" => aliyun::ACTIONS,
+            "cloudtrail" => &["LookupEvents"],
             _ => &[],
         };
         known
@@ -112,6 +115,7 @@ pub enum Refusal {
 pub fn refusal_response(refusal: Refusal, headers: &HeaderMap, query: &str) -> ApiResponse {
     match detect_dialect_without_body(headers, query) {
         Dialect::Aws => aws::refusal_response(refusal),
+        Dialect::CloudTrail => cloudtrail::refusal_response(refusal),
         Dialect::Aliyun => aliyun::refusal_response(refusal, headers, query),
     }
 }
@@ -120,17 +124,23 @@ pub fn refusal_response(refusal: Refusal, headers: &HeaderMap, query: &str) -> A
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Aws,
+    /// AWS CloudTrail's JSON protocol (`X-Amz-Target`), for LookupEvents.
+    CloudTrail,
     Aliyun,
 }
 
-/// Picks the dialect of a request by design.md's markers: Alibaba when it carries
-/// `Version=2014-05-26`, `SignatureMethod=HMAC-SHA1`, an `x-acs-version`/`x-acs-action` header or
+/// Picks the dialect of a request by design.md's markers: CloudTrail when its `X-Amz-Target`
+/// names it; Alibaba when it carries `Version=2014-05-26` (or ActionTrail's `2020-07-06`),
+/// `SignatureMethod=HMAC-SHA1`, an `x-acs-version`/`x-acs-action` header or
 /// an `ACS3-HMAC-SHA256` authorization. Anything else is answered as AWS, the dialect most
 /// clients of this service speak, so a stray request gets an AWS error envelope.
 ///
 /// The parameters are looked at in the query and, when the body is a form, in the body too
 /// (Terraform sends some there). A body that is not a form is not parsed here.
 pub fn detect_dialect(request: &ApiRequest) -> Dialect {
+    if cloudtrail::is_cloudtrail(&request.headers) {
+        return Dialect::CloudTrail;
+    }
     if is_aliyun_headers(&request.headers) {
         return Dialect::Aliyun;
     }
@@ -144,7 +154,9 @@ pub fn detect_dialect(request: &ApiRequest) -> Dialect {
 
 /// The part of [`detect_dialect`] that needs no body: for requests whose body was refused.
 pub fn detect_dialect_without_body(headers: &HeaderMap, query: &str) -> Dialect {
-    if is_aliyun_headers(headers) || has_aliyun_marker(query.as_bytes()) {
+    if cloudtrail::is_cloudtrail(headers) {
+        Dialect::CloudTrail
+    } else if is_aliyun_headers(headers) || has_aliyun_marker(query.as_bytes()) {
         Dialect::Aliyun
     } else {
         Dialect::Aws
@@ -169,12 +181,12 @@ fn has_aliyun_marker(form: &[u8]) -> bool {
         };
         // Only the two marker names' values are decoded: this runs on every request, and a
         // large body of other parameters must not be decoded twice.
-        let wanted = match &pair[..eq] {
-            b"Version" => aliyun::API_VERSION,
-            b"SignatureMethod" => "HMAC-SHA1",
+        let wanted: &[&str] = match &pair[..eq] {
+            b"Version" => &[aliyun::API_VERSION, aliyun::ACTIONTRAIL_API_VERSION],
+            b"SignatureMethod" => &["HMAC-SHA1"],
             _ => return false,
         };
-        params::decode_component(&pair[eq + 1..]).is_ok_and(|value| value == wanted)
+        params::decode_component(&pair[eq + 1..]).is_ok_and(|value| wanted.contains(&&*value))
     })
 }
 

@@ -175,16 +175,24 @@ impl AuditEvent {
     }
 }
 
-/// The text both backends index events under: one account's events of one dialect and region
-/// are one contiguous range of every index.
+/// The text both backends index events under: the events one LookupEvents call can show are
+/// one contiguous range of every index. EC2 events are kept per region (CloudTrail's event
+/// history is regional); ECS and command-line events per account, every region together
+/// (ActionTrail's LookupEvents names no region here).
 pub fn scope_key(account_id: &str, source: AuditSource, region: &str) -> String {
-    format!("{account_id}/{}/{region}", source.as_str())
+    match source {
+        AuditSource::Ec2 => format!("{account_id}/ec2/{region}"),
+        AuditSource::Ecs | AuditSource::CommandLine => {
+            format!("{account_id}/{}/", source.as_str())
+        }
+    }
 }
 
 /// Which events a query reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditScope {
-    /// One account's events of one dialect in one region: what LookupEvents shows.
+    /// What one LookupEvents call shows: one account's events of one dialect, in one region
+    /// for EC2 (`region` is ignored for ECS, see [`scope_key`]).
     Api {
         account_id: String,
         source: AuditSource,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use keypaird_inventory::{ids, NewAccessKey, NewAccount, Store, StoreError};
+use keypaird_inventory::{ids, AuditEvent, AuditSource, NewAccessKey, NewAccount, Store, StoreError};
 
 use crate::cli::{
     AccessKeyArgs, AccessKeysListArgs, ChosenAccessKey, CreateAccessKeyArgs, CreateAccountArgs,
@@ -21,6 +21,37 @@ pub async fn open_store(arg: &StoreArg) -> anyhow::Result<Arc<dyn Store>> {
     let url = StoreUrl::parse(&store_url_of(arg)?)?;
     let key_file = url.key_file(arg.master_key_file.as_deref())?;
     url.open(&key_file).await
+}
+
+/// The audit event of a command-line change: source `cli`, from `local`.
+pub fn command_line_event(action: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(AuditSource::CommandLine, action);
+    event.source_ip = "local".to_owned();
+    event.user_agent = format!("keypaird-cli/{}", env!("CARGO_PKG_VERSION"));
+    event.request_id = event.event_id.clone();
+    event
+}
+
+/// The event of a change to the account named `name`: its ID read from the store (the
+/// command line's account list is small), so `keypaird audit --account` finds it.
+async fn account_event(
+    store: &dyn Store,
+    action: &str,
+    name: &str,
+    parameters: serde_json::Value,
+) -> anyhow::Result<AuditEvent> {
+    let mut event = command_line_event(action);
+    event.account_name = name.to_owned();
+    event.account_id = store
+        .list_accounts()
+        .await
+        .context("cannot read the accounts")?
+        .into_iter()
+        .find(|summary| summary.account.name == name)
+        .map(|summary| summary.account.id)
+        .unwrap_or_default();
+    event.request_parameters = parameters.to_string();
+    Ok(event)
 }
 
 /// The store's refusals in the words of the command line; anything else keeps its cause.
@@ -72,15 +103,28 @@ pub async fn create(args: CreateAccountArgs) -> anyhow::Result<()> {
         bail!("--key-pair-quota must be at least 1");
     }
     let store = open_store(&args.store).await?;
+    let account_id = ids::account_id();
+    let mut event = command_line_event("CreateAccount");
+    event.account_id = account_id.clone();
+    event.account_name = args.name.clone();
+    event.request_parameters = serde_json::json!({
+        "accountName": args.name,
+        "keyPairQuota": args.key_pair_quota,
+        "accessKeyId": access_key_id,
+    })
+    .to_string();
     let account = store
-        .create_account(NewAccount {
-            id: ids::account_id(),
-            name: args.name.clone(),
-            key_pair_quota: args.key_pair_quota,
-            access_key_id: access_key_id.clone(),
-            secret_access_key: Some(secret.as_str().into()),
-            created_at: OffsetDateTime::now_utc(),
-        })
+        .create_account(
+            NewAccount {
+                id: account_id,
+                name: args.name.clone(),
+                key_pair_quota: args.key_pair_quota,
+                access_key_id: access_key_id.clone(),
+                secret_access_key: Some(secret.as_str().into()),
+                created_at: OffsetDateTime::now_utc(),
+            },
+            &event,
+        )
         .await
         .map_err(|err| explained(err, "cannot create the account"))?;
     println!(
@@ -119,8 +163,10 @@ pub async fn list(args: ListAccountsArgs) -> anyhow::Result<()> {
 
 pub async fn delete(args: DeleteAccountArgs) -> anyhow::Result<()> {
     let store = open_store(&args.store).await?;
+    let parameters = serde_json::json!({ "accountName": args.name, "force": args.force });
+    let event = account_event(store.as_ref(), "DeleteAccount", &args.name, parameters).await?;
     let key_pairs = store
-        .delete_account(&args.name, args.force)
+        .delete_account(&args.name, args.force, &event)
         .await
         .map_err(|err| explained(err, "cannot delete the account"))?;
     println!(
@@ -135,8 +181,10 @@ pub async fn set_quota(args: SetQuotaArgs) -> anyhow::Result<()> {
         bail!("the quota must be at least 1");
     }
     let store = open_store(&args.store).await?;
+    let parameters = serde_json::json!({ "accountName": args.name, "keyPairQuota": args.quota });
+    let event = account_event(store.as_ref(), "SetAccountQuota", &args.name, parameters).await?;
     store
-        .set_account_quota(&args.name, args.quota)
+        .set_account_quota(&args.name, args.quota, &event)
         .await
         .map_err(|err| explained(err, "cannot set the quota"))?;
     println!(
@@ -149,6 +197,13 @@ pub async fn set_quota(args: SetQuotaArgs) -> anyhow::Result<()> {
 pub async fn create_access_key(args: CreateAccessKeyArgs) -> anyhow::Result<()> {
     let (access_key_id, secret) = chosen_or_generated(args.key)?;
     let store = open_store(&args.store).await?;
+    let parameters = serde_json::json!({
+        "accountName": args.account,
+        "accessKeyId": access_key_id,
+        "readOnly": args.read_only,
+    });
+    let event =
+        account_event(store.as_ref(), "CreateAccessKey", &args.account, parameters).await?;
     let created = store
         .create_access_key(
             &args.account,
@@ -158,6 +213,7 @@ pub async fn create_access_key(args: CreateAccessKeyArgs) -> anyhow::Result<()> 
                 read_only: args.read_only,
                 created_at: OffsetDateTime::now_utc(),
             },
+            &event,
         )
         .await
         .map_err(|err| explained(err, "cannot create the access key"))?;
@@ -212,16 +268,23 @@ pub enum KeyChange {
 pub async fn change_access_key(args: AccessKeyArgs, change: KeyChange) -> anyhow::Result<()> {
     let store = open_store(&args.store).await?;
     let (account, id) = (args.account.as_str(), args.access_key_id.as_str());
+    let action = match change {
+        KeyChange::Disable => "DisableAccessKey",
+        KeyChange::Enable => "EnableAccessKey",
+        KeyChange::Delete => "DeleteAccessKey",
+    };
+    let parameters = serde_json::json!({ "accountName": account, "accessKeyId": id });
+    let event = account_event(store.as_ref(), action, account, parameters).await?;
     let (done, changed) = match change {
         KeyChange::Disable => (
             "Disabled",
-            store.set_access_key_disabled(account, id, true).await,
+            store.set_access_key_disabled(account, id, true, &event).await,
         ),
         KeyChange::Enable => (
             "Enabled",
-            store.set_access_key_disabled(account, id, false).await,
+            store.set_access_key_disabled(account, id, false, &event).await,
         ),
-        KeyChange::Delete => ("Deleted", store.delete_access_key(account, id).await),
+        KeyChange::Delete => ("Deleted", store.delete_access_key(account, id, &event).await),
     };
     changed.map_err(|err| explained(err, "cannot change the access key"))?;
     println!("{done} access key {id} of account '{account}'.");

@@ -38,6 +38,40 @@ pub enum Command {
     /// Check a configuration without serving.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Show the audit trail, newest first: every recorded call of both dialects, and the
+    /// account and access-key changes of this command line (docs/audit.md).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this account's events.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Only events at or after this time (ISO 8601, e.g. 2026-12-02T03:04:05Z).
+    /// [default: the retention window]
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events at or before this time (ISO 8601). [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Only this action, e.g. CreateKeyPair or DeleteAccessKey.
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+
+    /// At most this many events, the newest.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: u32,
+
+    /// One JSON object per line, with every field.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +186,17 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYPAIRD_LAST_USED_FLUSH_INTERVAL", value_name = "DURATION",
           value_parser = humantime::parse_duration)]
     pub last_used_flush_interval: Option<std::time::Duration>,
+
+    /// Record reads (DescribeKeyPairs, DescribeTags, ListTagResources) in the audit trail too,
+    /// as CloudTrail's read-only management events. [default: changes only]
+    #[arg(long, env = "KEYPAIRD_AUDIT_READS")]
+    pub audit_reads: bool,
+
+    /// How long audit events are kept, such as "90d", "12h" or "30s"; older ones are deleted
+    /// by the background upkeep. [default: 90d, CloudTrail's event history]
+    #[arg(long, env = "KEYPAIRD_AUDIT_RETENTION", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    pub audit_retention: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]

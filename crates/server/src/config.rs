@@ -19,6 +19,8 @@ pub const DEFAULT_RSA_POOL_SIZE: usize = 32;
 /// Well within the minute in which `access-keys list` must show a use, at one small write
 /// per node per interval.
 pub const DEFAULT_LAST_USED_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
+/// CloudTrail's event history keeps 90 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +39,9 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     #[serde(default, deserialize_with = "duration")]
     last_used_flush_interval: Option<Duration>,
+    audit_reads: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
+    audit_retention: Option<Duration>,
     max_body_bytes: Option<usize>,
     // The limits (README's table). Durations are written like "10s", "500ms" or "2m".
     #[serde(default, deserialize_with = "duration")]
@@ -70,6 +75,8 @@ pub struct ServeConfig {
     /// `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
     pub last_used_flush_interval: Duration,
+    pub audit_reads: bool,
+    pub audit_retention: Duration,
     pub limits: Limits,
 }
 
@@ -113,6 +120,13 @@ impl ServeConfig {
         if last_used_flush_interval < Duration::from_millis(100) {
             bail!("last_used_flush_interval must be at least 100ms");
         }
+        let audit_retention = args
+            .audit_retention
+            .or(file.audit_retention)
+            .unwrap_or(DEFAULT_AUDIT_RETENTION);
+        if audit_retention < Duration::from_secs(1) {
+            bail!("audit_retention must be at least 1s");
+        }
         Ok(ServeConfig {
             listen: args
                 .listen
@@ -132,6 +146,8 @@ impl ServeConfig {
                 .unwrap_or(DEFAULT_RSA_POOL_SIZE),
             tls,
             last_used_flush_interval,
+            audit_reads: args.audit_reads || file.audit_reads.unwrap_or(false),
+            audit_retention,
             limits,
         })
     }
@@ -175,6 +191,8 @@ impl ServeConfig {
                 "last_used_flush_interval = {}",
                 duration(self.last_used_flush_interval)
             ),
+            format!("audit_reads = {}", self.audit_reads),
+            format!("audit_retention = {}", duration(self.audit_retention)),
         ];
         match &self.tls {
             Some(files) => {

@@ -2,6 +2,7 @@
 //! The work happens in the library crates; `anyhow` lives only here.
 
 mod accounts;
+mod audit_cli;
 mod cli;
 mod config;
 mod limits;
@@ -20,7 +21,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use keypaird_api::aliyun::AliyunDialect;
+use keypaird_api::audit::AuditSettings;
 use keypaird_api::aws::{AuthMode, AwsDialect};
+use keypaird_api::cloudtrail::CloudTrailDialect;
 use keypaird_inventory::{ids, CredentialCache, Inventory, NewAccount, RsaKeyPool};
 use tracing_subscriber::EnvFilter;
 
@@ -109,6 +112,7 @@ fn main() -> std::process::ExitCode {
             Command::AccessKeys(AccessKeysCommand::Delete(args)) => {
                 accounts::change_access_key(args, KeyChange::Delete).await
             }
+            Command::Audit(args) => audit_cli::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::RotateMasterKey(args) => migrate::rotate_master_key(args).await,
             Command::Config(ConfigCommand::Check(args)) => {
@@ -202,12 +206,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         secret_access_key: Some(ids::secret_access_key().into()),
         created_at: time::OffsetDateTime::now_utc(),
     };
+    let mut created_event = accounts::command_line_event("CreateAccount");
+    created_event.user_agent = format!("keypaird/{} serve", env!("CARGO_PKG_VERSION"));
+    created_event.account_id = default_account.id.clone();
+    created_event.account_name = default_account.name.clone();
     let created_default = store
-        .create_first_account(default_account.clone())
+        .create_first_account(default_account.clone(), &created_event)
         .await
         .context("cannot prepare the default account")?;
 
     maintenance::spawn_nonce_purge(store.clone());
+    maintenance::spawn_audit_purge(store.clone(), config.audit_retention);
     let credentials = CredentialCache::new(store.clone(), CREDENTIAL_CACHE_TTL);
     maintenance::spawn_last_used_flush(credentials.clone(), config.last_used_flush_interval);
     let uses_at_exit = credentials.clone();
@@ -219,6 +228,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         AuthMode::Verify
     };
+    let audit = AuditSettings {
+        record_reads: config.audit_reads,
+    };
     let limits = Arc::new(fit_connections_to_descriptors(config.limits.clone()));
     let drops = Arc::new(limits::DropCounters::default());
     let state = Arc::new(router::AppState {
@@ -228,11 +240,18 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             credentials: credentials.clone(),
             auth_mode,
             ppk_version: config.ppk_version,
+            audit,
+        },
+        cloudtrail: CloudTrailDialect {
+            inventory: inventory.clone(),
+            credentials: credentials.clone(),
+            auth_mode,
         },
         aliyun: AliyunDialect {
             inventory,
             credentials,
             auth_mode,
+            audit,
         },
         limits: limits.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),

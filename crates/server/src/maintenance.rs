@@ -28,6 +28,40 @@ pub fn spawn_nonce_purge(store: Arc<dyn Store>) {
     });
 }
 
+/// Rows the audit purge deletes per transaction: a purge never holds the write lock long.
+const AUDIT_PURGE_BATCH: u32 = 1000;
+/// Batches per tick at most, so one tick's work stays bounded however far behind it is.
+const AUDIT_PURGE_BATCHES_PER_TICK: u32 = 100;
+
+/// Deletes audit events older than `retention`, each minute (or each tenth of the retention
+/// when that is shorter), in bounded batches.
+pub fn spawn_audit_purge(store: Arc<dyn Store>, retention: Duration) {
+    let interval = (retention / 10).clamp(Duration::from_millis(200), Duration::from_secs(60));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let before = time::OffsetDateTime::now_utc() - retention;
+            for _ in 0..AUDIT_PURGE_BATCHES_PER_TICK {
+                match store.purge_audit_events(before, AUDIT_PURGE_BATCH).await {
+                    Ok(purged) if purged < u64::from(AUDIT_PURGE_BATCH) => {
+                        if purged > 0 {
+                            tracing::debug!(purged, "audit events past retention deleted");
+                        }
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not delete audit events past retention");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Writes the access keys' last use, noted in memory by every authenticated request, in one
 /// store write per interval: `access-keys list` shows a use within about the interval.
 pub fn spawn_last_used_flush(credentials: CredentialCache, interval: Duration) {

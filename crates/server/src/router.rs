@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use keypaird_api::aliyun::AliyunDialect;
 use keypaird_api::aws::AwsDialect;
+use keypaird_api::cloudtrail::CloudTrailDialect;
 use keypaird_api::{detect_dialect, ApiRequest, ApiResponse, Dialect, Refusal};
 use keypaird_inventory::Inventory;
 use tokio::sync::Semaphore;
@@ -27,6 +28,7 @@ use crate::metrics::{self, Metrics};
 pub struct AppState {
     pub inventory: Inventory,
     pub aws: AwsDialect,
+    pub cloudtrail: CloudTrailDialect,
     pub aliyun: AliyunDialect,
     pub limits: Arc<Limits>,
     /// One permit per request allowed in flight (`limits.max_in_flight`).
@@ -132,6 +134,10 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers,
         body: Bytes::new(),
+        source_ip: received
+            .source
+            .map(|peer| peer.ip().to_canonical().to_string())
+            .unwrap_or_default(),
     };
     let refuse = |refusal: Refusal, request: &ApiRequest| {
         refused(
@@ -156,6 +162,7 @@ async fn dialect_request(State(state): State<Arc<AppState>>, request: Request) -
         api_request.body = read_body(body, &api_request.headers, limits).await?;
         Ok(match detect_dialect(&api_request) {
             Dialect::Aws => state.aws.handle(&api_request).await,
+            Dialect::CloudTrail => state.cloudtrail.handle(&api_request).await,
             Dialect::Aliyun => state.aliyun.handle(&api_request).await,
         })
     })

@@ -85,25 +85,51 @@ pub(crate) fn event_row(event: &AuditEvent) -> Result<EventRow, keypaird_invento
     })
 }
 
-/// The statement deleting at most `limit` of the oldest rows of `table` older than the bound
-/// parameter: a range of the table's time index, then each row by its primary key.
-pub(crate) fn purge_sql(flavor: Flavor, table: &str, limit: u32) -> String {
-    let key = match table {
-        "audit_resources" => "scope, resource_name, event_time, event_id",
-        _ => "scope, event_time, event_id",
-    };
-    let bound = match flavor {
-        Flavor::Sqlite => "?1",
-        Flavor::Postgres => "$1::int8",
-    };
-    format!(
-        "DELETE FROM {table} WHERE ({key}) IN \
-         (SELECT {key} FROM {table} WHERE event_time < {bound} \
-          ORDER BY event_time, event_id LIMIT {limit})"
-    )
+/// The statements deleting at most `limit` (`?2`/`$2`) of the oldest events older than the
+/// bound (`?1`/`$1`), with every lookup row of each: run in order in one transaction, the last
+/// one's count is the number of events deleted. The batch is a range of the time index, each
+/// event's lookup rows a range of `audit_resources_by_time`, each event then found by its key.
+/// (The lookup rows go by their event, not by their own time index: an event naming many
+/// resources would otherwise leave some behind once the events run out.)
+pub(crate) fn purge_statements(flavor: Flavor) -> &'static [&'static str] {
+    match flavor {
+        // SQLite has one writer: the batch cannot change between the two statements.
+        Flavor::Sqlite => &[
+            "DELETE FROM audit_resources WHERE (event_time, event_id) IN \
+             (SELECT event_time, event_id FROM audit_events WHERE event_time < ?1 \
+              ORDER BY event_time, event_id LIMIT ?2)",
+            "DELETE FROM audit_events WHERE (scope, event_time, event_id) IN \
+             (SELECT scope, event_time, event_id FROM audit_events WHERE event_time < ?1 \
+              ORDER BY event_time, event_id LIMIT ?2)",
+        ],
+        // One statement, so that the events and lookup rows deleted are of the same batch
+        // whatever other nodes do meanwhile.
+        Flavor::Postgres => &["WITH batch AS MATERIALIZED \
+             (SELECT scope, event_time, event_id FROM audit_events \
+              WHERE event_time < $1::int8 ORDER BY event_time, event_id LIMIT $2::int8), \
+             lookups AS (DELETE FROM audit_resources r \
+              WHERE (r.event_time, r.event_id) IN (SELECT event_time, event_id FROM batch)) \
+             DELETE FROM audit_events e \
+             WHERE (e.scope, e.event_time, e.event_id) IN \
+              (SELECT scope, event_time, event_id FROM batch)"],
+    }
+}
+
+/// `audit_events e`, on SQLite with the index that must drive the walk: without statistics
+/// SQLite prefers the clustered primary key (scope, time) to any secondary index, and would
+/// read the whole scope's time range and filter it rather than the attribute's range.
+fn events_table(flavor: Flavor, index: &str) -> String {
+    match flavor {
+        Flavor::Sqlite => format!("audit_events e INDEXED BY {index}"),
+        Flavor::Postgres => "audit_events e".to_owned(),
+    }
 }
 
 /// The one statement that answers `query`, or `None` when nothing can match.
+///
+/// A cursor narrows the walk's time range itself (to end at the cursor's time) rather than
+/// being a filter on it, so that a page deep in a long trail is still one short range of the
+/// index, not a walk from `until` down to the cursor.
 pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statement> {
     let mut params: Vec<Param> = Vec::new();
     let mut bind = |param: Param| -> String {
@@ -128,31 +154,44 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                 None => conditions.push(format!("e.scope = {scope}")),
                 Some(AuditAttribute::EventId(id)) => {
                     let id = bind(Param::Text(id.clone()));
+                    from = events_table(flavor, "audit_events_by_id");
                     conditions.push(format!("e.event_id = {id}"));
                     conditions.push(format!("e.scope = {scope}"));
                 }
                 Some(AuditAttribute::EventName(name)) => {
                     let name = bind(Param::Text(name.clone()));
+                    from = events_table(flavor, "audit_events_by_name");
                     conditions.push(format!("e.scope = {scope} AND e.event_name = {name}"));
                 }
                 Some(AuditAttribute::AccessKeyId(key)) => {
                     let key = bind(Param::Text(key.clone()));
+                    from = events_table(flavor, "audit_events_by_access_key");
                     conditions.push(format!("e.scope = {scope} AND e.access_key_id = {key}"));
                 }
-                Some(AuditAttribute::ReadOnly(read_only)) => conditions.push(format!(
-                    "e.scope = {scope} AND e.read_only = {}",
-                    i16::from(*read_only)
-                )),
+                Some(AuditAttribute::ReadOnly(read_only)) => {
+                    from = events_table(flavor, "audit_events_by_read_only");
+                    conditions.push(format!(
+                        "e.scope = {scope} AND e.read_only = {}",
+                        i16::from(*read_only)
+                    ));
+                }
                 Some(AuditAttribute::ResourceKind(kind)) => {
                     let kind = bind(Param::Text(kind.as_str().to_owned()));
+                    from = events_table(flavor, "audit_events_by_resource_kind");
                     conditions.push(format!("e.scope = {scope} AND e.resource_kind = {kind}"));
                 }
                 Some(AuditAttribute::ResourceName(name)) => {
                     let name = bind(Param::Text(name.clone()));
-                    from = "audit_resources r JOIN audit_events e \
-                            ON e.scope = r.scope AND e.event_time = r.event_time \
-                            AND e.event_id = r.event_id"
-                        .to_owned();
+                    // SQLite's CROSS JOIN keeps the lookup rows the outer loop.
+                    let join = match flavor {
+                        Flavor::Sqlite => "CROSS JOIN",
+                        Flavor::Postgres => "JOIN",
+                    };
+                    from = format!(
+                        "audit_resources r {join} audit_events e \
+                         ON e.scope = r.scope AND e.event_time = r.event_time \
+                         AND e.event_id = r.event_id"
+                    );
                     walk = "r";
                     conditions.push(format!("r.scope = {scope} AND r.resource_name = {name}"));
                 }
@@ -160,12 +199,28 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
         }
         AuditScope::Account(account_id) => {
             let account = bind(Param::Text(account_id.clone()));
+            from = events_table(flavor, "audit_events_by_account");
             conditions.push(format!("e.account_id = {account}"));
         }
-        AuditScope::All => {}
+        AuditScope::All => from = events_table(flavor, "audit_events_by_time"),
     }
-    let since = bind(Param::Int(crate::millis::to_millis(query.since).ok()?));
-    let until = bind(Param::Int(crate::millis::to_millis(query.until).ok()?));
+    let mut since = crate::millis::to_millis(query.since).ok()?;
+    let mut until = crate::millis::to_millis(query.until).ok()?;
+    let cursor = match &query.after {
+        Some(cursor) => {
+            let time = crate::millis::to_millis(cursor.time).ok()?;
+            // The walk resumes at the cursor's millisecond: nothing past it is read again.
+            if query.oldest_first {
+                since = since.max(time);
+            } else {
+                until = until.min(time);
+            }
+            Some((time, cursor.event_id.clone()))
+        }
+        None => None,
+    };
+    let since = bind(Param::Int(since));
+    let until = bind(Param::Int(until));
     conditions.push(format!(
         "{walk}.event_time >= {since} AND {walk}.event_time <= {until}"
     ));
@@ -174,22 +229,49 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
     } else {
         ("DESC", "<")
     };
-    if let Some(cursor) = &query.after {
-        let time = bind(Param::Int(crate::millis::to_millis(cursor.time).ok()?));
-        let id = bind(Param::Text(cursor.event_id.clone()));
-        conditions.push(format!(
-            "({walk}.event_time, {walk}.event_id) {past} ({time}, {id})"
+    // What the walk's index range cannot narrow is checked on each row it reads: the cursor
+    // within its millisecond, and the command line's action.
+    let mut residual: Vec<String> = Vec::new();
+    if let Some((time, id)) = cursor {
+        // Within the range above, which ends at the cursor's time, this is
+        // (event_time, event_id) past (time, id).
+        let time = bind(Param::Int(time));
+        let id = bind(Param::Text(id));
+        residual.push(format!(
+            "({walk}.event_time {past} {time} OR {walk}.event_id {past} {id})"
         ));
     }
     if let Some(action) = &query.action {
         let action = bind(Param::Text(action.clone()));
-        conditions.push(format!("e.event_name = {action}"));
+        residual.push(format!("e.event_name = {action}"));
     }
+    if !residual.is_empty() {
+        let residual = residual.join(" AND ");
+        conditions.push(match flavor {
+            Flavor::Sqlite => residual,
+            // PostgreSQL's generic plan guesses each of these keeps one row in 200, and then
+            // finds sorting the few rows it expects cheaper than walking the index in order
+            // until the page is full (and sorts the whole range: every event, for `keypaird
+            // audit --action`). A CASE is a condition it cannot estimate, so it assumes half
+            // the rows pass, and the ordered walk wins.
+            Flavor::Postgres => format!("CASE WHEN {residual} THEN true ELSE false END"),
+        });
+    }
+    // An event ID is unique, so its one row needs no order; asking for one would let
+    // PostgreSQL's generic plan walk the scope's primary key in time order instead.
+    let order_by = match &query.attribute {
+        Some(AuditAttribute::EventId(_)) if matches!(query.scope, AuditScope::Api { .. }) => {
+            String::new()
+        }
+        _ => format!(" ORDER BY {walk}.event_time {order}, {walk}.event_id {order}"),
+    };
+    // A bound LIMIT: one statement per shape in the statement caches, and PostgreSQL's generic
+    // plan walks the ordered index rather than sorting the range (it reckons a literal LIMIT
+    // above its low estimate of the range's rows as reading all of them).
+    let limit = bind(Param::Int(i64::from(query.limit)));
     let sql = format!(
-        "SELECT {AUDIT_COLUMNS} FROM {from} WHERE {} \
-         ORDER BY {walk}.event_time {order}, {walk}.event_id {order} LIMIT {}",
+        "SELECT {AUDIT_COLUMNS} FROM {from} WHERE {}{order_by} LIMIT {limit}",
         conditions.join(" AND "),
-        query.limit
     );
     Some(Statement { sql, params })
 }

@@ -20,8 +20,8 @@
 use std::sync::Arc;
 
 use keypaird_inventory::{
-    Account, KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount, Provider, Scope, Store,
-    StoreError, Tag, TagRemoval,
+    Account, AuditEvent, AuditSource, KeyPair, KeyPairQuery, KeyPairRef, KeyType, NewAccount,
+    Provider, Scope, Store, StoreError, Tag, TagRemoval,
 };
 use time::OffsetDateTime;
 
@@ -96,6 +96,14 @@ macro_rules! store_conformance_tests {
             delete_account_without_key_pairs,
             set_account_quota_is_what_credentials_carry,
             credential_cache_follows_the_generation,
+            audit_a_change_records_one_event_that_round_trips,
+            audit_a_refused_change_records_nothing,
+            audit_deletes_record_what_they_removed,
+            audit_lookups_by_each_attribute_stay_in_their_scope,
+            audit_time_range_bounds_are_inclusive,
+            audit_pages_follow_the_cursor_without_gaps_or_duplicates,
+            audit_record_audit_events_inserts_every_event,
+            audit_purge_deletes_only_older_events_in_bounded_batches,
         );
     };
     (@each $fresh_store:path; $($test:ident),* $(,)?) => {
@@ -121,13 +129,21 @@ macro_rules! store_conformance_tests {
 }
 
 mod access_keys;
+mod audit;
 mod queries;
 mod sealing;
 pub use access_keys::*;
+pub use audit::*;
 pub use queries::*;
 pub use sealing::*;
 
 // ---- fixtures ----
+
+/// An event for a write whose audit trail the test does not look at.
+#[doc(hidden)]
+pub fn audit() -> AuditEvent {
+    AuditEvent::new(AuditSource::Ec2, "Test")
+}
 
 const ACCOUNT_A: &str = "111111111111";
 const ACCOUNT_B: &str = "222222222222";
@@ -202,11 +218,10 @@ fn new_account(id: &str, name: &str, access_key_id: &str) -> NewAccount {
 async fn create_accounts(store: &dyn Store, ids: &[&str]) {
     for id in ids {
         store
-            .create_account(new_account(
-                id,
-                &format!("account-{id}"),
-                &format!("AK{id}"),
-            ))
+            .create_account(
+                new_account(id, &format!("account-{id}"), &format!("AK{id}")),
+                &audit(),
+            )
             .await
             .expect("create fixture account");
     }
@@ -214,7 +229,7 @@ async fn create_accounts(store: &dyn Store, ids: &[&str]) {
 
 async fn insert(store: &dyn Store, key_pair: &KeyPair) {
     store
-        .insert_key_pair(key_pair, 5000)
+        .insert_key_pair(key_pair, 5000, &audit())
         .await
         .unwrap_or_else(|err| panic!("insert {}: {err}", key_pair.id));
 }
@@ -280,7 +295,10 @@ pub async fn key_pair_round_trips(store: Arc<dyn Store>) {
         ("环境", "生产"),
         ("empty", ""),
     ]);
-    store.insert_key_pair(&kp, 10).await.expect("insert");
+    store
+        .insert_key_pair(&kp, 10, &audit())
+        .await
+        .expect("insert");
 
     assert_eq!(all(&*store, &scope).await, vec![kp.clone()]);
     let by_name = find(&*store, KeyPairQuery::names(scope.clone(), ["my key"])).await;
@@ -444,7 +462,7 @@ pub async fn names_are_unique_per_scope(store: Arc<dyn Store>) {
 
     let again = key_pair(&key_id(2), &home, "deploy", base_millis());
     assert_eq!(
-        store.insert_key_pair(&again, 5000).await,
+        store.insert_key_pair(&again, 5000, &audit()).await,
         Err(StoreError::DuplicateKeyPair)
     );
 
@@ -476,7 +494,7 @@ pub async fn names_are_unique_per_scope(store: Arc<dyn Store>) {
 
     // And a deleted name can be used again.
     store
-        .delete_key_pair(&home, &KeyPairRef::Name("deploy".into()))
+        .delete_key_pair(&home, &KeyPairRef::Name("deploy".into()), &audit())
         .await
         .expect("delete")
         .expect("it existed");
@@ -493,14 +511,14 @@ pub async fn refused_insert_writes_nothing(store: Arc<dyn Store>) {
     let mut duplicate = key_pair(&key_id(2), &scope, "taken", base_millis() + 1);
     duplicate.tags = tags(&[("keep", "overwritten?"), ("new", "tag")]);
     assert_eq!(
-        store.insert_key_pair(&duplicate, 5000).await,
+        store.insert_key_pair(&duplicate, 5000, &audit()).await,
         Err(StoreError::DuplicateKeyPair)
     );
 
     let mut over_quota = key_pair(&key_id(3), &scope, "over", base_millis() + 2);
     over_quota.tags = tags(&[("ghost", "tag")]);
     assert_eq!(
-        store.insert_key_pair(&over_quota, 1).await,
+        store.insert_key_pair(&over_quota, 1, &audit()).await,
         Err(StoreError::QuotaExceeded { quota: 1 })
     );
 
@@ -519,18 +537,30 @@ pub async fn duplicate_name_is_reported_before_quota(store: Arc<dyn Store>) {
     create_accounts(&*store, &[ACCOUNT_A]).await;
     let scope = aws(ACCOUNT_A);
     store
-        .insert_key_pair(&key_pair(&key_id(1), &scope, "only", base_millis()), 1)
+        .insert_key_pair(
+            &key_pair(&key_id(1), &scope, "only", base_millis()),
+            1,
+            &audit(),
+        )
         .await
         .expect("first insert");
     assert_eq!(
         store
-            .insert_key_pair(&key_pair(&key_id(2), &scope, "only", base_millis()), 1)
+            .insert_key_pair(
+                &key_pair(&key_id(2), &scope, "only", base_millis()),
+                1,
+                &audit()
+            )
             .await,
         Err(StoreError::DuplicateKeyPair)
     );
     assert_eq!(
         store
-            .insert_key_pair(&key_pair(&key_id(3), &scope, "other", base_millis()), 1)
+            .insert_key_pair(
+                &key_pair(&key_id(3), &scope, "other", base_millis()),
+                1,
+                &audit()
+            )
             .await,
         Err(StoreError::QuotaExceeded { quota: 1 })
     );
@@ -542,14 +572,17 @@ pub async fn quota_is_exact(store: Arc<dyn Store>) {
     let kp = |n: u64| key_pair(&key_id(n), &scope, &format!("k{n}"), base_millis());
 
     assert_eq!(
-        store.insert_key_pair(&kp(100), 0).await,
+        store.insert_key_pair(&kp(100), 0, &audit()).await,
         Err(StoreError::QuotaExceeded { quota: 0 })
     );
     for n in 1..=3 {
-        store.insert_key_pair(&kp(n), 3).await.expect("under quota");
+        store
+            .insert_key_pair(&kp(n), 3, &audit())
+            .await
+            .expect("under quota");
     }
     assert_eq!(
-        store.insert_key_pair(&kp(4), 3).await,
+        store.insert_key_pair(&kp(4), 3, &audit()).await,
         Err(StoreError::QuotaExceeded { quota: 3 })
     );
     assert_eq!(all(&*store, &scope).await.len(), 3);
@@ -565,24 +598,30 @@ pub async fn quota_is_exact(store: Arc<dyn Store>) {
             "k1",
             0,
         );
-        store.insert_key_pair(&kp, 1).await.expect("other scope");
+        store
+            .insert_key_pair(&kp, 1, &audit())
+            .await
+            .expect("other scope");
     }
 
     // The quota is whatever the caller passes now, and a delete frees a slot.
     store
-        .insert_key_pair(&kp(4), 4)
+        .insert_key_pair(&kp(4), 4, &audit())
         .await
         .expect("raised quota");
     assert_eq!(
-        store.insert_key_pair(&kp(5), 4).await,
+        store.insert_key_pair(&kp(5), 4, &audit()).await,
         Err(StoreError::QuotaExceeded { quota: 4 })
     );
     store
-        .delete_key_pair(&scope, &KeyPairRef::Id(key_id(1)))
+        .delete_key_pair(&scope, &KeyPairRef::Id(key_id(1)), &audit())
         .await
         .expect("delete")
         .expect("it existed");
-    store.insert_key_pair(&kp(5), 4).await.expect("freed slot");
+    store
+        .insert_key_pair(&kp(5), 4, &audit())
+        .await
+        .expect("freed slot");
 }
 
 pub async fn concurrent_inserts_never_exceed_the_quota(store: Arc<dyn Store>) {
@@ -592,7 +631,7 @@ pub async fn concurrent_inserts_never_exceed_the_quota(store: Arc<dyn Store>) {
         .map(|n| {
             let store = store.clone();
             let kp = key_pair(&key_id(n), &scope, &format!("k{n}"), base_millis());
-            tokio::spawn(async move { store.insert_key_pair(&kp, 25).await })
+            tokio::spawn(async move { store.insert_key_pair(&kp, 25, &audit()).await })
         })
         .collect();
     let (mut ok, mut refused) = (0, 0);
@@ -615,7 +654,9 @@ pub async fn concurrent_inserts_of_one_name_admit_exactly_one(store: Arc<dyn Sto
             let store = store.clone();
             let mut kp = key_pair(&key_id(n), &scope, "contended", base_millis());
             kp.tags = tags(&[("attempt", &n.to_string())]);
-            tokio::spawn(async move { (kp.clone(), store.insert_key_pair(&kp, 5000).await) })
+            tokio::spawn(
+                async move { (kp.clone(), store.insert_key_pair(&kp, 5000, &audit()).await) },
+            )
         })
         .collect();
     let mut winners = Vec::new();
@@ -645,23 +686,32 @@ pub async fn delete_key_pair_by_name_and_by_id(store: Arc<dyn Store>) {
         self::scope(ACCOUNT_A, Provider::Aliyun, "us-east-1"),
     ] {
         for which in [KeyPairRef::Name("first".into()), KeyPairRef::Id(key_id(1))] {
-            assert_eq!(store.delete_key_pair(&other, &which).await, Ok(None));
+            assert_eq!(
+                store.delete_key_pair(&other, &which, &audit()).await,
+                Ok(None)
+            );
         }
     }
 
     let by_name = KeyPairRef::Name("first".into());
     assert_eq!(
-        store.delete_key_pair(&scope, &by_name).await,
+        store.delete_key_pair(&scope, &by_name, &audit()).await,
         Ok(Some(first))
     );
-    assert_eq!(store.delete_key_pair(&scope, &by_name).await, Ok(None));
+    assert_eq!(
+        store.delete_key_pair(&scope, &by_name, &audit()).await,
+        Ok(None)
+    );
 
     let by_id = KeyPairRef::Id(key_id(2));
     assert_eq!(
-        store.delete_key_pair(&scope, &by_id).await,
+        store.delete_key_pair(&scope, &by_id, &audit()).await,
         Ok(Some(second))
     );
-    assert_eq!(store.delete_key_pair(&scope, &by_id).await, Ok(None));
+    assert_eq!(
+        store.delete_key_pair(&scope, &by_id, &audit()).await,
+        Ok(None)
+    );
 
     assert!(all(&*store, &scope).await.is_empty());
 }
@@ -677,11 +727,11 @@ pub async fn deleted_key_pair_takes_its_tags(store: Arc<dyn Store>) {
     insert(&*store, &batch).await;
 
     store
-        .delete_key_pair(&scope, &KeyPairRef::Id(key_id(1)))
+        .delete_key_pair(&scope, &KeyPairRef::Id(key_id(1)), &audit())
         .await
         .expect("delete");
     store
-        .delete_key_pairs_by_name(&scope, &strings(&["batch"]))
+        .delete_key_pairs_by_name(&scope, &strings(&["batch"]), &audit())
         .await
         .expect("batch delete");
 
@@ -701,10 +751,13 @@ pub async fn delete_key_pairs_by_name_counts_and_ignores_unknown(store: Arc<dyn 
     }
     insert(&*store, &key_pair(&key_id(4), &other, "a", base_millis())).await;
 
-    assert_eq!(store.delete_key_pairs_by_name(&scope, &[]).await, Ok(0));
+    assert_eq!(
+        store.delete_key_pairs_by_name(&scope, &[], &audit()).await,
+        Ok(0)
+    );
     assert_eq!(
         store
-            .delete_key_pairs_by_name(&scope, &strings(&["a", "missing", "b", "a"]))
+            .delete_key_pairs_by_name(&scope, &strings(&["a", "missing", "b", "a"]), &audit())
             .await,
         Ok(2)
     );
@@ -712,7 +765,7 @@ pub async fn delete_key_pairs_by_name_counts_and_ignores_unknown(store: Arc<dyn 
     assert_eq!(ids(&all(&*store, &other).await), vec![key_id(4)]);
     assert_eq!(
         store
-            .delete_key_pairs_by_name(&scope, &strings(&["a"]))
+            .delete_key_pairs_by_name(&scope, &strings(&["a"]), &audit())
             .await,
         Ok(0)
     );
@@ -738,6 +791,7 @@ pub async fn add_tags_overwrites_in_place_and_appends(store: Arc<dyn Store>) {
             &[key_id(1), key_id(2)],
             &tags(&[("b", "20"), ("c", "3")]),
             50,
+            &audit(),
         )
         .await
         .expect("add tags");
@@ -752,7 +806,7 @@ pub async fn add_tags_overwrites_in_place_and_appends(store: Arc<dyn Store>) {
 
     // Overwriting the first tag keeps it first.
     store
-        .add_tags(&scope, &[key_id(1)], &tags(&[("a", "10")]), 50)
+        .add_tags(&scope, &[key_id(1)], &tags(&[("a", "10")]), 50, &audit())
         .await
         .expect("overwrite");
     assert_eq!(
@@ -762,7 +816,7 @@ pub async fn add_tags_overwrites_in_place_and_appends(store: Arc<dyn Store>) {
 
     // Nothing to add is not an error.
     store
-        .add_tags(&scope, &[key_id(1)], &[], 50)
+        .add_tags(&scope, &[key_id(1)], &[], 50, &audit())
         .await
         .expect("no tags");
 }
@@ -783,6 +837,7 @@ pub async fn add_tags_is_all_or_nothing_when_an_id_is_missing(store: Arc<dyn Sto
                 &[key_id(1), key_id(98), key_id(99)],
                 &tags(&[("a", "changed"), ("b", "new")]),
                 50,
+                &audit(),
             )
             .await,
         Err(StoreError::KeyPairNotFound(key_id(98)))
@@ -790,7 +845,13 @@ pub async fn add_tags_is_all_or_nothing_when_an_id_is_missing(store: Arc<dyn Sto
     // A key pair of another scope is as good as missing.
     assert_eq!(
         store
-            .add_tags(&scope, &[key_id(1), key_id(2)], &tags(&[("b", "new")]), 50)
+            .add_tags(
+                &scope,
+                &[key_id(1), key_id(2)],
+                &tags(&[("b", "new")]),
+                50,
+                &audit()
+            )
             .await,
         Err(StoreError::KeyPairNotFound(key_id(2)))
     );
@@ -820,7 +881,8 @@ pub async fn add_tags_respects_the_limit(store: Arc<dyn Store>) {
                 &scope,
                 &[key_id(2), key_id(1)],
                 &tags(&[("x", "1"), ("y", "2")]),
-                3
+                3,
+                &audit()
             )
             .await,
         Err(StoreError::TagLimitExceeded {
@@ -836,7 +898,7 @@ pub async fn add_tags_respects_the_limit(store: Arc<dyn Store>) {
 
     // Reaching the limit exactly is allowed, and overwriting at the limit adds nothing.
     store
-        .add_tags(&scope, &[key_id(1)], &tags(&[("c", "3")]), 3)
+        .add_tags(&scope, &[key_id(1)], &tags(&[("c", "3")]), 3, &audit())
         .await
         .expect("up to the limit");
     store
@@ -845,6 +907,7 @@ pub async fn add_tags_respects_the_limit(store: Arc<dyn Store>) {
             &[key_id(1)],
             &tags(&[("a", "one"), ("c", "three")]),
             3,
+            &audit(),
         )
         .await
         .expect("overwrite at the limit");
@@ -854,7 +917,7 @@ pub async fn add_tags_respects_the_limit(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .add_tags(&scope, &[key_id(1)], &tags(&[("d", "4")]), 3)
+            .add_tags(&scope, &[key_id(1)], &tags(&[("d", "4")]), 3, &audit())
             .await,
         Err(StoreError::TagLimitExceeded {
             resource_id: key_id(1),
@@ -873,7 +936,13 @@ pub async fn concurrent_add_tags_never_exceed_the_limit(store: Arc<dyn Store>) {
             let scope = scope.clone();
             tokio::spawn(async move {
                 store
-                    .add_tags(&scope, &[key_id(1)], &[tag(&format!("t{n}"), "v")], 10)
+                    .add_tags(
+                        &scope,
+                        &[key_id(1)],
+                        &[tag(&format!("t{n}"), "v")],
+                        10,
+                        &audit(),
+                    )
                     .await
             })
         })
@@ -910,6 +979,7 @@ pub async fn remove_tags_by_key_and_by_value(store: Arc<dyn Store>) {
                 removal("b", Some("wrong")),
                 removal("zz", None),
             ],
+            &audit(),
         )
         .await
         .expect("remove");
@@ -923,6 +993,7 @@ pub async fn remove_tags_by_key_and_by_value(store: Arc<dyn Store>) {
             &scope,
             &[key_id(1)],
             &[removal("b", Some("2")), removal("d", Some(""))],
+            &audit(),
         )
         .await
         .expect("remove by value");
@@ -944,7 +1015,12 @@ pub async fn remove_tags_without_removals_clears_all(store: Arc<dyn Store>) {
 
     // Unknown ids and ids of other scopes are skipped, not refused.
     store
-        .remove_tags(&scope, &[key_id(1), key_id(99), key_id(4), key_id(2)], &[])
+        .remove_tags(
+            &scope,
+            &[key_id(1), key_id(99), key_id(4), key_id(2)],
+            &[],
+            &audit(),
+        )
         .await
         .expect("remove all");
     assert_eq!(tags_of(&*store, &scope, &key_id(1)).await, vec![]);
@@ -965,11 +1041,11 @@ pub async fn readded_tag_goes_last(store: Arc<dyn Store>) {
         value: None,
     }];
     store
-        .remove_tags(&scope, &[key_id(1)], &remove_a)
+        .remove_tags(&scope, &[key_id(1)], &remove_a, &audit())
         .await
         .expect("remove");
     store
-        .add_tags(&scope, &[key_id(1)], &tags(&[("a", "again")]), 50)
+        .add_tags(&scope, &[key_id(1)], &tags(&[("a", "again")]), 50, &audit())
         .await
         .expect("add");
     assert_eq!(
@@ -985,7 +1061,7 @@ pub async fn set_resource_group_only_in_scope(store: Arc<dyn Store>) {
     insert(&*store, &kp).await;
 
     store
-        .set_resource_group(&scope, "ssh-abc", "rg-one")
+        .set_resource_group(&scope, "ssh-abc", "rg-one", &audit())
         .await
         .expect("set");
     assert_eq!(
@@ -997,19 +1073,21 @@ pub async fn set_resource_group_only_in_scope(store: Arc<dyn Store>) {
     );
     // Setting the same group again still finds the key pair.
     store
-        .set_resource_group(&scope, "ssh-abc", "rg-one")
+        .set_resource_group(&scope, "ssh-abc", "rg-one", &audit())
         .await
         .expect("set again");
 
     assert_eq!(
         store
-            .set_resource_group(&scope, "ssh-missing", "rg-two")
+            .set_resource_group(&scope, "ssh-missing", "rg-two", &audit())
             .await,
         Err(StoreError::KeyPairNotFound("ssh-missing".into()))
     );
     let other = self::scope(ACCOUNT_B, Provider::Aliyun, "cn-hangzhou");
     assert_eq!(
-        store.set_resource_group(&other, "ssh-abc", "rg-two").await,
+        store
+            .set_resource_group(&other, "ssh-abc", "rg-two", &audit())
+            .await,
         Err(StoreError::KeyPairNotFound("ssh-abc".into()))
     );
     assert_eq!(
@@ -1053,7 +1131,7 @@ pub async fn reset_inventory_keeps_accounts(store: Arc<dyn Store>) {
     // Names and ids are free again, with no tags left over.
     let kp = key_pair(&key_id(0), &scopes[0], "k", base_millis());
     store
-        .insert_key_pair(&kp, 1)
+        .insert_key_pair(&kp, 1, &audit())
         .await
         .expect("insert after reset");
     assert_eq!(by_id(&*store, &scopes[0], &key_id(0)).await, Some(kp));
@@ -1066,7 +1144,10 @@ pub async fn create_account_and_find_credential(store: Arc<dyn Store>) {
     new.key_pair_quota = Some(7);
     // Sub-millisecond precision is dropped, consistently.
     new.created_at = at_millis(base_millis()) + time::Duration::microseconds(456);
-    let account = store.create_account(new.clone()).await.expect("create");
+    let account = store
+        .create_account(new.clone(), &audit())
+        .await
+        .expect("create");
     let expected = Account {
         id: ACCOUNT_A.into(),
         name: "team-a".into(),
@@ -1089,7 +1170,7 @@ pub async fn create_account_and_find_credential(store: Arc<dyn Store>) {
 
     // A quota left unset stays unset.
     store
-        .create_account(new_account(ACCOUNT_B, "team-b", "AKIBEXAMPLE"))
+        .create_account(new_account(ACCOUNT_B, "team-b", "AKIBEXAMPLE"), &audit())
         .await
         .expect("create");
     let credential = store
@@ -1114,14 +1195,14 @@ pub async fn create_account_and_find_credential(store: Arc<dyn Store>) {
 
 pub async fn create_account_refusals_write_nothing(store: Arc<dyn Store>) {
     store
-        .create_account(new_account(ACCOUNT_A, "team-a", "AKIAFIRST"))
+        .create_account(new_account(ACCOUNT_A, "team-a", "AKIAFIRST"), &audit())
         .await
         .expect("create");
     let before = store.list_accounts().await.expect("list");
 
     assert_eq!(
         store
-            .create_account(new_account(ACCOUNT_B, "team-a", "AKIASECOND"))
+            .create_account(new_account(ACCOUNT_B, "team-a", "AKIASECOND"), &audit())
             .await,
         Err(StoreError::AccountExists("team-a".into()))
     );
@@ -1133,7 +1214,7 @@ pub async fn create_account_refusals_write_nothing(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .create_account(new_account(ACCOUNT_B, "team-b", "AKIAFIRST"))
+            .create_account(new_account(ACCOUNT_B, "team-b", "AKIAFIRST"), &audit())
             .await,
         Err(StoreError::AccessKeyExists("AKIAFIRST".into()))
     );
@@ -1146,7 +1227,7 @@ pub async fn create_account_refusals_write_nothing(store: Arc<dyn Store>) {
 
     assert!(matches!(
         store
-            .create_account(new_account(ACCOUNT_A, "team-c", "AKIATHIRD"))
+            .create_account(new_account(ACCOUNT_A, "team-c", "AKIATHIRD"), &audit())
             .await,
         Err(StoreError::AccountExists(_))
     ));
@@ -1162,13 +1243,13 @@ pub async fn create_account_refusals_write_nothing(store: Arc<dyn Store>) {
 pub async fn create_first_account_happens_once(store: Arc<dyn Store>) {
     assert_eq!(
         store
-            .create_first_account(new_account(ACCOUNT_A, "default", "AKIADEFAULT"))
+            .create_first_account(new_account(ACCOUNT_A, "default", "AKIADEFAULT"), &audit())
             .await,
         Ok(true)
     );
     assert_eq!(
         store
-            .create_first_account(new_account(ACCOUNT_B, "other", "AKIAOTHER"))
+            .create_first_account(new_account(ACCOUNT_B, "other", "AKIAOTHER"), &audit())
             .await,
         Ok(false)
     );
@@ -1192,7 +1273,7 @@ pub async fn concurrent_create_first_account_creates_one(store: Arc<dyn Store>) 
                 &format!("default-{n}"),
                 &format!("AKIA{n}"),
             );
-            tokio::spawn(async move { store.create_first_account(new).await })
+            tokio::spawn(async move { store.create_first_account(new, &audit()).await })
         })
         .collect();
     let mut created = 0;
@@ -1213,13 +1294,13 @@ pub async fn list_accounts_is_ordered_by_name_with_sorted_keys(store: Arc<dyn St
         ("200000000000", "bravo", "AKIB"),
     ] {
         store
-            .create_account(new_account(id, name, key))
+            .create_account(new_account(id, name, key), &audit())
             .await
             .expect("create");
     }
     // An account named after a key gets that key attached on its first any-key use.
     store
-        .create_account(new_account("400000000000", "AKIA", "AKIY"))
+        .create_account(new_account("400000000000", "AKIA", "AKIY"), &audit())
         .await
         .expect("create");
     store
@@ -1285,7 +1366,7 @@ pub async fn credential_for_any_key_creates_then_reuses(store: Arc<dyn Store>) {
 
 pub async fn credential_for_any_key_returns_existing_credentials(store: Arc<dyn Store>) {
     let account = store
-        .create_account(new_account(ACCOUNT_A, "team-a", "AKIAREAL"))
+        .create_account(new_account(ACCOUNT_A, "team-a", "AKIAREAL"), &audit())
         .await
         .expect("create");
     let credential = store
@@ -1302,7 +1383,7 @@ pub async fn credential_for_any_key_returns_existing_credentials(store: Arc<dyn 
 
 pub async fn credential_for_any_key_attaches_to_account_named_after_the_key(store: Arc<dyn Store>) {
     let account = store
-        .create_account(new_account(ACCOUNT_A, "AKIANAMED", "AKIAOTHER"))
+        .create_account(new_account(ACCOUNT_A, "AKIANAMED", "AKIAOTHER"), &audit())
         .await
         .expect("create");
     let credential = store

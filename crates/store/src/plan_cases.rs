@@ -299,3 +299,175 @@ pub(crate) fn cases(
     }
     cases
 }
+
+/// An audit trail statement and the indexes that must all serve it (for a query, the one its
+/// walk drives from: `audit_events`'s, or `audit_resources`'s for `ResourceName`). Every
+/// audit case is a page, or a batch taken in time order: none may sort.
+pub(crate) struct AuditPlanCase {
+    pub(crate) what: String,
+    pub(crate) statement: Statement,
+    pub(crate) indexes: Vec<AuditIndex>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuditIndex {
+    /// The primary key of `audit_events`: (scope, event_time, event_id).
+    EventsInScope,
+    ById,
+    ByName,
+    ByAccessKey,
+    ByReadOnly,
+    ByResourceKind,
+    ByAccount,
+    ByTime,
+    /// The primary key of `audit_resources`: (scope, resource_name, event_time, event_id).
+    ResourcesByName,
+    ResourcesByTime,
+}
+
+impl AuditIndex {
+    pub(crate) fn name(self, flavor: Flavor) -> &'static str {
+        match (self, flavor) {
+            (AuditIndex::EventsInScope, Flavor::Sqlite) => "PRIMARY KEY",
+            (AuditIndex::EventsInScope, Flavor::Postgres) => "audit_events_pkey",
+            (AuditIndex::ById, _) => "audit_events_by_id",
+            (AuditIndex::ByName, _) => "audit_events_by_name",
+            (AuditIndex::ByAccessKey, _) => "audit_events_by_access_key",
+            (AuditIndex::ByReadOnly, _) => "audit_events_by_read_only",
+            (AuditIndex::ByResourceKind, _) => "audit_events_by_resource_kind",
+            (AuditIndex::ByAccount, _) => "audit_events_by_account",
+            (AuditIndex::ByTime, _) => "audit_events_by_time",
+            (AuditIndex::ResourcesByName, Flavor::Sqlite) => "PRIMARY KEY",
+            (AuditIndex::ResourcesByName, Flavor::Postgres) => "audit_resources_pkey",
+            (AuditIndex::ResourcesByTime, _) => "audit_resources_by_time",
+        }
+    }
+}
+
+/// Every audit query shape (each scope, each attribute, with and without a cursor, both
+/// orders, with the command line's action filter) and the purge statements.
+pub(crate) fn audit_cases(flavor: Flavor) -> Vec<AuditPlanCase> {
+    use keypaird_inventory::{
+        AuditAttribute, AuditCursor, AuditQuery, AuditScope, AuditSource, ResourceKind,
+    };
+
+    let since = time::OffsetDateTime::UNIX_EPOCH;
+    let until = since + time::Duration::days(365 * 60);
+    let api = AuditScope::Api {
+        account_id: "111111111111".into(),
+        source: AuditSource::Ec2,
+        region: "us-east-1".into(),
+    };
+    let shapes: Vec<(&str, AuditScope, Option<AuditAttribute>, AuditIndex)> = vec![
+        ("scope", api.clone(), None, AuditIndex::EventsInScope),
+        (
+            "event ID",
+            api.clone(),
+            Some(AuditAttribute::EventId(
+                "00000000-0000-4000-8000-000000000001".into(),
+            )),
+            AuditIndex::ById,
+        ),
+        (
+            "event name",
+            api.clone(),
+            Some(AuditAttribute::EventName("CreateKeyPair".into())),
+            AuditIndex::ByName,
+        ),
+        (
+            "read-only",
+            api.clone(),
+            Some(AuditAttribute::ReadOnly(true)),
+            AuditIndex::ByReadOnly,
+        ),
+        (
+            "not read-only",
+            api.clone(),
+            Some(AuditAttribute::ReadOnly(false)),
+            AuditIndex::ByReadOnly,
+        ),
+        (
+            "access key",
+            api.clone(),
+            Some(AuditAttribute::AccessKeyId("AKIA1".into())),
+            AuditIndex::ByAccessKey,
+        ),
+        (
+            "resource name",
+            api.clone(),
+            Some(AuditAttribute::ResourceName("kp-1".into())),
+            AuditIndex::ResourcesByName,
+        ),
+        (
+            "resource kind",
+            api.clone(),
+            Some(AuditAttribute::ResourceKind(ResourceKind::KeyPair)),
+            AuditIndex::ByResourceKind,
+        ),
+        (
+            "account",
+            AuditScope::Account("111111111111".into()),
+            None,
+            AuditIndex::ByAccount,
+        ),
+        ("everything", AuditScope::All, None, AuditIndex::ByTime),
+    ];
+    let mut cases = Vec::new();
+    for (what, scope, attribute, index) in shapes {
+        for oldest_first in [false, true] {
+            for cursor in [false, true] {
+                let actions: &[Option<&str>] = match scope {
+                    AuditScope::Api { .. } => &[None],
+                    _ => &[None, Some("CreateKeyPair")],
+                };
+                for action in actions {
+                    let query = AuditQuery {
+                        attribute: attribute.clone(),
+                        action: action.map(str::to_owned),
+                        after: cursor.then(|| AuditCursor {
+                            time: since + time::Duration::days(365 * 30),
+                            event_id: "00000000-0000-4000-8000-000000000001".into(),
+                        }),
+                        oldest_first,
+                        ..AuditQuery::new(scope.clone(), since, until, 50)
+                    };
+                    let statement = crate::audit_sql::select_events(flavor, &query)
+                        .expect("an audit query that can match");
+                    cases.push(AuditPlanCase {
+                        what: format!(
+                            "audit events by {what}{}{}{}",
+                            if oldest_first { ", oldest first" } else { "" },
+                            if cursor { ", after a cursor" } else { "" },
+                            if action.is_some() { ", one action" } else { "" },
+                        ),
+                        statement,
+                        indexes: vec![index],
+                    });
+                }
+            }
+        }
+    }
+    for (n, sql) in crate::audit_sql::purge_statements(flavor)
+        .iter()
+        .enumerate()
+    {
+        // Each statement takes its batch from the time index; the one deleting lookup rows
+        // finds them by their event's time and ID.
+        let mut indexes = vec![AuditIndex::ByTime];
+        if sql.contains("DELETE FROM audit_resources") {
+            indexes.push(AuditIndex::ResourcesByTime);
+        }
+        cases.push(AuditPlanCase {
+            what: format!("purge statement {}", n + 1),
+            statement: Statement {
+                sql: (*sql).to_owned(),
+                params: vec![
+                    crate::sql::Param::Int(1_700_000_000_000),
+                    crate::sql::Param::Int(1000),
+                ],
+            },
+            indexes,
+        });
+    }
+    cases
+}

@@ -29,6 +29,12 @@ pub enum Code {
     TooManyTags,
     ActionNotFound,
     InvalidVersion,
+    /// ActionTrail's LookupEvents: `MaxResults` outside 1–50.
+    InvalidMaxResults,
+    /// ActionTrail's LookupEvents: `StartTime` after `EndTime`.
+    InvalidTimeRange,
+    /// ActionTrail's LookupEvents: a `NextToken` this service did not hand out for the request.
+    InvalidNextToken,
     AccessKeyIdNotFound,
     AccessKeyIdInactive,
     /// A read-only access key asked for a change.
@@ -72,6 +78,9 @@ impl Code {
             TooManyTags => ("NumberExceed.Tags", S::BAD_REQUEST),
             ActionNotFound => ("InvalidAction.NotFound", S::NOT_FOUND),
             InvalidVersion => ("InvalidVersion", S::BAD_REQUEST),
+            InvalidMaxResults => ("InvalidMaxResults", S::BAD_REQUEST),
+            InvalidTimeRange => ("InvalidTimeRange", S::BAD_REQUEST),
+            InvalidNextToken => ("InvalidNextToken", S::BAD_REQUEST),
             AccessKeyIdNotFound => ("InvalidAccessKeyId.NotFound", S::NOT_FOUND),
             AccessKeyIdInactive => ("InvalidAccessKeyId.Inactive", S::BAD_REQUEST),
             ForbiddenRam => ("Forbidden.RAM", S::FORBIDDEN),

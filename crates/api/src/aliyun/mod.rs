@@ -4,6 +4,7 @@
 //! formats from one tree) and `error` (the one error table).
 
 pub mod actions;
+pub mod actiontrail;
 pub mod auth;
 pub mod error;
 pub mod reply;
@@ -23,6 +24,9 @@ use reply::{Format, Node};
 
 /// The only API version of ECS this service speaks.
 pub const API_VERSION: &str = "2014-05-26";
+
+/// ActionTrail's API version: its `LookupEvents` arrives like any ECS call.
+pub const ACTIONTRAIL_API_VERSION: &str = "2020-07-06";
 
 /// What one ECS request may hold (docs/decisions.md, "Request limits"). No SDK call comes near:
 /// the largest real ones carry 20 tags or 50 `ResourceId.N`; the longest values are STS
@@ -135,13 +139,16 @@ impl AliyunDialect {
             (params.get("Action"), params.get("Version"))
         };
         log.action = action.map(|a| a.chars().take(64).collect());
-        match version {
+        let trail = match version {
             None | Some("") => return Err(AliyunError::missing_parameter("Version")),
-            Some(API_VERSION) => {}
+            Some(API_VERSION) => false,
+            Some(ACTIONTRAIL_API_VERSION) => true,
             Some(_) => return Err(AliyunError::invalid_version()),
-        }
+        };
         let action = match action {
             None | Some("") => return Err(AliyunError::missing_parameter("Action")),
+            Some("LookupEvents") if trail => "LookupEvents",
+            Some(_) if trail => return Err(AliyunError::action_not_found()),
             Some(action) => known_action(action).ok_or_else(AliyunError::action_not_found)?,
         };
 
@@ -157,6 +164,20 @@ impl AliyunDialect {
         .map_err(|err| auth::failed(log, err))?;
         let account = caller.account;
         log.account_id = Some(account.id.clone());
+        if trail {
+            // A read: nothing to protect from a replay but the caller's own page.
+            auth::spend(&self.inventory, nonce)
+                .await
+                .map_err(|err| auth::failed(log, err))?;
+            let fields = actiontrail::lookup_events(
+                &self.inventory,
+                &account,
+                &params,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+            return Ok((action, fields));
+        }
         // Checked now so the access log names the region even when the action fails; a bad
         // one is reported only once the nonce is spent, like any other refusal of a signed call.
         let region = shape::required(&params, "RegionId").and_then(|region| {

@@ -55,6 +55,9 @@ pub enum Node {
     Object(Vec<(&'static str, Node)>),
     /// Items, each rendered as an element named by the first field.
     List(&'static str, Vec<Node>),
+    /// A value whose names are data (ActionTrail's request parameters and events): JSON as
+    /// is; in XML an object's members become elements, and a list repeats its parent element.
+    Json(serde_json::Value),
 }
 
 impl Node {
@@ -94,6 +97,7 @@ fn json_node(node: &Node, out: &mut String) {
             }
             out.push_str("]}");
         }
+        Node::Json(value) => out.push_str(&value.to_string()),
     }
 }
 
@@ -116,6 +120,10 @@ fn json_string(text: &str, out: &mut String) {
 }
 
 fn xml_element(name: &str, node: &Node, out: &mut String) {
+    if let Node::Json(value) = node {
+        xml_json(name, value, out);
+        return;
+    }
     out.push('<');
     out.push_str(name);
     out.push('>');
@@ -132,10 +140,58 @@ fn xml_element(name: &str, node: &Node, out: &mut String) {
                 xml_element(item, value, out);
             }
         }
+        Node::Json(_) => {}
     }
     out.push_str("</");
     out.push_str(name);
     out.push('>');
+}
+
+fn xml_json(name: &str, value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    if let Value::Array(items) = value {
+        for item in items {
+            xml_json(name, item, out);
+        }
+        return;
+    }
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    match value {
+        Value::Null | Value::Array(_) => {}
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(text) => out.push_str(&xml_text(text.as_str())),
+        Value::Object(members) => {
+            for (member, value) in members {
+                xml_json(&xml_name(member), value, out);
+            }
+        }
+    }
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// A member name as an XML element name: characters a name cannot hold become `_`, and a
+/// name that cannot start as it does gets a leading `_` (names here are a caller's
+/// parameter names, any text).
+fn xml_name(member: &str) -> String {
+    let mut name: String = member
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        name.insert(0, '_');
+    }
+    name
 }
 
 #[cfg(test)]
@@ -177,6 +233,25 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeKeyPairsResponse><RequestId>R</RequestId>\
              <TotalCount>2</TotalCount><KeyPairs><KeyPair><KeyPairName>a&lt;b</KeyPairName><Tags></Tags>\
              </KeyPair><KeyPair><KeyPairName>c\"d</KeyPairName></KeyPair></KeyPairs></DescribeKeyPairsResponse>"
+        );
+    }
+
+    #[test]
+    fn json_values_render_as_is_and_as_elements() {
+        let events = Node::Json(serde_json::json!([
+            {"eventId": "a", "requestParameters": {"Key<Name": "x&y", "1st": 2}},
+            {"eventId": "b", "flag": true, "none": null}
+        ]));
+        let fields = vec![("Events", events)];
+        assert_eq!(
+            render(Format::Json, "R", &fields),
+            r#"{"Events":[{"eventId":"a","requestParameters":{"1st":2,"Key<Name":"x&y"}},{"eventId":"b","flag":true,"none":null}]}"#
+        );
+        assert_eq!(
+            render(Format::Xml, "R", &fields),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R><Events><eventId>a</eventId>\
+             <requestParameters><_1st>2</_1st><Key_Name>x&amp;y</Key_Name></requestParameters>\
+             </Events><Events><eventId>b</eventId><flag>true</flag><none></none></Events></R>"
         );
     }
 

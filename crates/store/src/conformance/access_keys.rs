@@ -11,7 +11,7 @@ const NAME: &str = "team";
 
 async fn account_with_one_key(store: &dyn Store) {
     store
-        .create_account(new_account(ACCOUNT_A, NAME, "AKFIRST"))
+        .create_account(new_account(ACCOUNT_A, NAME, "AKFIRST"), &super::audit())
         .await
         .expect("create account");
 }
@@ -33,7 +33,11 @@ pub async fn access_keys_are_added_listed_and_found(store: Arc<dyn Store>) {
     account_with_one_key(&*store).await;
     let before = generation(&*store).await;
     let created = store
-        .create_access_key(NAME, new_key("AKSECOND", true, base_millis() + 5))
+        .create_access_key(
+            NAME,
+            new_key("AKSECOND", true, base_millis() + 5),
+            &super::audit(),
+        )
         .await
         .expect("create key");
     assert_eq!(created.access_key_id, "AKSECOND");
@@ -83,14 +87,22 @@ pub async fn access_key_refusals_write_nothing(store: Arc<dyn Store>) {
     let before = generation(&*store).await;
     assert_eq!(
         store
-            .create_access_key("nobody", new_key("AKNEW", false, base_millis()))
+            .create_access_key(
+                "nobody",
+                new_key("AKNEW", false, base_millis()),
+                &super::audit()
+            )
             .await
             .unwrap_err(),
         StoreError::AccountNotFound("nobody".into())
     );
     assert_eq!(
         store
-            .create_access_key(NAME, new_key("AKFIRST", false, base_millis()))
+            .create_access_key(
+                NAME,
+                new_key("AKFIRST", false, base_millis()),
+                &super::audit()
+            )
             .await
             .unwrap_err(),
         StoreError::AccessKeyExists("AKFIRST".into())
@@ -101,24 +113,30 @@ pub async fn access_key_refusals_write_nothing(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .set_access_key_disabled(NAME, "AKOTHER", true)
+            .set_access_key_disabled(NAME, "AKOTHER", true, &super::audit())
             .await
             .unwrap_err(),
         StoreError::AccessKeyNotFound("AKOTHER".into())
     );
     assert_eq!(
-        store.delete_access_key(NAME, "AKOTHER").await.unwrap_err(),
+        store
+            .delete_access_key(NAME, "AKOTHER", &super::audit())
+            .await
+            .unwrap_err(),
         StoreError::AccessKeyNotFound("AKOTHER".into())
     );
     // A key of another account is not this account's to change.
     store
-        .create_account(new_account("222222222222", "other", "AKOTHERS"))
+        .create_account(
+            new_account("222222222222", "other", "AKOTHERS"),
+            &super::audit(),
+        )
         .await
         .unwrap();
     let after_other = generation(&*store).await;
     assert_eq!(
         store
-            .set_access_key_disabled(NAME, "AKOTHERS", true)
+            .set_access_key_disabled(NAME, "AKOTHERS", true, &super::audit())
             .await
             .unwrap_err(),
         StoreError::AccessKeyNotFound("AKOTHERS".into())
@@ -140,7 +158,7 @@ pub async fn disable_enable_and_delete_bump_the_generation(store: Arc<dyn Store>
     account_with_one_key(&*store).await;
     let g0 = generation(&*store).await;
     store
-        .set_access_key_disabled(NAME, "AKFIRST", true)
+        .set_access_key_disabled(NAME, "AKFIRST", true, &super::audit())
         .await
         .expect("disable");
     let g1 = generation(&*store).await;
@@ -150,7 +168,7 @@ pub async fn disable_enable_and_delete_bump_the_generation(store: Arc<dyn Store>
     assert!(store.list_access_keys(NAME).await.unwrap()[0].disabled);
 
     store
-        .set_access_key_disabled(NAME, "AKFIRST", false)
+        .set_access_key_disabled(NAME, "AKFIRST", false, &super::audit())
         .await
         .expect("enable");
     let g2 = generation(&*store).await;
@@ -165,7 +183,7 @@ pub async fn disable_enable_and_delete_bump_the_generation(store: Arc<dyn Store>
     );
 
     store
-        .delete_access_key(NAME, "AKFIRST")
+        .delete_access_key(NAME, "AKFIRST", &super::audit())
         .await
         .expect("delete");
     assert!(generation(&*store).await > g2);
@@ -216,7 +234,10 @@ pub async fn delete_account_refuses_while_it_holds_key_pairs(store: Arc<dyn Stor
     .await;
     let g0 = generation(&*store).await;
     assert_eq!(
-        store.delete_account(NAME, false).await.unwrap_err(),
+        store
+            .delete_account(NAME, false, &super::audit())
+            .await
+            .unwrap_err(),
         StoreError::AccountHoldsKeyPairs {
             name: NAME.into(),
             key_pairs: 2
@@ -225,14 +246,20 @@ pub async fn delete_account_refuses_while_it_holds_key_pairs(store: Arc<dyn Stor
     assert_eq!(generation(&*store).await, g0);
     assert!(store.find_credential("AKFIRST").await.unwrap().is_some());
 
-    assert_eq!(store.delete_account(NAME, true).await.expect("force"), 2);
+    assert_eq!(
+        store
+            .delete_account(NAME, true, &super::audit())
+            .await
+            .expect("force"),
+        2
+    );
     assert!(generation(&*store).await > g0);
     assert!(store.find_credential("AKFIRST").await.unwrap().is_none());
     assert_eq!(store.list_accounts().await.unwrap(), vec![]);
     assert_eq!(super::all(&*store, &aws(ACCOUNT_A)).await, vec![]);
     // The name is free again, and the new account starts from an empty counter.
     store
-        .create_account(new_account(ACCOUNT_A, NAME, "AKAGAIN"))
+        .create_account(new_account(ACCOUNT_A, NAME, "AKAGAIN"), &super::audit())
         .await
         .expect("recreate");
     insert(&*store, &held).await;
@@ -240,26 +267,41 @@ pub async fn delete_account_refuses_while_it_holds_key_pairs(store: Arc<dyn Stor
     query.count_total = true;
     assert_eq!(store.count_key_pairs(&query).await.unwrap(), 1);
     assert_eq!(
-        store.delete_account("nobody", true).await.unwrap_err(),
+        store
+            .delete_account("nobody", true, &super::audit())
+            .await
+            .unwrap_err(),
         StoreError::AccountNotFound("nobody".into())
     );
 }
 
 pub async fn delete_account_without_key_pairs(store: Arc<dyn Store>) {
     account_with_one_key(&*store).await;
-    assert_eq!(store.delete_account(NAME, false).await.expect("delete"), 0);
+    assert_eq!(
+        store
+            .delete_account(NAME, false, &super::audit())
+            .await
+            .expect("delete"),
+        0
+    );
     assert!(store.find_credential("AKFIRST").await.unwrap().is_none());
 }
 
 pub async fn set_account_quota_is_what_credentials_carry(store: Arc<dyn Store>) {
     account_with_one_key(&*store).await;
     let g0 = generation(&*store).await;
-    store.set_account_quota(NAME, 7).await.expect("set quota");
+    store
+        .set_account_quota(NAME, 7, &super::audit())
+        .await
+        .expect("set quota");
     assert!(generation(&*store).await > g0);
     let credential = store.find_credential("AKFIRST").await.unwrap().unwrap();
     assert_eq!(credential.account.key_pair_quota, Some(7));
     assert_eq!(
-        store.set_account_quota("nobody", 7).await.unwrap_err(),
+        store
+            .set_account_quota("nobody", 7, &super::audit())
+            .await
+            .unwrap_err(),
         StoreError::AccountNotFound("nobody".into())
     );
 }
@@ -280,14 +322,14 @@ pub async fn credential_cache_follows_the_generation(store: Arc<dyn Store>) {
     assert!(!found(&cache).await.expect("cached now").disabled);
 
     store
-        .set_access_key_disabled(NAME, "AKFIRST", true)
+        .set_access_key_disabled(NAME, "AKFIRST", true, &super::audit())
         .await
         .unwrap();
     tokio::time::sleep(past_the_check).await;
     assert!(found(&cache).await.expect("still found").disabled);
 
     store
-        .set_access_key_disabled(NAME, "AKFIRST", false)
+        .set_access_key_disabled(NAME, "AKFIRST", false, &super::audit())
         .await
         .unwrap();
     tokio::time::sleep(past_the_check).await;
@@ -303,7 +345,10 @@ pub async fn credential_cache_follows_the_generation(store: Arc<dyn Store>) {
         Some(used_at)
     );
 
-    store.delete_access_key(NAME, "AKFIRST").await.unwrap();
+    store
+        .delete_access_key(NAME, "AKFIRST", &super::audit())
+        .await
+        .unwrap();
     tokio::time::sleep(past_the_check).await;
     assert!(found(&cache).await.is_none(), "a deleted key is forgotten");
 }

@@ -572,10 +572,17 @@ pub async fn counter_matches_the_rows_after_racing_writes(store: Arc<dyn Store>)
                     // Deletes of existing key pairs, by name and by the batch call.
                     0 => {
                         let which = keypaird_inventory::KeyPairRef::Name(format!("k{}", n / 3));
-                        store.delete_key_pair(&scope, &which).await.map(drop)
+                        store
+                            .delete_key_pair(&scope, &which, &super::audit())
+                            .await
+                            .map(drop)
                     }
                     1 => store
-                        .delete_key_pairs_by_name(&scope, &[format!("k{}", n / 3 + 1)])
+                        .delete_key_pairs_by_name(
+                            &scope,
+                            &[format!("k{}", n / 3 + 1)],
+                            &super::audit(),
+                        )
                         .await
                         .map(drop),
                     // New key pairs, a few of them refused by the quota or as duplicates.
@@ -586,7 +593,7 @@ pub async fn counter_matches_the_rows_after_racing_writes(store: Arc<dyn Store>)
                             &format!("new{}", n % 30),
                             base_millis(),
                         );
-                        match store.insert_key_pair(&kp, 60).await {
+                        match store.insert_key_pair(&kp, 60, &super::audit()).await {
                             Err(
                                 StoreError::DuplicateKeyPair | StoreError::QuotaExceeded { .. },
                             ) => Ok(()),

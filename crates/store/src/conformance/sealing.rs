@@ -68,7 +68,7 @@ fn accounts() -> Vec<NewAccount> {
 async fn create_all(store: &dyn Store, accounts: &[NewAccount]) {
     for account in accounts {
         store
-            .create_account(account.clone())
+            .create_account(account.clone(), &super::audit())
             .await
             .expect("create account");
     }
@@ -257,7 +257,10 @@ pub async fn sealing_a_node_with_the_old_key_is_told_to_restart(harness: impl Se
     let read = stale.find_credential("AKIDTEAMA").await;
     assert_eq!(read.map(|found| found.is_some()), Err(expected.clone()));
     let write = stale
-        .create_account(new_account("444444444444", "late", "AKIDLATE"))
+        .create_account(
+            new_account("444444444444", "late", "AKIDLATE"),
+            &super::audit(),
+        )
         .await;
     assert_eq!(write, Err(expected));
     let fresh = harness

@@ -259,25 +259,26 @@ pub(super) async fn delete_one(
     Ok(Some(key_pair))
 }
 
+/// Deletes the named key pairs of the scope; returns the (ID, name) of each one deleted.
 pub(super) async fn delete_by_names(
     tx: &Transaction<'_>,
     scope: &Scope,
     names: &[String],
-) -> Outcome<u64> {
+) -> Outcome<Vec<(String, String)>> {
     if names.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     lock_scope(tx, scope).await?;
-    let row = tx
-        .query_one(
+    let rows = tx
+        .query(
             &tx.prepare_cached(
                 "WITH gone AS (DELETE FROM key_pairs k WHERE k.scope = $5 AND k.name = ANY($4) \
-                               RETURNING 1), \
+                               RETURNING k.id, k.name), \
                       counted AS (UPDATE key_pair_counts c \
                                   SET count = c.count - (SELECT count(*) FROM gone) \
                                   WHERE c.account_id = $1 AND c.provider = $2 \
                                     AND c.region = $3 AND EXISTS (SELECT 1 FROM gone)) \
-                 SELECT count(*) FROM gone",
+                 SELECT id, name FROM gone ORDER BY name COLLATE \"C\"",
             )
             .await?,
             &[
@@ -289,8 +290,14 @@ pub(super) async fn delete_by_names(
             ],
         )
         .await?;
-    let deleted: i64 = column(&row, 0, "key_pairs")?;
-    Ok(u64::try_from(deleted).unwrap_or(0))
+    rows.iter()
+        .map(|row| {
+            Ok((
+                column(row, 0, "key_pairs.id")?,
+                column(row, 1, "key_pairs.name")?,
+            ))
+        })
+        .collect()
 }
 
 /// Locks the scope's key pairs among `ids` (in id order, so that two writers naming the same
@@ -388,7 +395,7 @@ pub(super) async fn add_tags(
 
 /// One statement: tags carry their key pair's scope, so IDs outside it or missing match no row.
 pub(super) async fn remove_tags(
-    client: &Client,
+    client: &impl GenericClient,
     scope: &Scope,
     key_pair_ids: &[String],
     removals: &[TagRemoval],
@@ -430,7 +437,7 @@ pub(super) async fn remove_tags(
 }
 
 pub(super) async fn set_resource_group(
-    client: &Client,
+    client: &impl GenericClient,
     scope: &Scope,
     key_pair_id: &str,
     resource_group_id: &str,

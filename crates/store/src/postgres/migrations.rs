@@ -163,6 +163,53 @@ const MIGRATIONS: &[&str] = &[
 
     INSERT INTO credentials_generation (singleton, generation) VALUES (1, 0);
     "#,
+    // 6: the audit trail (`audit_sql.rs` says which query each index serves): the same tables
+    //    and indexes as SQLite's migration 7. Times are bigint milliseconds, as everywhere.
+    r#"
+    CREATE TABLE audit_events (
+        scope               text NOT NULL,
+        event_time          bigint NOT NULL,
+        event_id            text NOT NULL,
+        account_id          text NOT NULL,
+        account_name        text NOT NULL,
+        source              text NOT NULL,
+        region              text NOT NULL,
+        event_name          text NOT NULL,
+        read_only           smallint NOT NULL CHECK (read_only IN (0, 1)),
+        access_key_id       text NOT NULL,
+        resource_kind       text NOT NULL,
+        source_ip           text NOT NULL,
+        user_agent          text NOT NULL,
+        request_id          text NOT NULL,
+        request_parameters  text NOT NULL,
+        resources           text NOT NULL,
+        error_code          text,
+        error_message       text,
+        PRIMARY KEY (scope, event_time, event_id)
+    );
+
+    CREATE UNIQUE INDEX audit_events_by_id ON audit_events (event_id);
+    CREATE INDEX audit_events_by_name
+        ON audit_events (scope, event_name, event_time, event_id);
+    CREATE INDEX audit_events_by_access_key
+        ON audit_events (scope, access_key_id, event_time, event_id);
+    CREATE INDEX audit_events_by_read_only
+        ON audit_events (scope, read_only, event_time, event_id);
+    CREATE INDEX audit_events_by_resource_kind
+        ON audit_events (scope, resource_kind, event_time, event_id);
+    CREATE INDEX audit_events_by_account ON audit_events (account_id, event_time, event_id);
+    CREATE INDEX audit_events_by_time ON audit_events (event_time, event_id);
+
+    CREATE TABLE audit_resources (
+        scope           text NOT NULL,
+        resource_name   text NOT NULL,
+        event_time      bigint NOT NULL,
+        event_id        text NOT NULL,
+        PRIMARY KEY (scope, resource_name, event_time, event_id)
+    );
+
+    CREATE INDEX audit_resources_by_time ON audit_resources (event_time, event_id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

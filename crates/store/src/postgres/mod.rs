@@ -47,6 +47,7 @@
 //! name against the platform's roots or `sslrootcert=PATH`; otherwise connections are plain.
 
 mod accounts;
+mod audit;
 mod config;
 mod failure;
 mod key_pairs;
@@ -65,9 +66,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use keypaird_inventory::{
-    AccessKeySummary, Account, AccountSummary, Credential, KeyPair, KeyPairQuery, KeyPairRef,
-    NewAccessKey, NewAccount, NotReady, Scope, Store, StoreError, Tag, TagQuery, TagRemoval,
-    TagRow,
+    AccessKeySummary, Account, AccountSummary, AuditEvent, AuditQuery, AuditResource, Credential,
+    KeyPair, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady, ResourceKind, Scope,
+    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
@@ -371,12 +372,35 @@ async fn unlock(
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn create_account(&self, account: NewAccount) -> Result<Account, StoreError> {
-        in_transaction!(self, tx => accounts::create(&tx, &account, &self.master).await)
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<Account, StoreError> {
+        in_transaction!(self, tx => async {
+            let created = accounts::create(&tx, &account, &self.master).await?;
+            let resource = account_resource(&created.id, &created.name);
+            record(&tx, audit, vec![resource]).await?;
+            Ok::<_, Failure>(created)
+        }
+        .await)
     }
 
-    async fn create_first_account(&self, account: NewAccount) -> Result<bool, StoreError> {
-        in_transaction!(self, tx => accounts::create_first(&tx, &account, &self.master).await)
+    async fn create_first_account(
+        &self,
+        account: NewAccount,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        in_transaction!(self, tx => async {
+            let created = accounts::create_first(&tx, &account, &self.master).await?;
+            // Nothing is recorded when an account already existed: nothing changed.
+            if created {
+                let resource = account_resource(&account.id, &account.name);
+                record(&tx, audit, vec![resource]).await?;
+            }
+            Ok::<_, Failure>(created)
+        }
+        .await)
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
@@ -387,10 +411,16 @@ impl Store for PostgresStore {
         &self,
         account_name: &str,
         key: NewAccessKey,
+        audit: &AuditEvent,
     ) -> Result<AccessKeySummary, StoreError> {
-        in_transaction!(self, tx => {
-            accounts::create_access_key(&tx, account_name, &key, &self.master).await
-        })
+        in_transaction!(self, tx => async {
+            let created =
+                accounts::create_access_key(&tx, account_name, &key, &self.master).await?;
+            let resource = access_key_resource(&created.access_key_id);
+            record(&tx, audit, vec![resource]).await?;
+            Ok::<_, Failure>(created)
+        }
+        .await)
     }
 
     async fn list_access_keys(
@@ -405,28 +435,53 @@ impl Store for PostgresStore {
         account_name: &str,
         access_key_id: &str,
         disabled: bool,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        in_transaction!(self, tx => {
-            accounts::set_access_key_disabled(&tx, account_name, access_key_id, disabled).await
-        })
+        in_transaction!(self, tx => async {
+            accounts::set_access_key_disabled(&tx, account_name, access_key_id, disabled).await?;
+            record(&tx, audit, vec![access_key_resource(access_key_id)]).await
+        }
+        .await)
     }
 
     async fn delete_access_key(
         &self,
         account_name: &str,
         access_key_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        in_transaction!(self, tx => {
-            accounts::delete_access_key(&tx, account_name, access_key_id).await
-        })
+        in_transaction!(self, tx => async {
+            accounts::delete_access_key(&tx, account_name, access_key_id).await?;
+            record(&tx, audit, vec![access_key_resource(access_key_id)]).await
+        }
+        .await)
     }
 
-    async fn delete_account(&self, name: &str, force: bool) -> Result<u64, StoreError> {
-        in_transaction!(self, tx => accounts::delete_account(&tx, name, force).await)
+    async fn delete_account(
+        &self,
+        name: &str,
+        force: bool,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        in_transaction!(self, tx => async {
+            let deleted = accounts::delete_account(&tx, name, force).await?;
+            record(&tx, audit, vec![account_resource("", name)]).await?;
+            Ok::<_, Failure>(deleted)
+        }
+        .await)
     }
 
-    async fn set_account_quota(&self, name: &str, quota: u32) -> Result<(), StoreError> {
-        in_transaction!(self, tx => accounts::set_account_quota(&tx, name, quota).await)
+    async fn set_account_quota(
+        &self,
+        name: &str,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => async {
+            accounts::set_account_quota(&tx, name, quota).await?;
+            record(&tx, audit, vec![account_resource("", name)]).await
+        }
+        .await)
     }
 
     async fn credentials_generation(&self) -> Result<i64, StoreError> {
@@ -462,8 +517,17 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn insert_key_pair(&self, key_pair: &KeyPair, quota: u32) -> Result<(), StoreError> {
-        in_transaction!(self, tx => key_pairs::insert(&tx, key_pair, quota).await)
+    async fn insert_key_pair(
+        &self,
+        key_pair: &KeyPair,
+        quota: u32,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, tx => async {
+            key_pairs::insert(&tx, key_pair, quota).await?;
+            record(&tx, audit, vec![key_pair_resource(key_pair)]).await
+        }
+        .await)
     }
 
     async fn visit_key_pairs(
@@ -509,19 +573,33 @@ impl Store for PostgresStore {
         &self,
         scope: &Scope,
         key_pair: &KeyPairRef,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyPair>, StoreError> {
-        in_transaction!(self, tx => key_pairs::delete_one(&tx, scope, key_pair).await)
+        in_transaction!(self, tx => async {
+            let deleted = key_pairs::delete_one(&tx, scope, key_pair).await?;
+            let resources = deleted.iter().map(key_pair_resource).collect();
+            record(&tx, audit, resources).await?;
+            Ok::<_, Failure>(deleted)
+        }
+        .await)
     }
 
     async fn delete_key_pairs_by_name(
         &self,
         scope: &Scope,
         names: &[String],
+        audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
-        if names.is_empty() {
-            return Ok(0);
+        in_transaction!(self, tx => async {
+            let deleted = key_pairs::delete_by_names(&tx, scope, names).await?;
+            let resources = deleted
+                .iter()
+                .map(|(id, name)| AuditResource::key_pair(id, name, ""))
+                .collect();
+            record(&tx, audit, resources).await?;
+            Ok::<_, Failure>(deleted.len() as u64)
         }
-        in_transaction!(self, tx => key_pairs::delete_by_names(&tx, scope, names).await)
+        .await)
     }
 
     async fn add_tags(
@@ -530,10 +608,13 @@ impl Store for PostgresStore {
         key_pair_ids: &[String],
         tags: &[Tag],
         limit: usize,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        in_transaction!(self, tx => {
-            key_pairs::add_tags(&tx, scope, key_pair_ids, tags, limit).await
-        })
+        in_transaction!(self, tx => async {
+            key_pairs::add_tags(&tx, scope, key_pair_ids, tags, limit).await?;
+            record(&tx, audit, key_pair_id_resources(key_pair_ids)).await
+        }
+        .await)
     }
 
     async fn remove_tags(
@@ -541,10 +622,13 @@ impl Store for PostgresStore {
         scope: &Scope,
         key_pair_ids: &[String],
         removals: &[TagRemoval],
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        on_connection!(self, client => {
-            key_pairs::remove_tags(&client, scope, key_pair_ids, removals).await
-        })
+        in_transaction!(self, tx => async {
+            key_pairs::remove_tags(&tx, scope, key_pair_ids, removals).await?;
+            record(&tx, audit, key_pair_id_resources(key_pair_ids)).await
+        }
+        .await)
     }
 
     async fn set_resource_group(
@@ -552,10 +636,39 @@ impl Store for PostgresStore {
         scope: &Scope,
         key_pair_id: &str,
         resource_group_id: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        on_connection!(self, client => {
-            key_pairs::set_resource_group(&client, scope, key_pair_id, resource_group_id).await
-        })
+        in_transaction!(self, tx => async {
+            key_pairs::set_resource_group(&tx, scope, key_pair_id, resource_group_id).await?;
+            let resources = key_pair_id_resources(&[key_pair_id.to_owned()]);
+            record(&tx, audit, resources).await
+        }
+        .await)
+    }
+
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        in_transaction!(self, tx => async {
+            for event in events {
+                audit::record(&tx, event).await?;
+            }
+            Ok::<_, Failure>(())
+        }
+        .await)
+    }
+
+    async fn find_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        on_connection!(self, client => audit::find(&client, query).await)
+    }
+
+    async fn purge_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        in_transaction!(self, tx => audit::purge(&tx, before, limit).await)
     }
 
     async fn record_nonce(
@@ -590,4 +703,33 @@ impl Store for PostgresStore {
             })
             .await
     }
+}
+
+/// Records `audit` in the change's transaction, with the resources the change touched.
+async fn record(
+    tx: &deadpool_postgres::Transaction<'_>,
+    audit: &AuditEvent,
+    resources: Vec<AuditResource>,
+) -> Outcome<()> {
+    let mut event = audit.clone();
+    event.resources.extend(resources);
+    audit::record(tx, &event).await
+}
+
+fn key_pair_resource(key_pair: &KeyPair) -> AuditResource {
+    AuditResource::key_pair(&key_pair.id, &key_pair.name, &key_pair.fingerprint)
+}
+
+fn key_pair_id_resources(ids: &[String]) -> Vec<AuditResource> {
+    ids.iter()
+        .map(|id| AuditResource::key_pair(id, "", ""))
+        .collect()
+}
+
+fn account_resource(id: &str, name: &str) -> AuditResource {
+    AuditResource::named(ResourceKind::Account, id, name)
+}
+
+fn access_key_resource(access_key_id: &str) -> AuditResource {
+    AuditResource::named(ResourceKind::AccessKey, access_key_id, "")
 }

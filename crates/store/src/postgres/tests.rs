@@ -308,14 +308,20 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
                 .expect("node b"),
         ),
     ];
-    nodes[0].create_account(account()).await.expect("account");
+    nodes[0]
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
 
     let quota_scope = scope("us-east-1");
     let attempts: Vec<_> = (0..80u64)
         .map(|n| {
             let node = nodes[(n % 2) as usize].clone();
             let kp = key_pair(n, &quota_scope, &format!("k{n}"));
-            tokio::spawn(async move { node.insert_key_pair(&kp, 50).await })
+            tokio::spawn(async move {
+                node.insert_key_pair(&kp, 50, &crate::conformance::audit())
+                    .await
+            })
         })
         .collect();
     let (mut ok, mut refused) = (0, 0);
@@ -341,7 +347,10 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
         .map(|n| {
             let node = nodes[(n % 2) as usize].clone();
             let kp = key_pair(n, &name_scope, "contended");
-            tokio::spawn(async move { node.insert_key_pair(&kp, 5000).await })
+            tokio::spawn(async move {
+                node.insert_key_pair(&kp, 5000, &crate::conformance::audit())
+                    .await
+            })
         })
         .collect();
     let (mut ok, mut duplicate) = (0, 0);
@@ -361,12 +370,19 @@ async fn two_nodes_never_exceed_the_quota_and_admit_one_name() {
             let scope = quota_scope.clone();
             tokio::spawn(async move {
                 if n % 2 == 0 {
-                    node.delete_key_pair(&scope, &KeyPairRef::Name(format!("k{n}")))
-                        .await
-                        .map(|_| ())
+                    node.delete_key_pair(
+                        &scope,
+                        &KeyPairRef::Name(format!("k{n}")),
+                        &crate::conformance::audit(),
+                    )
+                    .await
+                    .map(|_| ())
                 } else {
                     let kp = key_pair(1000 + n, &scope, &format!("late{n}"));
-                    match node.insert_key_pair(&kp, 50).await {
+                    match node
+                        .insert_key_pair(&kp, 50, &crate::conformance::audit())
+                        .await
+                    {
                         Err(StoreError::QuotaExceeded { .. }) => Ok(()),
                         other => other,
                     }
@@ -423,25 +439,36 @@ async fn counters_follow_inserts_deletes_and_resets() {
         .await
         .expect("connect");
     let client = schema.client().await;
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let (east, west) = (scope("east"), scope("west"));
     for n in 0..5 {
         store
-            .insert_key_pair(&key_pair(n, &east, &format!("k{n}")), 10)
+            .insert_key_pair(
+                &key_pair(n, &east, &format!("k{n}")),
+                10,
+                &crate::conformance::audit(),
+            )
             .await
             .expect("insert");
     }
     store
-        .insert_key_pair(&key_pair(9, &west, "w"), 10)
+        .insert_key_pair(&key_pair(9, &west, "w"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     // Refused inserts leave the counters alone.
     assert_eq!(
-        store.insert_key_pair(&key_pair(10, &east, "k0"), 10).await,
+        store
+            .insert_key_pair(&key_pair(10, &east, "k0"), 10, &crate::conformance::audit())
+            .await,
         Err(StoreError::DuplicateKeyPair)
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(11, &west, "w2"), 1).await,
+        store
+            .insert_key_pair(&key_pair(11, &west, "w2"), 1, &crate::conformance::audit())
+            .await,
         Err(StoreError::QuotaExceeded { quota: 1 })
     );
     assert_eq!(
@@ -450,13 +477,21 @@ async fn counters_follow_inserts_deletes_and_resets() {
     );
 
     store
-        .delete_key_pair(&east, &KeyPairRef::Id(key_pair(0, &east, "").id))
+        .delete_key_pair(
+            &east,
+            &KeyPairRef::Id(key_pair(0, &east, "").id),
+            &crate::conformance::audit(),
+        )
         .await
         .expect("delete")
         .expect("existed");
     assert_eq!(
         store
-            .delete_key_pairs_by_name(&east, &["k1".into(), "k2".into(), "nope".into()])
+            .delete_key_pairs_by_name(
+                &east,
+                &["k1".into(), "k2".into(), "nope".into()],
+                &crate::conformance::audit()
+            )
             .await,
         Ok(2)
     );
@@ -468,7 +503,11 @@ async fn counters_follow_inserts_deletes_and_resets() {
     store.reset_inventory().await.expect("reset");
     assert_eq!(counters_and_rows(&client).await, vec![]);
     store
-        .insert_key_pair(&key_pair(0, &east, "again"), 1)
+        .insert_key_pair(
+            &key_pair(0, &east, "again"),
+            1,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert after reset");
     assert_eq!(
@@ -559,10 +598,13 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
     let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
         .await
         .expect("connect");
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let east = scope("east");
     store
-        .insert_key_pair(&key_pair(1, &east, "k"), 10)
+        .insert_key_pair(&key_pair(1, &east, "k"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     let client = schema.client().await;
@@ -797,10 +839,17 @@ async fn outage_fails_fast_and_the_store_recovers() {
     let store = PostgresStore::connect(&schema.url_via(proxy.addr), &schema.nodes_key_file())
         .await
         .expect("connect through the proxy");
-    store.create_account(account()).await.expect("account");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("account");
     let east = scope("east");
     store
-        .insert_key_pair(&key_pair(1, &east, "before"), 10)
+        .insert_key_pair(
+            &key_pair(1, &east, "before"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert");
 
@@ -823,7 +872,11 @@ async fn outage_fails_fast_and_the_store_recovers() {
     assert_unavailable_soon(
         "insert",
         fast,
-        store.insert_key_pair(&key_pair(2, &east, "during"), 10),
+        store.insert_key_pair(
+            &key_pair(2, &east, "during"),
+            10,
+            &crate::conformance::audit(),
+        ),
     )
     .await;
     assert_unavailable_soon("credential", fast, store.find_credential("AKIATEAM")).await;
@@ -834,7 +887,11 @@ async fn outage_fails_fast_and_the_store_recovers() {
     past_the_kept_outcome().await;
     assert_eq!(store.check_ready().await, Ok(()));
     store
-        .insert_key_pair(&key_pair(3, &east, "after"), 10)
+        .insert_key_pair(
+            &key_pair(3, &east, "after"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("insert after recovery");
     let names: Vec<String> = store
@@ -881,7 +938,10 @@ async fn silent_server_times_out_and_the_store_recovers() {
 
     proxy.pause(false);
     recovers(&store).await;
-    store.create_account(account()).await.expect("works again");
+    store
+        .create_account(account(), &crate::conformance::audit())
+        .await
+        .expect("works again");
 }
 
 // ---- TLS ----
@@ -1085,6 +1145,130 @@ async fn every_query_path_is_served_by_its_index_without_statistics() {
     drop(store);
 }
 
+/// Every audit query shape and the purge statements, under the store's planner settings
+/// (generic plans) on a bulk-loaded trail without statistics: each is served by its index,
+/// never by a sequential scan, and none sorts (each is a page, or a batch, in index order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_audit_query_is_served_by_its_index_without_statistics() {
+    use crate::plan_cases::audit_cases;
+    use crate::sql::Flavor;
+
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
+    let client = schema.client().await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE audit_events SET (autovacuum_enabled = false);
+             ALTER TABLE audit_resources SET (autovacuum_enabled = false);
+             INSERT INTO audit_events (scope, event_time, event_id, account_id, account_name,
+                                       source, region, event_name, read_only, access_key_id,
+                                       resource_kind, source_ip, user_agent, request_id,
+                                       request_parameters, resources, error_code,
+                                       error_message)
+               SELECT a || '/ec2/us-east-1', 1700000000000 + i, md5(a || i::text), a, 'team',
+                      'ec2', 'us-east-1', (ARRAY['CreateKeyPair', 'DescribeKeyPairs',
+                      'DeleteKeyPair'])[1 + i % 3], (i % 3 = 1)::int, 'AKIA' || (i % 7),
+                      CASE WHEN i % 3 = 1 THEN '' ELSE 'key-pair' END, '192.0.2.1', 'agent',
+                      'request', '{{}}', '[]', NULL, NULL
+               FROM generate_series(1, {rows}) i,
+                    unnest(ARRAY['111111111111', '222222222222']) a;
+             INSERT INTO audit_resources (scope, resource_name, event_time, event_id)
+               SELECT scope, 'kp-' || (event_time % 1000), event_time, event_id
+               FROM audit_events WHERE resource_kind <> '';",
+            rows = plan_rows() / 2,
+        ))
+        .await
+        .expect("bulk load");
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema()",
+            &[],
+        )
+        .await
+        .expect("pg_stats")
+        .get(0);
+    assert_eq!(analyzed, 0, "the tables must have no statistics");
+    for (name, value) in super::config::SESSION_SETTINGS {
+        client
+            .batch_execute(&format!("SET {name} = {value}"))
+            .await
+            .expect("the store's planner settings");
+    }
+    let mut failures = Vec::new();
+    for (n, case) in audit_cases(Flavor::Postgres).into_iter().enumerate() {
+        let sql = &case.statement.sql;
+        client
+            .batch_execute(&format!("PREPARE audit_case_{n} AS {sql}"))
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        let args: Vec<String> = case.statement.params.iter().map(literal).collect();
+        let shown = explain(
+            &client,
+            &format!("EXECUTE audit_case_{n}({})", args.join(", ")),
+        )
+        .await;
+        let served = case.indexes.iter().all(|index| {
+            let index = index.name(Flavor::Postgres);
+            shown
+                .lines()
+                .any(|line| line.split_whitespace().any(|word| word == index))
+        });
+        let scans = shown.contains("Seq Scan");
+        let sorts = shown.contains("Sort");
+        if !served || scans || sorts {
+            failures.push(format!(
+                "{}: {}{}{}\n{shown}",
+                case.what,
+                if served {
+                    ""
+                } else {
+                    "not served by its index; "
+                },
+                if scans { "scans a table; " } else { "" },
+                if sorts {
+                    "sorts instead of reading in order"
+                } else {
+                    ""
+                },
+            ));
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    drop(store);
+}
+
+/// Purging an event takes every lookup row of it, however many resources it named, although
+/// the upkeep stops at the first call that deletes fewer events than its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_events_leave_no_lookup_rows() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("store");
+    store
+        .record_audit_events(&crate::conformance::audit_events_naming_many(5, 3))
+        .await
+        .expect("record");
+    crate::conformance::purge_as_the_upkeep_does(&store, 4, 2).await;
+    let client = schema.client().await;
+    let mut counts = Vec::new();
+    for sql in [
+        "SELECT count(*) FROM audit_events",
+        "SELECT count(*) FROM audit_resources",
+        "SELECT count(*) FROM audit_resources r WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_events e WHERE e.event_id = r.event_id)",
+    ] {
+        let count: i64 = client.query_one(sql, &[]).await.expect(sql).get(0);
+        counts.push(count);
+    }
+    assert_eq!(counts, vec![2, 2 * 3 * 2, 0]);
+}
+
 /// A schema written before migration 2 (version 1: three scope columns, tags without their
 /// scope) keeps every key pair, tag, tag order and count through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1168,7 +1352,13 @@ async fn migration_2_keeps_key_pairs_tags_and_counts() {
         2
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(3, &east, "third"), 2).await,
+        store
+            .insert_key_pair(
+                &key_pair(3, &east, "third"),
+                2,
+                &crate::conformance::audit()
+            )
+            .await,
         Err(StoreError::QuotaExceeded { quota: 2 })
     );
 }
@@ -1315,7 +1505,11 @@ async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
     );
     assert_eq!(
         store
-            .insert_key_pair(&key_pair(1, &scope("east"), "refused"), 10)
+            .insert_key_pair(
+                &key_pair(1, &scope("east"), "refused"),
+                10,
+                &crate::conformance::audit()
+            )
             .await,
         Err(StoreError::Unavailable(read_only.into()))
     );
@@ -1324,7 +1518,11 @@ async fn a_read_only_database_is_not_ready_until_it_takes_writes_again() {
     let outcome = readiness_once(&store, Result::is_ok).await;
     assert_eq!(outcome, Ok(()));
     store
-        .insert_key_pair(&key_pair(2, &scope("east"), "taken"), 10)
+        .insert_key_pair(
+            &key_pair(2, &scope("east"), "taken"),
+            10,
+            &crate::conformance::audit(),
+        )
         .await
         .expect("an insert once the database takes writes");
 }

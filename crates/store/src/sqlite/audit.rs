@@ -56,18 +56,15 @@ pub(super) fn find(conn: &Connection, query: &AuditQuery) -> Outcome<Vec<AuditEv
     Ok(events)
 }
 
-/// Deletes at most `limit` events older than `before`, and as many of their lookup rows.
+/// Deletes at most `limit` events older than `before`, with their lookup rows.
 pub(super) fn purge(conn: &Connection, before: OffsetDateTime, limit: u32) -> Outcome<u64> {
     let before = to_millis(before)?;
-    let events = conn
-        .prepare_cached(&audit_sql::purge_sql(Flavor::Sqlite, "audit_events", limit))?
-        .execute([before])?;
-    conn.prepare_cached(&audit_sql::purge_sql(
-        Flavor::Sqlite,
-        "audit_resources",
-        limit,
-    ))?
-    .execute([before])?;
+    let mut events = 0;
+    for sql in audit_sql::purge_statements(Flavor::Sqlite) {
+        events = conn
+            .prepare_cached(sql)?
+            .execute(params![before, i64::from(limit)])?;
+    }
     Ok(events as u64)
 }
 

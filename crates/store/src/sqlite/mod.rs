@@ -182,8 +182,6 @@ impl SqliteStore {
         &self.shared.path
     }
 
-    /// Runs `op` in a `BEGIN IMMEDIATE` transaction on the writer connection and commits if it
-    /// succeeds; any error rolls everything back.
     /// A change and its audit event in one savepoint of one group commit: `op` makes the
     /// change and names the resources it touched; the event is inserted only when the change
     /// succeeds, so the two are committed (or lost) together.
@@ -202,6 +200,8 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs `op` in a `BEGIN IMMEDIATE` transaction on the writer connection and commits if it
+    /// succeeds; any error rolls everything back.
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

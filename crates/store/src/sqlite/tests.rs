@@ -85,8 +85,14 @@ async fn reopening_keeps_everything_and_migrates_once() {
     let kp = key_pair(1, "kept");
     {
         let store = open(&path).expect("open");
-        store.create_account(account()).await.expect("account");
-        store.insert_key_pair(&kp, 10).await.expect("insert");
+        store
+            .create_account(account(), &crate::conformance::audit())
+            .await
+            .expect("account");
+        store
+            .insert_key_pair(&kp, 10, &crate::conformance::audit())
+            .await
+            .expect("insert");
     }
     let expected_versions: Vec<i64> = (1..=migrations::latest_version()).collect();
     assert_eq!(applied_versions(&path), expected_versions);
@@ -107,7 +113,9 @@ async fn reopening_keeps_everything_and_migrates_once() {
             .expect("kept");
         assert_eq!(credential.account.key_pair_quota, Some(3));
         assert_eq!(
-            store.insert_key_pair(&kp, 10).await,
+            store
+                .insert_key_pair(&kp, 10, &crate::conformance::audit())
+                .await,
             Err(StoreError::DuplicateKeyPair)
         );
         assert_eq!(applied_versions(&path), expected_versions);
@@ -170,7 +178,11 @@ async fn stores_sharing_a_file_never_exceed_the_quota() {
             let store = stores[n as usize % 2].clone();
             tokio::spawn(async move {
                 store
-                    .insert_key_pair(&key_pair(n, &format!("k{n}")), 25)
+                    .insert_key_pair(
+                        &key_pair(n, &format!("k{n}")),
+                        25,
+                        &crate::conformance::audit(),
+                    )
                     .await
             })
         })
@@ -261,7 +273,7 @@ async fn unreadable_rows_are_errors_not_panics() {
     let path = dir.path().join("keypaird.db");
     let store = open(&path).expect("open");
     store
-        .insert_key_pair(&key_pair(1, "odd"), 10)
+        .insert_key_pair(&key_pair(1, "odd"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     Connection::open(&path)
@@ -297,7 +309,7 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
     let (_dir, store, holder) = store_with_write_lock_held();
 
     let err = store
-        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .insert_key_pair(&key_pair(1, "blocked"), 10, &crate::conformance::audit())
         .await
         .expect_err("lock is held");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -309,7 +321,7 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
 
     holder.execute_batch("ROLLBACK").expect("release");
     store
-        .insert_key_pair(&key_pair(1, "blocked"), 10)
+        .insert_key_pair(&key_pair(1, "blocked"), 10, &crate::conformance::audit())
         .await
         .expect("insert once the lock is free");
 }
@@ -319,11 +331,11 @@ async fn a_lock_held_past_the_timeout_is_unavailable() {
 async fn a_reused_key_pair_id_is_not_a_duplicate_name() {
     let (store, _dir) = fresh_store().await;
     store
-        .insert_key_pair(&key_pair(1, "first"), 10)
+        .insert_key_pair(&key_pair(1, "first"), 10, &crate::conformance::audit())
         .await
         .expect("insert");
     let err = store
-        .insert_key_pair(&key_pair(1, "second"), 10)
+        .insert_key_pair(&key_pair(1, "second"), 10, &crate::conformance::audit())
         .await
         .expect_err("id is taken");
     assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
@@ -354,7 +366,11 @@ async fn the_observer_is_told_every_group_commit() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .insert_key_pair(&key_pair(n, &format!("kp-{n}")), 100)
+                .insert_key_pair(
+                    &key_pair(n, &format!("kp-{n}")),
+                    100,
+                    &crate::conformance::audit(),
+                )
                 .await
         })
     });
@@ -484,6 +500,76 @@ fn every_query_path_is_served_by_its_index() {
     );
 }
 
+/// Every audit trail query shape and the purge statements are served by their index: no scan
+/// of either audit table, and no sort, since each is a page (or a batch) read in index order.
+#[test]
+fn every_audit_query_is_served_by_its_index() {
+    use crate::plan_cases::audit_cases;
+    use crate::sql::Flavor;
+
+    let (_dir, conn) = fresh_reader();
+    for case in audit_cases(Flavor::Sqlite) {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", case.statement.sql))
+            .unwrap_or_else(|err| panic!("{}: {err}", case.what));
+        super::key_pairs::bind(&mut stmt, &case.statement.params).expect("bind");
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().expect("plan row") {
+            plan.push(row.get::<_, String>(3).expect("detail"));
+        }
+        let shown = plan.join("\n");
+        for index in &case.indexes {
+            let index = index.name(Flavor::Sqlite);
+            assert!(
+                plan.iter().any(|line| line.contains(&format!("{index} ("))),
+                "{}: not served by {index}:\n{shown}",
+                case.what
+            );
+        }
+        for line in &plan {
+            let table_scan = line
+                .strip_prefix("SCAN ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|scanned| {
+                    ["e", "r", "audit_events", "audit_resources"].contains(&scanned)
+                });
+            assert!(!table_scan, "{}: scans a table:\n{shown}", case.what);
+            assert!(
+                !line.contains("TEMP B-TREE"),
+                "{}: sorts instead of reading in order:\n{shown}",
+                case.what
+            );
+        }
+        eprintln!("{}:\n{shown}\n", case.what);
+    }
+}
+
+/// Purging an event takes every lookup row of it, however many resources it named, although
+/// the upkeep stops at the first call that deletes fewer events than its limit.
+#[tokio::test]
+async fn purged_events_leave_no_lookup_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = open(&path).expect("open");
+    store
+        .record_audit_events(&crate::conformance::audit_events_naming_many(5, 3))
+        .await
+        .expect("record");
+    crate::conformance::purge_as_the_upkeep_does(&store, 4, 2).await;
+    let conn = Connection::open(&path).expect("raw connection");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).expect(sql) };
+    assert_eq!(count("SELECT count(*) FROM audit_events"), 2);
+    assert_eq!(count("SELECT count(*) FROM audit_resources"), 2 * 3 * 2);
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM audit_resources r WHERE NOT EXISTS \
+             (SELECT 1 FROM audit_events e WHERE e.event_id = r.event_id)"
+        ),
+        0
+    );
+}
+
 /// The access-key and account statements search an index; none scans a table (an account's
 /// keys in creation order come from their index, unsorted).
 #[test]
@@ -597,12 +683,18 @@ async fn migration_3_keeps_key_pairs_tags_and_counts() {
     );
     // The migrated counter is what the quota reads.
     assert_eq!(
-        store.insert_key_pair(&key_pair(3, "third"), 2).await,
+        store
+            .insert_key_pair(&key_pair(3, "third"), 2, &crate::conformance::audit())
+            .await,
         Err(StoreError::QuotaExceeded { quota: 2 })
     );
     // Deleting a migrated key pair takes its tags and its count (the new triggers).
     store
-        .delete_key_pair(&aws, &KeyPairRef::Name("first".into()))
+        .delete_key_pair(
+            &aws,
+            &KeyPairRef::Name("first".into()),
+            &crate::conformance::audit(),
+        )
         .await
         .expect("delete")
         .expect("it existed");
@@ -717,7 +809,9 @@ async fn a_writer_that_refuses_writes_is_read_only() {
         )
     );
     assert_eq!(
-        store.insert_key_pair(&key_pair(1, "refused"), 10).await,
+        store
+            .insert_key_pair(&key_pair(1, "refused"), 10, &crate::conformance::audit())
+            .await,
         Err(StoreError::Internal(
             "attempt to write a readonly database".into()
         ))
