@@ -131,6 +131,12 @@ def audit(store_url: str, *args, limit: int | None = None) -> list:
     return evs
 
 
+def api_events(store_url: str, *args, limit: int | None = None) -> list:
+    """`keypaird audit --json` without the command line's own records (the fixtures' `accounts
+    create` among them)."""
+    return [e for e in audit(store_url, *args, limit=limit) if e["source"] != "cli"]
+
+
 def audit_raw(store_url: str, *args) -> str:
     return cli_ok("audit", "--store", store_url, *map(str, args))
 

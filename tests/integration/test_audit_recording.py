@@ -16,7 +16,7 @@ import pytest
 import support
 from aliyun_support import create as ecs_create
 from aliyun_support import ed25519_line, import_key, v1_call
-from audit_support import (SENSITIVE, UUID_RE, account_id, audit, audit_raw, cli_ok, cloudtrail,
+from audit_support import (SENSITIVE, UUID_RE, account_id, api_events, audit, audit_raw, cli_ok, cloudtrail,
                            kp_resources, no_error, now, params_of, parse_time, version)
 from support import MSG_DRY_RUN, OTHER, TESTER, create_account, run_cli, sqlite_url
 
@@ -80,7 +80,7 @@ def test_every_ec2_change_is_recorded(srv, store, keys):
     dele = call("DeleteKeyPair", {"KeyName": "c-rsa"})
     dele_id = call("DeleteKeyPair", {"KeyPairId": iid})
 
-    evs = audit(url, "--account", "tester")
+    evs = api_events(url, "--account", "tester")
     assert [e["eventName"] for e in evs] == ["DeleteKeyPair", "DeleteKeyPair", "DeleteTags",
                                              "CreateTags", "ImportKeyPair", "CreateKeyPair"]
     d_id, d_name, e_untag, e_tag, e_imp, e_cre = evs
@@ -105,7 +105,7 @@ def test_every_ec2_change_is_recorded(srv, store, keys):
 
 def test_create_with_boto3_records_its_user_agent(srv, store):
     srv.ec2().create_key_pair(KeyName="ua", KeyType="ed25519")
-    [ev] = audit(sqlite_url(store))
+    [ev] = api_events(sqlite_url(store))
     assert ev["userAgent"].startswith("Boto3/1.44.5 "), ev["userAgent"]
 
 
@@ -113,14 +113,14 @@ def test_user_agent_is_cut_at_1024_characters(srv, store):
     long_ua = "u" * 1500
     srv.call("CreateKeyPair", {"KeyName": "long-ua", "KeyType": "ed25519"},
              headers={"User-Agent": long_ua}).ok("CreateKeyPair")
-    [ev] = audit(sqlite_url(store))
+    [ev] = api_events(sqlite_url(store))
     assert ev["userAgent"] == "u" * 1024
 
 
 def test_x_forwarded_for_is_not_trusted(srv, store):
     srv.call("CreateKeyPair", {"KeyName": "xff", "KeyType": "ed25519"},
              headers={"X-Forwarded-For": "203.0.113.9"}).ok("CreateKeyPair")
-    [ev] = audit(sqlite_url(store))
+    [ev] = api_events(sqlite_url(store))
     assert ev["sourceIp"] == "127.0.0.1"
 
 
@@ -145,7 +145,7 @@ def test_every_ecs_change_is_recorded(srv, store):
                                       "ResourceGroupId": "rg-rec"})
     dele = call("DeleteKeyPairs", {"KeyPairNames": '["c1", "i1"]'})
 
-    evs = audit(url, "--account", "tester")
+    evs = api_events(url, "--account", "tester")
     assert [e["eventName"] for e in evs] == ["DeleteKeyPairs", "JoinResourceGroup", "UntagResources",
                                              "TagResources", "ImportKeyPair", "CreateKeyPair"]
     e_del, e_join, e_untag, e_tag, e_imp, e_cre = evs
@@ -282,7 +282,7 @@ def test_quota_refusal_is_recorded(account, keypaird, store):
     srv = keypaird()
     srv.ec2().create_key_pair(KeyName="one", KeyType="ed25519")
     srv.call("CreateKeyPair", {"KeyName": "two", "KeyType": "ed25519"}).error("KeyPairLimitExceeded")
-    [refused, ok] = [e for e in audit(url) if e["source"] == "ec2"]
+    [refused, ok] = [e for e in api_events(url) if e["source"] == "ec2"]
     assert refused["errorCode"] == "KeyPairLimitExceeded" and refused["eventName"] == "CreateKeyPair"
     no_error(ok)
 
@@ -331,7 +331,7 @@ def test_refused_authentications_are_recorded(srv, store):
     time.sleep(0.003)
     v1_call(srv, "CreateKeyPair", {"KeyPairName": "u"}, creds=("x", "LTAINOSUCHKEY0000000", "s" * 30),
             headers=h).error("InvalidAccessKeyId.NotFound")
-    everything = audit(url)
+    everything = api_events(url)
     assert [(e["source"], e["errorCode"]) for e in everything] == [
         ("ecs", "InvalidAccessKeyId.NotFound"), ("ecs", "SignatureDoesNotMatch"),
         ("ec2", "AuthFailure"), ("ec2", "SignatureDoesNotMatch")]
@@ -346,7 +346,7 @@ def test_refused_authentications_are_recorded(srv, store):
         assert e["accountId"] in ("", None) and e["accountName"] in ("", None), e
         assert e["accessKeyId"] == akid, e
         assert e["sourceIp"] == "127.0.0.1" and e["userAgent"] == UA
-    mine = audit(url, "--account", "tester")
+    mine = api_events(url, "--account", "tester")
     assert [e["eventId"] for e in mine] == [ecs_wrong["eventId"], ec2_wrong["eventId"]]
     # The owner sees the attempt in CloudTrail too.
     [ev] = cloudtrail(srv).lookup_events()["Events"]
@@ -356,7 +356,7 @@ def test_refused_authentications_are_recorded(srv, store):
 
 def test_missing_authentication_is_recorded(srv, store):
     srv.call("CreateKeyPair", {"KeyName": "anon"}, signed=False).error("MissingAuthenticationToken")
-    [ev] = audit(sqlite_url(store))
+    [ev] = api_events(sqlite_url(store))
     assert ev["errorCode"] == "MissingAuthenticationToken" and ev["source"] == "ec2"
     assert ev["accountId"] in ("", None)
 
@@ -366,7 +366,7 @@ def test_replayed_nonce_is_recorded(srv, store):
     req = v1(srv, "DescribeKeyPairs", {}, nonce="audit-replayed-nonce-0001")
     req.send().ok("DescribeKeyPairs")
     req.send().error("SignatureNonceUsed")
-    [ev] = audit(sqlite_url(store))
+    [ev] = api_events(sqlite_url(store))
     assert ev["errorCode"] == "SignatureNonceUsed" and ev["accountName"] == "tester"
     assert ev["accessKeyId"] == TESTER[1]
 
@@ -380,7 +380,7 @@ def test_reads_are_not_recorded_by_default(srv, store):
     v1_call(srv, "DescribeKeyPairs", {}).ok("DescribeKeyPairs")
     v1_call(srv, "ListTagResources", {"ResourceType": "keypair"}).ok("ListTagResources")
     srv.call("DescribeKeyPairs", {"KeyName.1": "nosuch"}).error("InvalidKeyPair.NotFound")
-    assert audit(sqlite_url(store)) == []
+    assert api_events(sqlite_url(store)) == []
 
 
 def test_reads_are_recorded_with_audit_reads(account, keypaird, store):
@@ -393,7 +393,7 @@ def test_reads_are_recorded_with_audit_reads(account, keypaird, store):
     nf = srv.call("DescribeKeyPairs", {"KeyName.1": "nosuch"}, headers=h).error("InvalidKeyPair.NotFound")
     v1_call(srv, "DescribeKeyPairs", {}, headers=h).ok("DescribeKeyPairs")
     v1_call(srv, "ListTagResources", {"ResourceType": "keypair"}, headers=h).ok("ListTagResources")
-    evs = audit(url)
+    evs = api_events(url)
     assert [(e["source"], e["eventName"]) for e in evs] == [
         ("ecs", "ListTagResources"), ("ecs", "DescribeKeyPairs"), ("ec2", "DescribeKeyPairs"),
         ("ec2", "DescribeTags"), ("ec2", "DescribeKeyPairs")]
@@ -418,12 +418,12 @@ def test_audit_filters(account, other_account, keypaird, store):
         time.sleep(0.003)
     c.delete_key_pair(KeyName="f0")
     srv.ec2(creds=OTHER).create_key_pair(KeyName="o0", KeyType="ed25519")
-    mine = audit(url, "--account", "tester")
+    mine = api_events(url, "--account", "tester")
     assert [e["eventName"] for e in mine] == ["DeleteKeyPair"] + ["CreateKeyPair"] * 5
-    assert [e["accountName"] for e in audit(url, "--account", "other")] == ["other"]
+    assert [e["accountName"] for e in api_events(url, "--account", "other")] == ["other"]
     creates = audit(url, "--account", "tester", "--action", "CreateKeyPair")
     assert [[r["name"] for r in e["resources"]] for e in creates] == [[f"f{i}"] for i in range(4, -1, -1)]
-    assert [e["eventId"] for e in audit(url, "--account", "tester", limit=2)] == [
+    assert [e["eventId"] for e in api_events(url, "--account", "tester", limit=2)] == [
         e["eventId"] for e in mine[:2]]
     assert audit(url, "--action", "DeleteTags") == []
     # --since / --until (ISO 8601), inclusive to the second.
