@@ -91,16 +91,18 @@ def test_every_ec2_change_is_recorded(srv, store, keys):
                                              (dele_id, dele, untag, tag, imp, cre)]
     assert kp_resources(e_cre) == [("key-pair", kid, "c-rsa", fp)]
     assert kp_resources(e_imp) == [("key-pair", iid, "i-ed", ifp)]
-    for e in (e_tag, e_untag, d_name):
-        assert [(k, i, n) for k, i, n, _ in kp_resources(e)] == [("key-pair", kid, "c-rsa")], e
-    # DeleteKeyPair by name: the record names the deleted ID.
-    assert [(k, i, n) for k, i, n, _ in kp_resources(d_id)] == [("key-pair", iid, "i-ed")]
     check_params(e_cre, {"KeyName": "c-rsa"})
     check_params(e_imp, {"KeyName": "i-ed", "PublicKeyMaterial": support.b64(pub)})
     check_params(e_tag, {"ResourceId.1": kid, "Tag.1.Key": "env", "Tag.1.Value": "prod"})
     check_params(e_untag, {"ResourceId.1": kid, "Tag.1.Key": "env"})
     check_params(d_name, {"KeyName": "c-rsa"})
     check_params(d_id, {"KeyPairId": iid})
+    # DeleteKeyPair by name: the record names the deleted ID.
+    assert [(k, i) for k, i, n, _ in kp_resources(d_name)] == [("key-pair", kid)], d_name
+    # Each key pair touched is named by its name and its ID, whichever the call named it by.
+    for e in (d_name, d_id, e_tag, e_untag):
+        want = ("key-pair", kid, "c-rsa") if e is not d_id else ("key-pair", iid, "i-ed")
+        assert [(k, i, n) for k, i, n, _ in kp_resources(e)] == [want], (e["eventName"], e["resources"])
 
 
 def test_create_with_boto3_records_its_user_agent(srv, store):
@@ -159,10 +161,6 @@ def test_every_ecs_change_is_recorded(srv, store):
     assert (kind, iname, ifp) == ("key-pair", "i1", imp["KeyPairFingerPrint"])
     if "KeyPairId" in imp:
         assert iid == imp["KeyPairId"]
-    for e in (e_tag, e_untag, e_join):
-        assert [(k, i, n) for k, i, n, _ in kp_resources(e)] == [("key-pair", cre["KeyPairId"], "c1")]
-    assert sorted((k, i, n) for k, i, n, _ in kp_resources(e_del)) == sorted(
-        [("key-pair", cre["KeyPairId"], "c1"), ("key-pair", iid, "i1")])
     check_params(e_cre, {"KeyPairName": "c1", "RegionId": "cn-hangzhou"})
     check_params(e_imp, {"KeyPairName": "i1", "PublicKeyBody": line, "RegionId": "cn-hangzhou"})
     check_params(e_tag, {"ResourceType": "keypair", "ResourceId.1": "c1", "Tag.1.Key": "env",
@@ -172,6 +170,12 @@ def test_every_ecs_change_is_recorded(srv, store):
     check_params(e_join, {"ResourceType": "keypair", "ResourceId": "c1",
                           "ResourceGroupId": "rg-rec", "RegionId": "cn-hangzhou"})
     check_params(e_del, {"KeyPairNames": '["c1", "i1"]', "RegionId": "cn-hangzhou"})
+    # Each key pair touched is named by its name and its ID.
+    assert sorted((k, i, n) for k, i, n, _ in kp_resources(e_del)) == sorted(
+        [("key-pair", cre["KeyPairId"], "c1"), ("key-pair", iid, "i1")]), e_del
+    for e in (e_tag, e_untag, e_join):
+        assert [(k, i, n) for k, i, n, _ in kp_resources(e)] == [("key-pair", cre["KeyPairId"], "c1")], (
+            e["eventName"], e["resources"])
 
 
 # ---- the command line's changes --------------------------------------------------------------
@@ -205,6 +209,7 @@ def test_every_command_line_change_is_recorded(store):
     steps.append(("accounts delete", new_events()))
 
     names = set()
+    account_ids_missing = []
     for what, evs in steps:
         assert len(evs) == 1, f"`{what}` must add exactly one record: {evs}"
         [ev] = evs
@@ -217,16 +222,17 @@ def test_every_command_line_change_is_recorded(store):
         names.add(ev["eventName"])
         kinds = {r["kind"] for r in ev["resources"]}
         if what.startswith("accounts"):
-            assert ("account", acct, "alice") in {(r["kind"], r["id"], r["name"]) for r in ev["resources"]}, ev
+            assert ("account", "alice") in {(r["kind"], r["name"]) for r in ev["resources"]}, ev
+            if ("account", acct, "alice") not in {(r["kind"], r["id"], r["name"]) for r in ev["resources"]}:
+                account_ids_missing.append((what, ev["resources"]))
         else:
             assert "access-key" in kinds, ev
             assert akid in {r["id"] for r in ev["resources"] if r["kind"] == "access-key"}, ev
         text = json.dumps(ev)
         assert secret not in text and "alicesecretalicesecretalicesecret01" not in text
     assert len(names) == 7, f"each command has its own event name: {[(w, e[0]['eventName']) for w, e in steps]}"
-    # The fixed access key of `accounts create` is named by the account's record or its own.
-    first = steps[0][1][0]
-    assert first["accountName"] in ("alice", "", None)
+    # The account resource of an account change is the account: its ID and its name.
+    assert not account_ids_missing, f"account resources without the account's ID {acct}: {account_ids_missing}"
 
 
 def test_default_account_on_first_start_is_recorded(keypaird, store):
@@ -337,8 +343,8 @@ def test_refused_authentications_are_recorded(srv, store):
         ("ec2", "AuthFailure"), ("ec2", "SignatureDoesNotMatch")]
     ecs_unknown, ecs_wrong, ec2_unknown, ec2_wrong = everything
     # A wrong signature on an existing key: the key's account sees it.
-    for e, src, region in ((ec2_wrong, "ec2", "us-east-1"), (ecs_wrong, "ecs", "cn-hangzhou")):
-        check_common(e, acct=acct, source=src, region=region)
+    for e, src in ((ec2_wrong, "ec2"), (ecs_wrong, "ecs")):
+        check_common(e, acct=acct, source=src, region=e["region"])
         assert e["eventName"] == "CreateKeyPair"
         assert e["resources"] == []
     # An unknown key: no account.
@@ -348,6 +354,8 @@ def test_refused_authentications_are_recorded(srv, store):
         assert e["sourceIp"] == "127.0.0.1" and e["userAgent"] == UA
     mine = api_events(url, "--account", "tester")
     assert [e["eventId"] for e in mine] == [ecs_wrong["eventId"], ec2_wrong["eventId"]]
+    # The region the request was signed for (EC2) or named (ECS) is the event's.
+    assert (ec2_wrong["region"], ecs_wrong["region"]) == ("us-east-1", "cn-hangzhou"), (ec2_wrong, ecs_wrong)
     # The owner sees the attempt in CloudTrail too.
     [ev] = cloudtrail(srv).lookup_events()["Events"]
     assert ev["EventId"] == ec2_wrong["eventId"]
@@ -429,7 +437,8 @@ def test_audit_filters(account, other_account, keypaird, store):
     # --since / --until (ISO 8601), inclusive to the second.
     t_first = parse_time(mine[-1]["eventTime"]).replace(microsecond=0)
     later = t_first + dt.timedelta(days=1)
-    assert audit(url, "--since", later.strftime("%Y-%m-%dT%H:%M:%SZ")) == []
+    assert audit(url, "--since", later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "--until", (later + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) == []
     everything = audit(url)
     want = [e["eventId"] for e in everything if parse_time(e["eventTime"]) >= t_first]
     assert [e["eventId"] for e in audit(url, "--since", t_first.strftime("%Y-%m-%dT%H:%M:%SZ"))] == want
