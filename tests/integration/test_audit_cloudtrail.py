@@ -196,7 +196,6 @@ def test_every_lookup_attribute(srv, ct, store):
     assert q("Username", "someone-else") == []
     assert q("ResourceType", "AWS::EC2::KeyPair") == ids(every)
     assert q("ResourceType", "AWS::EC2::Instance") == []
-    assert q("ResourceName", "alpha") == ids([tag_a, cre_a])
     assert q("ResourceName", a["KeyPairId"]) == ids([tag_a, cre_a])
     assert q("ResourceName", "beta") == ids([del_b, cre_b])
     assert q("ResourceName", b["KeyPairId"]) == ids([del_b, cre_b])
@@ -205,6 +204,8 @@ def test_every_lookup_attribute(srv, ct, store):
     assert q("EventSource", "iam.amazonaws.com") == []
     assert q("AccessKeyId", TESTER[1]) == ids(every)
     assert q("AccessKeyId", "AKIDNOSUCHKEY0000000") == []
+    # CreateTags names the key pair by ID; its record holds the name too, so either finds it.
+    assert q("ResourceName", "alpha") == ids([tag_a, cre_a])
 
 
 def test_access_key_id_attribute_separates_keys_of_one_account(srv, ct, store):
@@ -261,7 +262,12 @@ def test_time_ranges(srv, ct, store):
     # A range before every event, and one after.
     ta = ev_a["EventTime"].astimezone(dt.timezone.utc).replace(microsecond=0)
     assert lookup(ct, StartTime=ta - dt.timedelta(days=1), EndTime=ta - dt.timedelta(seconds=1)) == []
-    assert lookup(ct, StartTime=now() + dt.timedelta(seconds=5)) == []
+    assert lookup(ct, StartTime=now() + dt.timedelta(seconds=5),
+                  EndTime=now() + dt.timedelta(seconds=60)) == []
+    # A start after the default end (now) is a start after the end.
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(StartTime=now() + dt.timedelta(minutes=5))
+    ct_client_error(e, "InvalidTimeRangeException")
     # An attribute and a range together.
     assert ids(lookup(ct, LookupAttributes=attr("ResourceName", "t-b"), StartTime=sec_b,
                       EndTime=sec_b + dt.timedelta(seconds=1))) == [ev_b["EventId"]]
@@ -329,7 +335,21 @@ def test_aws_cli_auto_pagination(srv, hundred_twenty):
     assert ev["EventName"] == "CreateKeyPair" and ev["Username"] == "tester"
     assert json.loads(ev["CloudTrailEvent"])["requestParameters"] == {"keyName": "page-007",
                                                                      "keyType": "ed25519"}
-    assert json.loads(ev["CloudTrailEvent"])["userAgent"].startswith("aws-cli/1.46.3 ")
+
+
+def test_aws_cli_calls_are_recorded_with_its_user_agent(srv):
+    cp = aws_cli(srv, "ec2", "create-key-pair", "--key-name", "by-cli", "--key-type", "ed25519")
+    assert cp.returncode == 0, cp.stderr
+    kp = json.loads(cp.stdout)
+    cp = aws_cli(srv, "cloudtrail", "lookup-events")
+    assert cp.returncode == 0, cp.stderr
+    [ev] = json.loads(cp.stdout)["Events"]
+    rec = json.loads(ev["CloudTrailEvent"])
+    assert rec["userAgent"].startswith("aws-cli/1.46.3 "), rec["userAgent"]
+    assert rec["responseElements"]["keyPairId"] == kp["KeyPairId"]
+    assert rec["responseElements"]["keyMaterial"] == SENSITIVE
+    assert sorted((r["ResourceType"], r["ResourceName"]) for r in ev["Resources"]) == sorted(
+        [(KP, "by-cli"), (KP, kp["KeyPairId"])])
 
 
 def test_aws_cli_max_items_and_starting_token(srv, hundred_twenty):
