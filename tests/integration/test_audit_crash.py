@@ -28,7 +28,7 @@ def load_then_kill(srv) -> tuple:
     stop = threading.Event()
 
     def worker(i):
-        c = srv.ec2(connect_timeout=2, read_timeout=10)
+        c = srv.ec2()
         n = 0
         while not stop.is_set():
             name = f"w{i}-{n}"

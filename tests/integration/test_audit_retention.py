@@ -69,7 +69,7 @@ def serve_exit(store, extra=(), env=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("value", ["0s", "abc", "-5s", "5x", ""])
 def test_bad_retention_is_refused_at_start(account, store, value):
-    cp = serve_exit(store, ["--audit-retention", value])
+    cp = serve_exit(store, [f"--audit-retention={value}"])
     assert cp.returncode != 0, cp.stdout
     assert "panicked" not in cp.stderr
     assert "retention" in cp.stderr.lower(), cp.stderr
