@@ -3,7 +3,7 @@
 //! transaction), and the events of calls that changed nothing, recorded after the reply is
 //! decided (refused authentications, failed changes, and reads under `--audit-reads`).
 
-use keypaird_inventory::{AuditEvent, AuditSource, Inventory};
+use keypaird_inventory::{AuditEvent, AuditResource, AuditSource, Inventory};
 
 use crate::params::Params;
 use crate::{ApiRequest, RequestLog};
@@ -89,6 +89,7 @@ pub fn fill_origin(event: &mut AuditEvent, request: &ApiRequest) {
 /// and the error. The account is the key's when the key exists, so its owner sees the attempt.
 pub async fn refused_authentication(
     source: AuditSource,
+    read_only: bool,
     request: &ApiRequest,
     log: &RequestLog,
     credentials: &keypaird_inventory::CredentialCache,
@@ -99,6 +100,7 @@ pub async fn refused_authentication(
     event.request_id = log.request_id.clone();
     event.access_key_id = log.access_key_id.clone().unwrap_or_default();
     event.region = log.region.clone().unwrap_or_default();
+    event.read_only = read_only;
     if !event.access_key_id.is_empty() {
         if let Ok(Some(credential)) = credentials.find(&event.access_key_id).await {
             event.account_id = credential.account.id.clone();
@@ -110,6 +112,49 @@ pub async fn refused_authentication(
     fill_origin(&mut event, request);
     event
 }
+
+/// Marks `event` as failed with `code` and `message`, naming the key pairs its request named
+/// (a change that succeeded has them from the store instead), so a lookup by name finds the
+/// attempts too.
+pub fn fail(event: &mut AuditEvent, code: &str, message: &str) {
+    event.error_code = Some(code.to_owned());
+    event.error_message = Some(message.to_owned());
+    if event.resources.is_empty() {
+        event.resources = requested_key_pairs(&event.request_parameters);
+    }
+}
+
+/// The key pairs a request's parameters name, in either dialect's names: a key pair's name
+/// (`keyName`, `KeyPairName`, each of `KeyPairNames`), its ID (`keyPairId`, `KeyPairId`), or a
+/// tagged resource (`resourceId.N`, `ResourceId.N`).
+fn requested_key_pairs(request_parameters: &str) -> Vec<AuditResource> {
+    let Ok(serde_json::Value::Object(parameters)) = serde_json::from_str(request_parameters) else {
+        return Vec::new();
+    };
+    let mut resources = Vec::new();
+    for (name, value) in &parameters {
+        let Some(value) = value.as_str() else {
+            continue;
+        };
+        let base = name.split('.').next().unwrap_or_default();
+        match base {
+            "keyName" | "KeyPairName" => resources.push(AuditResource::key_pair("", value, "")),
+            "keyPairId" | "KeyPairId" | "resourceId" | "ResourceId" => {
+                resources.push(AuditResource::key_pair(value, "", ""))
+            }
+            "KeyPairNames" => {
+                let names: Vec<String> = serde_json::from_str(value).unwrap_or_default();
+                resources.extend(names.iter().map(|n| AuditResource::key_pair("", n, "")));
+            }
+            _ => {}
+        }
+    }
+    resources.truncate(MAX_REQUESTED_RESOURCES);
+    resources
+}
+
+/// Key pairs named by a failed request that its record keeps, at most (DeleteKeyPairs takes 100).
+const MAX_REQUESTED_RESOURCES: usize = 100;
 
 /// Records an event of a call that changed nothing. The reply does not wait on the outcome's
 /// kind: a store that cannot take it is logged, and the caller still gets the reply its call
@@ -180,5 +225,27 @@ mod tests {
             request_parameters(&params, ParameterNames::AsSent),
             r#"{"KeyName":"a\"b","TagSpecification.1.Tag.1.Key":"env"}"#
         );
+    }
+
+    #[test]
+    fn a_failed_call_names_the_key_pairs_its_request_named() {
+        let mut event = AuditEvent::new(AuditSource::Ecs, "DeleteKeyPairs");
+        event.request_parameters =
+            r#"{"KeyPairNames":"[\"a\",\"b\"]","RegionId":"cn-hangzhou"}"#.to_owned();
+        fail(&mut event, "InvalidParameter", "no");
+        let names: Vec<&str> = event.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(event.error_code.as_deref(), Some("InvalidParameter"));
+
+        let mut event = AuditEvent::new(AuditSource::Ec2, "CreateTags");
+        event.request_parameters =
+            r#"{"keyName":"k","resourceId.1":"key-1","tag.1.key":"env"}"#.to_owned();
+        fail(&mut event, "InvalidID", "no");
+        let named: Vec<(&str, &str)> = event
+            .resources
+            .iter()
+            .map(|r| (r.id.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(named, [("", "k"), ("key-1", "")]);
     }
 }

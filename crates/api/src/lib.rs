@@ -229,6 +229,7 @@ mod tests {
             query: query.into(),
             headers: map,
             body: Bytes::from(body.to_owned()),
+            source_ip: String::new(),
         }
     }
 

@@ -40,6 +40,7 @@ fn harness() -> Harness {
             inventory: Inventory::new(store.clone(), RsaKeyPool::new(0)),
             credentials: CredentialCache::new(store, std::time::Duration::from_secs(30)),
             auth_mode: AuthMode::AnyCredentials,
+            audit: Default::default(),
         },
         _dir: dir,
     }
@@ -77,6 +78,7 @@ impl Harness {
                 query,
                 headers,
                 body: Bytes::new(),
+                source_ip: "127.0.0.1".into(),
             })
             .await;
         (

@@ -48,6 +48,7 @@ fn harness_with(auth_mode: AuthMode) -> Harness {
             credentials: CredentialCache::new(store, std::time::Duration::from_secs(30)),
             auth_mode,
             ppk_version: PpkVersion::V2,
+            audit: Default::default(),
         },
         _dir: dir,
     }
@@ -112,6 +113,7 @@ impl Harness {
             query: String::new(),
             headers,
             body: Bytes::from(body),
+            source_ip: "127.0.0.1".into(),
         };
         let response = self.dialect.handle(&request).await;
         (

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use keypaird_inventory::{ids, AuditEvent, AuditSource, NewAccessKey, NewAccount, Store, StoreError};
+use keypaird_inventory::{
+    ids, AuditEvent, AuditSource, NewAccessKey, NewAccount, Store, StoreError,
+};
 
 use crate::cli::{
     AccessKeyArgs, AccessKeysListArgs, ChosenAccessKey, CreateAccessKeyArgs, CreateAccountArgs,
@@ -202,8 +204,7 @@ pub async fn create_access_key(args: CreateAccessKeyArgs) -> anyhow::Result<()> 
         "accessKeyId": access_key_id,
         "readOnly": args.read_only,
     });
-    let event =
-        account_event(store.as_ref(), "CreateAccessKey", &args.account, parameters).await?;
+    let event = account_event(store.as_ref(), "CreateAccessKey", &args.account, parameters).await?;
     let created = store
         .create_access_key(
             &args.account,
@@ -278,13 +279,20 @@ pub async fn change_access_key(args: AccessKeyArgs, change: KeyChange) -> anyhow
     let (done, changed) = match change {
         KeyChange::Disable => (
             "Disabled",
-            store.set_access_key_disabled(account, id, true, &event).await,
+            store
+                .set_access_key_disabled(account, id, true, &event)
+                .await,
         ),
         KeyChange::Enable => (
             "Enabled",
-            store.set_access_key_disabled(account, id, false, &event).await,
+            store
+                .set_access_key_disabled(account, id, false, &event)
+                .await,
         ),
-        KeyChange::Delete => ("Deleted", store.delete_access_key(account, id, &event).await),
+        KeyChange::Delete => (
+            "Deleted",
+            store.delete_access_key(account, id, &event).await,
+        ),
     };
     changed.map_err(|err| explained(err, "cannot change the access key"))?;
     println!("{done} access key {id} of account '{account}'.");

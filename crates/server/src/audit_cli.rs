@@ -39,7 +39,10 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             AuditScope::Account(id.clone())
         }
         Some(name) => {
-            let accounts = store.list_accounts().await.context("cannot read the accounts")?;
+            let accounts = store
+                .list_accounts()
+                .await
+                .context("cannot read the accounts")?;
             match accounts.into_iter().find(|s| &s.account.name == name) {
                 Some(summary) => AuditScope::Account(summary.account.id),
                 None => bail!(
@@ -127,7 +130,13 @@ fn as_line(event: &AuditEvent) -> String {
     let resources: Vec<&str> = event
         .resources
         .iter()
-        .map(|r| if r.name.is_empty() { r.id.as_str() } else { r.name.as_str() })
+        .map(|r| {
+            if r.name.is_empty() {
+                r.id.as_str()
+            } else {
+                r.name.as_str()
+            }
+        })
         .collect();
     let resources = if resources.is_empty() {
         "-".to_owned()

@@ -3,8 +3,8 @@
 
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, AuditEvent, ImportedKeyPair, Inventory, KeyPair, KeyPairFilter, KeyPairQuery, NewKeyPair, Page,
-    Scope, TagFilter, TagMatch, TagQuery, TagRemoval,
+    AnyOf, AuditEvent, ImportedKeyPair, Inventory, KeyPair, KeyPairFilter, KeyPairQuery,
+    NewKeyPair, Page, Scope, TagFilter, TagMatch, TagQuery, TagRemoval,
 };
 use keypaird_keys::{KeyAlgorithm, PublicKey};
 use time::macros::format_description;

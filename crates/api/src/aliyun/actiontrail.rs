@@ -82,7 +82,10 @@ pub async fn lookup_events(
             audit_token::decode(text)
                 .filter(|token| token.binding == binding)
                 .ok_or_else(|| {
-                    AliyunError::new(Code::InvalidNextToken, "The specified NextToken is invalid.")
+                    AliyunError::new(
+                        Code::InvalidNextToken,
+                        "The specified NextToken is invalid.",
+                    )
                 })?,
         ),
     };
@@ -154,11 +157,14 @@ fn invalid(name: &str, why: &str) -> AliyunError {
 fn lookup_attribute(params: &Params<'_>, account: &Account) -> Result<Option<Lookup>, AliyunError> {
     let key = params.get("LookupAttribute.1.Key");
     let value = params.get("LookupAttribute.1.Value");
-    let extra = params
-        .iter()
-        .any(|(name, _)| name.starts_with("LookupAttribute.") && !name.starts_with("LookupAttribute.1."));
+    let extra = params.iter().any(|(name, _)| {
+        name.starts_with("LookupAttribute.") && !name.starts_with("LookupAttribute.1.")
+    });
     if extra {
-        return Err(invalid("LookupAttribute", "at most one lookup attribute is allowed"));
+        return Err(invalid(
+            "LookupAttribute",
+            "at most one lookup attribute is allowed",
+        ));
     }
     let (key, value) = match (key, value) {
         (None, None) => return Ok(None),
@@ -199,7 +205,12 @@ fn time_param(params: &Params<'_>, name: &str) -> Result<Option<OffsetDateTime>,
         None | Some("") => Ok(None),
         Some(text) => OffsetDateTime::parse(text, &Rfc3339)
             .map(Some)
-            .map_err(|_| invalid(name, "it must be an ISO 8601 time such as 2026-12-02T03:04:05Z")),
+            .map_err(|_| {
+                invalid(
+                    name,
+                    "it must be an ISO 8601 time such as 2026-12-02T03:04:05Z",
+                )
+            }),
     }
 }
 
@@ -227,7 +238,10 @@ fn event_object(event: &AuditEvent) -> Value {
     };
     put("eventId", json!(event.event_id));
     put("eventName", json!(event.action));
-    put("eventRW", json!(if event.read_only { "Read" } else { "Write" }));
+    put(
+        "eventRW",
+        json!(if event.read_only { "Read" } else { "Write" }),
+    );
     put("eventSource", json!(EVENT_SOURCE));
     put("eventTime", json!(iso(event.time)));
     put("eventType", json!("ApiCall"));

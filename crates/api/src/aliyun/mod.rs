@@ -98,6 +98,9 @@ impl AliyunDialect {
                 let (code, _) = error.code.wire();
                 audit::refused_authentication(
                     AuditSource::Ecs,
+                    log.action
+                        .as_deref()
+                        .is_some_and(|a| READ_ONLY_ACTIONS.contains(&a)),
                     request,
                     log,
                     &self.credentials,
@@ -110,8 +113,7 @@ impl AliyunDialect {
                 if event.read_only && !self.audit.record_reads {
                     return;
                 }
-                event.error_code = Some(error.code.wire().0.to_owned());
-                event.error_message = Some(error.message.clone());
+                audit::fail(&mut event, error.code.wire().0, &error.message);
                 event
             }
             (Some(event), None) if event.read_only && self.audit.record_reads => event,

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, AuditEvent, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter, KeyPairOrder,
-    KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery, TagRemoval,
-    TagRow,
+    AnyOf, AuditEvent, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter,
+    KeyPairOrder, KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery,
+    TagRemoval, TagRow,
 };
 use keypaird_keys::{KeyAlgorithm, PpkVersion, PublicKey};
 use zeroize::Zeroizing;

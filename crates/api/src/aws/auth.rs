@@ -53,6 +53,9 @@ pub async fn authenticate(
             ),
         ));
     }
+    // Known before the signature is checked, so a refused call is still recorded in the
+    // region its owner looks in.
+    log.region = Some(auth.region.clone());
     let (account, read_only) = match mode {
         AuthMode::AnyCredentials => {
             if !ids::is_valid_access_key_id(&auth.access_key_id) {

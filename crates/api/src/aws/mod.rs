@@ -111,6 +111,7 @@ impl AwsDialect {
                 let (code, _) = error.code.wire();
                 audit::refused_authentication(
                     AuditSource::Ec2,
+                    log.action.as_deref().is_some_and(is_read),
                     request,
                     log,
                     &self.credentials,
@@ -123,8 +124,7 @@ impl AwsDialect {
                 if event.read_only && !self.audit.record_reads {
                     return;
                 }
-                event.error_code = Some(error.code.wire().0.to_owned());
-                event.error_message = Some(error.message.clone());
+                audit::fail(&mut event, error.code.wire().0, &error.message);
                 event
             }
             (Some(event), None) if event.read_only && self.audit.record_reads => event,

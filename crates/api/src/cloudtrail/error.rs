@@ -47,7 +47,10 @@ impl Code {
             UnrecognizedClient => ("UnrecognizedClientException", bad),
             Validation => ("ValidationException", bad),
             Throttling => ("ThrottlingException", bad),
-            ServiceUnavailable => ("ServiceUnavailableException", StatusCode::SERVICE_UNAVAILABLE),
+            ServiceUnavailable => (
+                "ServiceUnavailableException",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
             InternalFailure => ("InternalFailure", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }

@@ -73,7 +73,11 @@ pub(super) fn read(
                     "MaxResults must be between 1 and 50.",
                 ))
             }
-            None => return Err(CloudTrailError::serialization("MaxResults must be an integer.")),
+            None => {
+                return Err(CloudTrailError::serialization(
+                    "MaxResults must be an integer.",
+                ))
+            }
         },
     };
     let insights = match object.get("EventCategory") {
@@ -106,7 +110,11 @@ pub(super) fn read(
                 })?
                 .last,
         ),
-        Some(_) => return Err(CloudTrailError::serialization("NextToken must be a string.")),
+        Some(_) => {
+            return Err(CloudTrailError::serialization(
+                "NextToken must be a string.",
+            ))
+        }
     };
     let attribute = match attribute {
         Some(Attribute::Store(attribute)) => Some(attribute),
@@ -231,7 +239,10 @@ fn lookup_attribute(value: Option<&Value>) -> Result<Option<Attribute>, CloudTra
 }
 
 /// A time as the SDKs send it (epoch seconds, possibly fractional) or as ISO 8601 text.
-fn time_member(value: Option<&Value>, name: &str) -> Result<Option<OffsetDateTime>, CloudTrailError> {
+fn time_member(
+    value: Option<&Value>,
+    name: &str,
+) -> Result<Option<OffsetDateTime>, CloudTrailError> {
     let invalid = || {
         CloudTrailError::new(
             Code::InvalidTimeRange,

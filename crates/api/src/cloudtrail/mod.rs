@@ -65,6 +65,7 @@ impl CloudTrailDialect {
                     let (code, _) = error.code.wire();
                     let event = audit::refused_authentication(
                         AuditSource::Ec2,
+                        true,
                         request,
                         &log,
                         &self.credentials,
@@ -113,8 +114,9 @@ impl CloudTrailDialect {
         let body: serde_json::Value = if request.body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
-            serde_json::from_slice(&request.body)
-                .map_err(|_| CloudTrailError::serialization("The request body is not valid JSON."))?
+            serde_json::from_slice(&request.body).map_err(|_| {
+                CloudTrailError::serialization("The request body is not valid JSON.")
+            })?
         };
         let lookup = lookup::read(&body, &caller, OffsetDateTime::now_utc())?;
         let Some(query) = lookup.query.as_ref() else {

@@ -5,9 +5,7 @@
 //! getting a bare SignatureDoesNotMatch.
 
 use super::canonical::format_amz_date;
-use super::{
-    SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS,
-};
+use super::{SigV4Auth, SigV4Error, SigV4Form, SignedRequest, ALGORITHM, MAX_EXPIRES_SECONDS};
 use crate::authorization::{split_parts, AuthorizationParts, PartsError};
 use crate::form::query_pairs;
 use time::format_description::well_known::Rfc2822;
