@@ -456,3 +456,70 @@ def test_audit_refuses_bad_arguments(store, account):
         cp = run_cli(["audit", "--store", url, *args])
         assert cp.returncode != 0, (args, cp.stdout)
         assert "panicked" not in cp.stderr
+
+
+# ---- what a record leaves out ----------------------------------------------------------------
+
+
+def test_presigned_change_keeps_no_signing_parameter(srv, store):
+    import requests
+    from botocore.awsrequest import AWSRequest
+    from support import Reply, form, sign
+    req = AWSRequest(method="GET", url=srv.url + "/",
+                     params=form("CreateKeyPair", {"KeyName": "presigned", "KeyType": "ed25519"}))
+    sign(req, srv.creds, "us-east-1", query=True, expires=300)
+    r = Reply(requests.get(req.prepare().url, timeout=30)).ok("CreateKeyPair")
+    [ev] = api_events(sqlite_url(store))
+    assert ev["eventName"] == "CreateKeyPair" and ev["accessKeyId"] == TESTER[1]
+    assert ev["requestId"] == r.txt("requestId")
+    check_params(ev, {"KeyName": "presigned", "KeyType": "ed25519"})
+    [ct] = cloudtrail(srv).lookup_events()["Events"]
+    assert json.loads(ct["CloudTrailEvent"])["requestParameters"] == {"keyName": "presigned",
+                                                                     "keyType": "ed25519"}
+
+
+def test_v3_signed_change_keeps_no_signing_parameter(srv, store):
+    from aliyun_support import Tea
+    b = Tea(srv).body("CreateKeyPair", key_pair_name="v3-signed")
+    [ev] = api_events(sqlite_url(store))
+    assert ev["source"] == "ecs" and ev["accessKeyId"] == TESTER[1]
+    assert ev["requestId"] == b["RequestId"]
+    check_params(ev, {"KeyPairName": "v3-signed", "RegionId": "cn-hangzhou"})
+    assert ev["userAgent"].startswith("AlibabaCloud"), ev["userAgent"]
+
+
+# ---- more refused authentications ------------------------------------------------------------
+
+
+def test_expired_and_disabled_keys_are_recorded(srv, store):
+    from test_access_keys import key_cli, new_key
+    from support import MSG_EXPIRED
+    url = sqlite_url(store)
+    acct = account_id(url, TESTER[0])
+    srv.call("CreateKeyPair", {"KeyName": "late"}, skew=-20 * 60,
+             headers={"User-Agent": UA}).error("RequestExpired", MSG_EXPIRED)
+    k = new_key(url)
+    key_cli(url, "disable", k[1])
+    deadline = time.monotonic() + 5
+    while True:
+        r = srv.call("CreateKeyPair", {"KeyName": "off"}, creds=k, headers={"User-Agent": UA})
+        if r.status != 200 or time.monotonic() > deadline:
+            break
+        srv.ec2().delete_key_pair(KeyName="off")
+        time.sleep(0.1)
+    r.error("AuthFailure")
+    evs = api_events(url)
+    refused = [e for e in evs if e["errorCode"]]
+    assert [(e["errorCode"], e["accessKeyId"]) for e in refused][-1] == ("RequestExpired", TESTER[1])
+    assert (refused[0]["errorCode"], refused[0]["accessKeyId"]) == ("AuthFailure", k[1])
+    for e in (refused[0], refused[-1]):
+        assert e["accountId"] == acct and e["accountName"] == "tester", e
+        assert e["eventName"] == "CreateKeyPair" and e["source"] == "ec2"
+        assert e["userAgent"] == UA and e["sourceIp"] == "127.0.0.1"
+
+
+def test_audit_reads_from_the_environment(account, keypaird, store):
+    srv = keypaird(env={"KEYPAIRD_AUDIT_READS": "true"})
+    srv.ec2().describe_key_pairs()
+    [ev] = api_events(sqlite_url(store))
+    assert ev["eventName"] == "DescribeKeyPairs" and ev["readOnly"] is True
