@@ -81,3 +81,31 @@ def test_bad_retention_env_is_refused_at_start(account, store, value):
     cp = serve_exit(store, env={"KEYPAIRD_AUDIT_RETENTION": value})
     assert cp.returncode != 0, cp.stdout
     assert "retention" in cp.stderr.lower(), cp.stderr
+
+
+def test_purge_of_more_than_one_batch(account, keypaird, store):
+    """More than 1,000 old events (the purge's batch) all go."""
+    import concurrent.futures as cf
+    url = sqlite_url(store)
+    srv = keypaird(extra=["--audit-retention", "8s"])
+    srv.ec2().create_key_pair(KeyName="dup", KeyType="ed25519")
+
+    def refused(i):
+        # Failed changes are recorded too: a cheap way to a long trail.
+        return srv.call("CreateKeyPair", {"KeyName": "dup", "KeyType": "ed25519"}).code
+
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(4) as ex:
+        codes = list(ex.map(refused, range(1100)))
+    assert set(codes) == {"InvalidKeyPair.Duplicate"}
+    made = time.time() - t0
+    n = len([e for e in audit(url, limit=5000) if e["source"] == "ec2"])
+    assert n >= 1000, f"only {n} of the 1,101 events are left {made:.1f}s after the first"
+    deadline = t0 + made + 8 + 15
+    left = None
+    while time.time() < deadline:
+        left = len([e for e in audit(url, limit=5000) if e["source"] == "ec2"])
+        if left == 0:
+            break
+        time.sleep(0.2)
+    assert left == 0, f"{left} events older than the 8s retention are left"
