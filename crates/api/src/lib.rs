@@ -62,6 +62,10 @@ impl RequestLog {
         let Some(action) = self.action.as_deref() else {
             return "-";
         };
+        // ActionTrail's one action arrives in the ECS dialect.
+        if self.dialect == "aliyun" && action == "LookupEvents" {
+            return "LookupEvents";
+        }
         let known: &[&'static str] = match self.dialect {
             "aws" => &aws::ACTIONS,
             "aliyun" => aliyun::ACTIONS,

@@ -21,6 +21,9 @@
 //! - Exact tag limits: tag writes lock the key pair rows `FOR UPDATE` first.
 //! - Nonces: one `INSERT … ON CONFLICT … DO UPDATE … WHERE expired` on the primary key.
 //! - First account: a table lock on `accounts` for the emptiness check and the insert.
+//! - A change and its audit event together: every write inserts its event (with the resources
+//!   it touched, e.g. the IDs a delete by name removed) as the last step of its transaction;
+//!   a refused change rolls back before it. See `audit.rs` and `audit_sql.rs`.
 //! - Durability: a write is acknowledged after COMMIT returns, i.e. after PostgreSQL's own
 //!   durability guarantee (`synchronous_commit`, as the server is configured).
 //!

@@ -647,6 +647,43 @@ async fn unreadable_rows_are_internal_errors_not_panics() {
     ));
 }
 
+/// An audit row this build did not write (an unknown dialect, resources that are not its
+/// JSON or of a kind it does not know) is reported as a corrupt store, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_audit_rows_are_internal_errors_not_panics() {
+    let Some(base) = base_url() else { return };
+    let schema = TestSchema::new(&base).await;
+    let store = PostgresStore::connect(&schema.url(), &schema.nodes_key_file())
+        .await
+        .expect("connect");
+    let client = schema.client().await;
+    let all = keypaird_inventory::AuditQuery::new(
+        keypaird_inventory::AuditScope::All,
+        OffsetDateTime::UNIX_EPOCH,
+        OffsetDateTime::UNIX_EPOCH + Duration::from_secs(100 * 365 * 86_400),
+        10,
+    );
+    for damage in [
+        "UPDATE audit_events SET source = 'smoke-signals'",
+        "UPDATE audit_events SET resources = 'not json'",
+        r#"UPDATE audit_events SET resources = '[{"kind": "volume"}]'"#,
+    ] {
+        client
+            .batch_execute("DELETE FROM audit_events")
+            .await
+            .expect("empty");
+        store
+            .record_audit_events(&crate::conformance::audit_events_naming_many(1, 1))
+            .await
+            .expect("record");
+        client.batch_execute(damage).await.expect(damage);
+        match store.find_audit_events(&all).await {
+            Err(StoreError::Internal(message)) => assert!(message.contains("corrupt"), "{message}"),
+            other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
+        }
+    }
+}
+
 // ---- an unreachable, vanishing or silent server ----
 
 /// Connecting to a closed port fails at once with `Unavailable`; needs no server.

@@ -267,6 +267,38 @@ fn a_newer_schema_is_refused() {
     );
 }
 
+/// An audit row this build did not write (an unknown dialect, resources that are not its
+/// JSON or of a kind it does not know) is reported as a corrupt store, never a panic.
+#[tokio::test]
+async fn unreadable_audit_rows_are_errors_not_panics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = open(&path).expect("open");
+    let conn = Connection::open(&path).expect("raw open");
+    let all = keypaird_inventory::AuditQuery::new(
+        keypaird_inventory::AuditScope::All,
+        OffsetDateTime::UNIX_EPOCH,
+        OffsetDateTime::UNIX_EPOCH + Duration::from_secs(100 * 365 * 86_400),
+        10,
+    );
+    for damage in [
+        "UPDATE audit_events SET source = 'smoke-signals'",
+        "UPDATE audit_events SET resources = 'not json'",
+        r#"UPDATE audit_events SET resources = '[{"kind": "volume"}]'"#,
+    ] {
+        conn.execute("DELETE FROM audit_events", []).expect("empty");
+        store
+            .record_audit_events(&crate::conformance::audit_events_naming_many(1, 1))
+            .await
+            .expect("record");
+        conn.execute(damage, []).expect(damage);
+        match store.find_audit_events(&all).await {
+            Err(StoreError::Internal(_)) => {}
+            other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn unreadable_rows_are_errors_not_panics() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -742,6 +774,12 @@ fn kept_statements_are_never_prepared_again() {
             ],
         },
     ));
+    statements.extend(
+        crate::plan_cases::audit_cases(Flavor::Sqlite)
+            .into_iter()
+            .filter(|case| case.statement.sql.starts_with("SELECT"))
+            .map(|case| (case.what, case.statement)),
+    );
     for (what, statement) in &statements {
         for round in 0..3 {
             let mut stmt = conn
