@@ -52,18 +52,21 @@ pub(crate) fn insert_event_sql(flavor: Flavor) -> String {
     )
 }
 
-/// The statement inserting one lookup row of `audit_resources` (scope, name, time, ID).
-pub(crate) fn insert_resource_sql(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::Sqlite => {
-            "INSERT OR IGNORE INTO audit_resources (scope, resource_name, event_time, event_id) \
-             VALUES (?1, ?2, ?3, ?4)"
-        }
-        Flavor::Postgres => {
-            "INSERT INTO audit_resources (scope, resource_name, event_time, event_id) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-        }
-    }
+/// SQLite's statement inserting one lookup row of `audit_resources` (scope, name, time, ID);
+/// statements there are calls into the library, so one per row costs nothing extra.
+pub(crate) const SQLITE_INSERT_RESOURCE: &str =
+    "INSERT OR IGNORE INTO audit_resources (scope, resource_name, event_time, event_id) \
+     VALUES (?1, ?2, ?3, ?4)";
+
+/// PostgreSQL's one statement for an event and all its lookup rows (the names as `$19`, a
+/// text array): one round trip inside the change's transaction, whatever the event touched.
+pub(crate) fn postgres_insert_event_and_resources() -> String {
+    format!(
+        "WITH event AS ({}) \
+         INSERT INTO audit_resources (scope, resource_name, event_time, event_id) \
+         SELECT $1, name, $2, $3 FROM unnest($19::text[]) AS name ON CONFLICT DO NOTHING",
+        insert_event_sql(Flavor::Postgres)
+    )
 }
 
 /// The values of an event's row that are not plain text of the event.

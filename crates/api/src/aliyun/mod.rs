@@ -109,14 +109,12 @@ impl AliyunDialect {
                 )
                 .await
             }
+            // Reads are drafted only when they are recorded.
             (Some(mut event), Some(error)) => {
-                if event.read_only && !self.audit.record_reads {
-                    return;
-                }
                 audit::fail(&mut event, error.code.wire().0, &error.message);
                 event
             }
-            (Some(event), None) if event.read_only && self.audit.record_reads => event,
+            (Some(event), None) if event.read_only => event,
             _ => return,
         };
         audit::record_unchanged(&self.inventory, event).await;
@@ -192,13 +190,15 @@ impl AliyunDialect {
         if let Ok(region) = region {
             log.region = Some(region.to_owned());
         }
-        if action != "DescribeInstances" {
+        // A read is drafted only when reads are recorded: the hot path of reads pays nothing.
+        let read = READ_ONLY_ACTIONS.contains(&action);
+        if action != "DescribeInstances" && (!read || self.audit.record_reads) {
             let call = CallDraft {
                 source: AuditSource::Ecs,
                 request,
                 request_id: &log.request_id,
                 action,
-                read_only: READ_ONLY_ACTIONS.contains(&action),
+                read_only: read,
                 account_id: &account.id,
                 account_name: &account.name,
                 region: log.region.as_deref().unwrap_or_default(),

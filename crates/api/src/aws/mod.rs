@@ -120,14 +120,12 @@ impl AwsDialect {
                 )
                 .await
             }
+            // Reads are drafted only when they are recorded.
             (Some(mut event), Some(error)) => {
-                if event.read_only && !self.audit.record_reads {
-                    return;
-                }
                 audit::fail(&mut event, error.code.wire().0, &error.message);
                 event
             }
-            (Some(event), None) if event.read_only && self.audit.record_reads => event,
+            (Some(event), None) if event.read_only => event,
             _ => return,
         };
         audit::record_unchanged(&self.inventory, event).await;
@@ -176,7 +174,8 @@ impl AwsDialect {
                 ))
             }
         };
-        if ACTIONS.contains(&action) {
+        // A read is drafted only when reads are recorded: the hot path of reads pays nothing.
+        if ACTIONS.contains(&action) && (!is_read(action) || self.audit.record_reads) {
             let call = CallDraft {
                 source: AuditSource::Ec2,
                 request,

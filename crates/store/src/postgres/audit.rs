@@ -1,6 +1,8 @@
 //! Audit trail statements. `record` runs inside the transaction of the change it records, so
 //! the event is committed exactly when the change is.
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::GenericClient;
 use keypaird_inventory::{AuditEvent, AuditQuery, AuditSource};
 use time::OffsetDateTime;
@@ -12,12 +14,15 @@ use super::rows::{column, from_millis, to_millis};
 use crate::audit_sql::{self, decode_resources, event_row};
 use crate::sql::Flavor;
 
-/// Inserts `event` and the lookup rows of the names and IDs it touched.
+/// Built once: every change runs it.
+static INSERT_EVENT: LazyLock<String> =
+    LazyLock::new(audit_sql::postgres_insert_event_and_resources);
+
+/// Inserts `event` and the lookup rows of the names and IDs it touched, in one statement.
 pub(super) async fn record(client: &impl GenericClient, event: &AuditEvent) -> Outcome<()> {
     let row = event_row(event)?;
-    let insert = client
-        .prepare_cached(&audit_sql::insert_event_sql(Flavor::Postgres))
-        .await?;
+    let names = event.resource_lookup_names();
+    let insert = client.prepare_cached(&INSERT_EVENT).await?;
     client
         .execute(
             &insert,
@@ -40,21 +45,10 @@ pub(super) async fn record(client: &impl GenericClient, event: &AuditEvent) -> O
                 &row.resources,
                 &event.error_code,
                 &event.error_message,
+                &names,
             ],
         )
         .await?;
-    let names = event.resource_lookup_names();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let lookup = client
-        .prepare_cached(audit_sql::insert_resource_sql(Flavor::Postgres))
-        .await?;
-    for name in names {
-        client
-            .execute(&lookup, &[&row.scope, &name, &row.time_ms, &event.event_id])
-            .await?;
-    }
     Ok(())
 }
 

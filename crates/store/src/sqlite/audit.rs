@@ -1,6 +1,8 @@
 //! Audit trail statements. `record` runs inside the transaction (savepoint) of the change it
 //! records, so the event is committed exactly when the change is.
 
+use std::sync::LazyLock;
+
 use keypaird_inventory::{AuditEvent, AuditQuery, AuditSource};
 use rusqlite::{params, Connection, Row};
 use time::OffsetDateTime;
@@ -11,31 +13,34 @@ use super::rows::{from_millis, to_millis};
 use crate::audit_sql::{self, decode_resources, event_row};
 use crate::sql::Flavor;
 
+/// Built once: every change runs it.
+static INSERT_EVENT: LazyLock<String> =
+    LazyLock::new(|| audit_sql::insert_event_sql(Flavor::Sqlite));
+
 /// Inserts `event` and the lookup rows of the names and IDs it touched.
 pub(super) fn record(conn: &Connection, event: &AuditEvent) -> Outcome<()> {
     let row = event_row(event)?;
-    conn.prepare_cached(&audit_sql::insert_event_sql(Flavor::Sqlite))?
-        .execute(params![
-            row.scope,
-            row.time_ms,
-            event.event_id,
-            event.account_id,
-            event.account_name,
-            event.source.as_str(),
-            event.region,
-            event.action,
-            row.read_only,
-            event.access_key_id,
-            row.resource_kind,
-            event.source_ip,
-            event.user_agent,
-            event.request_id,
-            event.request_parameters,
-            row.resources,
-            event.error_code,
-            event.error_message,
-        ])?;
-    let mut lookup = conn.prepare_cached(audit_sql::insert_resource_sql(Flavor::Sqlite))?;
+    conn.prepare_cached(&INSERT_EVENT)?.execute(params![
+        row.scope,
+        row.time_ms,
+        event.event_id,
+        event.account_id,
+        event.account_name,
+        event.source.as_str(),
+        event.region,
+        event.action,
+        row.read_only,
+        event.access_key_id,
+        row.resource_kind,
+        event.source_ip,
+        event.user_agent,
+        event.request_id,
+        event.request_parameters,
+        row.resources,
+        event.error_code,
+        event.error_message,
+    ])?;
+    let mut lookup = conn.prepare_cached(audit_sql::SQLITE_INSERT_RESOURCE)?;
     for name in event.resource_lookup_names() {
         lookup.execute(params![row.scope, name, row.time_ms, event.event_id])?;
     }
