@@ -447,3 +447,24 @@ def test_tenant_isolation(account, other_account, keypaird, store):
     # EC2 events are not ActionTrail's.
     srv.ec2().create_key_pair(KeyName="ec2-side", KeyType="ed25519")
     assert len(TrailCore(srv).lookup()["Events"]) == 2
+
+
+# ---- docs/decisions.md, 'Audit trail' --------------------------------------------------------
+
+
+def test_failed_call_is_found_by_the_names_its_request_named(srv, trail):
+    kp = create(srv, "held")
+    v1_call(srv, "CreateKeyPair", {"KeyPairName": "held"}).error("KeyPair.AlreadyExist")
+    events = trail.lookup()["Events"]
+    assert [e.get("errorCode") for e in events] == ["KeyPair.AlreadyExist", None]
+    dup, ok = events
+    assert ev_ids(trail.lookup("ResourceName", "held")["Events"]) == ev_ids([dup, ok])
+    assert ev_ids(trail.lookup("ResourceName", kp["KeyPairId"])["Events"]) == ev_ids([ok])
+
+
+def test_lookup_events_is_not_recorded(account, keypaird, store):
+    from audit_support import api_events
+    srv = keypaird(extra=["--audit-reads"])
+    TrailCore(srv).lookup()
+    TrailTea(srv).lookup()
+    assert api_events(sqlite_url(store)) == []

@@ -530,3 +530,46 @@ def test_tenant_isolation(account, other_account, keypaird, store):
     ecs_create(srv, "ecs-side")
     assert [e["EventName"] for e in lookup(ct_a)] == ["DeleteKeyPair", "CreateKeyPair"]
     assert len(lookup(ct_b)) == 1
+
+
+# ---- docs/decisions.md, 'Audit trail' --------------------------------------------------------
+
+
+def test_failed_call_is_found_by_the_names_its_request_named(srv, ct):
+    kp = srv.ec2().create_key_pair(KeyName="held", KeyType="ed25519")
+    srv.call("CreateKeyPair", {"KeyName": "held"}).error("InvalidKeyPair.Duplicate")
+    srv.call("CreateTags", {"ResourceId.1": "key-0123456789abcdef0", "Tag.1.Key": "k",
+                            "Tag.1.Value": "v"}).error("InvalidKeyPair.NotFound")
+    events = lookup(ct)
+    assert [trail_event(e).get("errorCode") for e in events] == [
+        "Client.InvalidKeyPair.NotFound", "Client.InvalidKeyPair.Duplicate", None]
+    missing, dup, ok = events
+    assert ids(lookup(ct, LookupAttributes=attr("ResourceName", "held"))) == ids([dup, ok])
+    assert ids(lookup(ct, LookupAttributes=attr("ResourceName", "key-0123456789abcdef0"))) == ids([missing])
+    assert ids(lookup(ct, LookupAttributes=attr("ResourceName", kp["KeyPairId"]))) == ids([ok])
+
+
+def test_lookup_events_is_not_recorded_but_a_refused_one_is(account, keypaird, store):
+    from audit_support import api_events
+    srv = keypaird(extra=["--audit-reads"])
+    ct = cloudtrail(srv)
+    ct.lookup_events()
+    ct.lookup_events(LookupAttributes=attr("EventName", "CreateKeyPair"))
+    assert api_events(sqlite_url(store)) == []
+    ct_error(ct_raw(srv, {}, sign_secret=TESTER[2] + "x"), "InvalidSignatureException")
+    [ev] = api_events(sqlite_url(store))
+    assert ev["eventName"] == "LookupEvents"
+    assert ev["errorCode"] == "InvalidSignatureException"
+    assert (ev["accountName"], ev["accessKeyId"]) == ("tester", TESTER[1])
+
+
+def test_next_token_with_another_time_range(srv, ct):
+    make_ec2_events(srv, 5, "rng")
+    start = now() - dt.timedelta(hours=1)
+    first = ct.lookup_events(MaxResults=2, StartTime=start)
+    nxt = ct.lookup_events(MaxResults=2, StartTime=start, NextToken=first["NextToken"])
+    assert len(nxt["Events"]) == 2
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(MaxResults=2, StartTime=start - dt.timedelta(hours=1),
+                         NextToken=first["NextToken"])
+    ct_client_error(e, "InvalidNextTokenException")
