@@ -27,6 +27,8 @@ allow_reset = false
 ppk_version = 2
 rsa_pool_size = 32
 last_used_flush_interval = "15s"
+audit_reads = false
+audit_retention = "90d"
 # tls_cert, tls_key: not set, plain HTTP
 max_body_bytes = 262144
 header_read_timeout = "10s"
@@ -58,12 +60,14 @@ def test_flags_win_over_environment_over_file_and_the_password_is_redacted(tmp_p
     config = tmp_path / "keypaird.toml"
     config.write_text('listen = "0.0.0.0:9000"\nppk_version = 3\nrsa_pool_size = 4\n'
                       'metrics_listen = "127.0.0.1:9101"\n'
-                      'keep_alive_idle = "90s"\nstore = "sqlite:///from/file.db"\n')
+                      'keep_alive_idle = "90s"\nstore = "sqlite:///from/file.db"\n'
+                      'audit_retention = "12h"\n')
     store_file = tmp_path / "store-url"
     store_file.write_text("postgres://kp:s3cret-pw@db.internal:5432/keys?schema=a&password=also\n")
     done = check("--config", config, "--rsa-pool-size", "8", "--master-key-file", "/etc/kp.key",
                  "--log-format", "json",
-                 env={"KEYPAIRD_LISTEN": "127.0.0.1:9100", "KEYPAIRD_STORE_FILE": str(store_file)})
+                 env={"KEYPAIRD_LISTEN": "127.0.0.1:9100", "KEYPAIRD_STORE_FILE": str(store_file),
+                      "KEYPAIRD_AUDIT_READS": "true"})
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == HEADER + (
         'listen = "127.0.0.1:9100"\n'
@@ -76,6 +80,8 @@ def test_flags_win_over_environment_over_file_and_the_password_is_redacted(tmp_p
         'ppk_version = 3\n'
         'rsa_pool_size = 8\n'
         'last_used_flush_interval = "15s"\n'
+        'audit_reads = true\n'
+        'audit_retention = "12h"\n'
         '# tls_cert, tls_key: not set, plain HTTP\n'
         'max_body_bytes = 262144\n'
         'header_read_timeout = "10s"\n'

@@ -159,7 +159,7 @@ impl ServeConfig {
     fn render(&self, master_key_file: &Path) -> String {
         let text = |value: &str| toml::Value::String(value.to_owned()).to_string();
         let path = |value: &Path| text(&value.display().to_string());
-        let duration = |value: Duration| text(&humantime::format_duration(value).to_string());
+        let duration = |value: Duration| text(&shown_duration(value));
         let ppk_version = match self.ppk_version {
             PpkVersion::V2 => 2,
             PpkVersion::V3 => 3,
@@ -270,6 +270,17 @@ fn read_store_file(path: &Path) -> anyhow::Result<String> {
         );
     }
     Ok(url.to_owned())
+}
+
+/// A duration as a config file writes it: whole days as `90d` (humantime would say
+/// `2months 29days 2h 52m 48s`, its months being 30.44 days), anything else by humantime.
+fn shown_duration(value: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    if value.subsec_nanos() == 0 && value.as_secs() >= DAY && value.as_secs() % DAY == 0 {
+        format!("{}d", value.as_secs() / DAY)
+    } else {
+        humantime::format_duration(value).to_string()
+    }
 }
 
 /// A duration as people write it ("10s", "1m30s", "90d"), by humantime.
