@@ -109,3 +109,18 @@ def test_purge_of_more_than_one_batch(account, keypaird, store):
             break
         time.sleep(0.2)
     assert left == 0, f"{left} events older than the 8s retention are left"
+
+
+def test_retention_from_the_config_file(account, keypaird, store, tmp_path):
+    config = tmp_path / "keypaird.toml"
+    config.write_text('audit_retention = "2s"\n')
+    srv = keypaird(extra=["--config", config])
+    purged_after(srv, sqlite_url(store), 2.0)
+
+
+def test_bad_retention_in_the_config_file_is_refused_at_start(account, store, tmp_path):
+    config = tmp_path / "keypaird.toml"
+    config.write_text('audit_retention = "0s"\n')
+    cp = serve_exit(store, ["--config", config])
+    assert cp.returncode != 0, cp.stdout
+    assert "retention" in cp.stderr.lower(), cp.stderr
