@@ -26,7 +26,8 @@ WRITE_OPERATIONS = {
     "delete_key_pair", "delete_key_pairs_by_name", "add_tags", "remove_tags",
     "set_resource_group", "record_nonce", "purge_expired_nonces", "reset_inventory",
     "check_ready", "create_access_key", "set_access_key_disabled", "delete_access_key",
-    "delete_account", "set_account_quota", "record_access_key_uses",
+    "delete_account", "set_account_quota", "record_access_key_uses", "record_audit_events",
+    "purge_audit_events",
 }
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -138,6 +139,9 @@ def check_workload_scrape(text: str, samples: dict, never: list, *, group_commit
     assert store_ops["record_nonce"] == 4  # every verified ECS request spends its nonce
     assert store_ops["count_nonces"] == 1  # this scrape counted the record
     assert "delete_key_pair" not in store_ops  # the failing delete never reached the store
+    # Recorded on their own: the failed delete and the refused signature (a change is recorded
+    # in its own write, an unknown action and a refused method are not calls to record).
+    assert store_ops["record_audit_events"] == 2
     assert series(samples, "keypaird_store_errors_total") == {}
 
     commits = samples[("keypaird_group_commit_batch_size_count", frozenset())]

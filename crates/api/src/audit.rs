@@ -87,7 +87,7 @@ pub fn fill_origin(event: &mut AuditEvent, request: &ApiRequest) {
 
 /// The event of a refused authentication: who it claimed to be (the access key ID, as logged)
 /// and the error. The account is the key's when the key exists, so its owner sees the attempt.
-pub async fn refused_authentication(
+async fn refused_authentication(
     source: AuditSource,
     read_only: bool,
     request: &ApiRequest,
@@ -156,10 +156,54 @@ fn requested_key_pairs(request_parameters: &str) -> Vec<AuditResource> {
 /// Key pairs named by a failed request that its record keeps, at most (DeleteKeyPairs takes 100).
 const MAX_REQUESTED_RESOURCES: usize = 100;
 
+/// How a call ended, for [`record_call_end`].
+pub struct CallEnd<'a> {
+    pub source: AuditSource,
+    pub request: &'a ApiRequest,
+    pub log: &'a RequestLog,
+    /// The call's event, when the caller was known and the call is one that is recorded.
+    pub draft: Option<AuditEvent>,
+    /// The code and message the call was answered with, when it failed.
+    pub error: Option<(&'a str, &'a str)>,
+    /// The call asked for a read (a refused one has no draft to say so).
+    pub asked_for_read: bool,
+}
+
+/// Records what the store did not record with a change: a refused authentication, a failed
+/// call, or a read (drafted only under `--audit-reads`). A change that succeeded was recorded
+/// in its own transaction.
+pub async fn record_call_end(
+    inventory: &Inventory,
+    credentials: &keypaird_inventory::CredentialCache,
+    end: CallEnd<'_>,
+) {
+    let event = match (end.draft, end.error) {
+        (_, Some((code, message))) if end.log.auth_failed => {
+            refused_authentication(
+                end.source,
+                end.asked_for_read,
+                end.request,
+                end.log,
+                credentials,
+                code,
+                message,
+            )
+            .await
+        }
+        (Some(mut event), Some((code, message))) => {
+            fail(&mut event, code, message);
+            event
+        }
+        (Some(event), None) if event.read_only => event,
+        _ => return,
+    };
+    record_unchanged(inventory, event).await;
+}
+
 /// Records an event of a call that changed nothing. The reply does not wait on the outcome's
 /// kind: a store that cannot take it is logged, and the caller still gets the reply its call
 /// earned (a refused signature stays a 4xx).
-pub async fn record_unchanged(inventory: &Inventory, event: AuditEvent) {
+async fn record_unchanged(inventory: &Inventory, event: AuditEvent) {
     if let Err(err) = inventory.record_events(std::slice::from_ref(&event)).await {
         tracing::warn!(
             error = %err,

@@ -87,6 +87,24 @@ impl AuditResource {
         }
     }
 
+    /// A key pair a change made or removed: its ID, name and fingerprint.
+    pub fn of_key_pair(key_pair: &crate::model::KeyPair) -> Self {
+        Self::key_pair(&key_pair.id, &key_pair.name, &key_pair.fingerprint)
+    }
+
+    /// Key pairs a call named by ID only (tags, resource groups).
+    pub fn key_pair_ids(ids: &[String]) -> Vec<Self> {
+        ids.iter().map(|id| Self::key_pair(id, "", "")).collect()
+    }
+
+    pub fn account(id: &str, name: &str) -> Self {
+        Self::named(ResourceKind::Account, id, name)
+    }
+
+    pub fn access_key(access_key_id: &str) -> Self {
+        Self::named(ResourceKind::AccessKey, access_key_id, "")
+    }
+
     pub fn named(kind: ResourceKind, id: &str, name: &str) -> Self {
         AuditResource {
             kind,

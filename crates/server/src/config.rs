@@ -276,7 +276,7 @@ fn read_store_file(path: &Path) -> anyhow::Result<String> {
 /// `2months 29days 2h 52m 48s`, its months being 30.44 days), anything else by humantime.
 fn shown_duration(value: Duration) -> String {
     const DAY: u64 = 24 * 3600;
-    if value.subsec_nanos() == 0 && value.as_secs() >= DAY && value.as_secs() % DAY == 0 {
+    if value.subsec_nanos() == 0 && value.as_secs() >= DAY && value.as_secs().is_multiple_of(DAY) {
         format!("{}d", value.as_secs() / DAY)
     } else {
         humantime::format_duration(value).to_string()

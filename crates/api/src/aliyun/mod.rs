@@ -14,7 +14,7 @@ use http::{HeaderMap, StatusCode};
 use keypaird_inventory::{AuditEvent, AuditSource, CredentialCache, Inventory, Provider, Scope};
 use time::OffsetDateTime;
 
-use crate::audit::{self, AuditSettings, CallDraft, ParameterNames};
+use crate::audit::{self, AuditSettings, CallDraft, CallEnd, ParameterNames};
 use crate::aws::AuthMode;
 use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
@@ -84,8 +84,6 @@ impl AliyunDialect {
         }
     }
 
-    /// Records what the store did not: a refused authentication, a failed call, or a read
-    /// under `--audit-reads`. A change that succeeded was recorded with it.
     async fn record_unchanged(
         &self,
         request: &ApiRequest,
@@ -93,31 +91,18 @@ impl AliyunDialect {
         draft: Option<AuditEvent>,
         error: Option<&AliyunError>,
     ) {
-        let event = match (draft, error) {
-            (_, Some(error)) if log.auth_failed => {
-                let (code, _) = error.code.wire();
-                audit::refused_authentication(
-                    AuditSource::Ecs,
-                    log.action
-                        .as_deref()
-                        .is_some_and(|a| READ_ONLY_ACTIONS.contains(&a)),
-                    request,
-                    log,
-                    &self.credentials,
-                    code,
-                    &error.message,
-                )
-                .await
-            }
-            // Reads are drafted only when they are recorded.
-            (Some(mut event), Some(error)) => {
-                audit::fail(&mut event, error.code.wire().0, &error.message);
-                event
-            }
-            (Some(event), None) if event.read_only => event,
-            _ => return,
+        let end = CallEnd {
+            source: AuditSource::Ecs,
+            request,
+            log,
+            draft,
+            error: error.map(|e| (e.code.wire().0, e.message.as_str())),
+            asked_for_read: log
+                .action
+                .as_deref()
+                .is_some_and(|a| READ_ONLY_ACTIONS.contains(&a)),
         };
-        audit::record_unchanged(&self.inventory, event).await;
+        audit::record_call_end(&self.inventory, &self.credentials, end).await;
     }
 
     async fn handle_inner(

@@ -13,7 +13,7 @@ use keypaird_inventory::{AuditEvent, AuditSource, CredentialCache, Inventory, Pr
 use keypaird_keys::PpkVersion;
 use time::OffsetDateTime;
 
-use crate::audit::{self, AuditSettings, CallDraft, ParameterNames};
+use crate::audit::{self, AuditSettings, CallDraft, CallEnd, ParameterNames};
 use crate::params::{Limits, Params, ParamsError};
 use crate::{ApiRequest, ApiResponse, Refusal, RequestLog};
 use actions::ActionContext;
@@ -97,8 +97,6 @@ impl AwsDialect {
         }
     }
 
-    /// Records what the store did not: a refused authentication, a failed call, or a read
-    /// under `--audit-reads`. A change that succeeded was recorded with it.
     async fn record_unchanged(
         &self,
         request: &ApiRequest,
@@ -106,29 +104,15 @@ impl AwsDialect {
         draft: Option<AuditEvent>,
         error: Option<&AwsError>,
     ) {
-        let event = match (draft, error) {
-            (_, Some(error)) if log.auth_failed => {
-                let (code, _) = error.code.wire();
-                audit::refused_authentication(
-                    AuditSource::Ec2,
-                    log.action.as_deref().is_some_and(is_read),
-                    request,
-                    log,
-                    &self.credentials,
-                    code,
-                    &error.message,
-                )
-                .await
-            }
-            // Reads are drafted only when they are recorded.
-            (Some(mut event), Some(error)) => {
-                audit::fail(&mut event, error.code.wire().0, &error.message);
-                event
-            }
-            (Some(event), None) if event.read_only => event,
-            _ => return,
+        let end = CallEnd {
+            source: AuditSource::Ec2,
+            request,
+            log,
+            draft,
+            error: error.map(|e| (e.code.wire().0, e.message.as_str())),
+            asked_for_read: log.action.as_deref().is_some_and(is_read),
         };
-        audit::record_unchanged(&self.inventory, event).await;
+        audit::record_call_end(&self.inventory, &self.credentials, end).await;
     }
 
     async fn handle_inner(

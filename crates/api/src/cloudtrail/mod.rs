@@ -61,20 +61,16 @@ impl CloudTrailDialect {
                 log,
             },
             Err(error) => {
-                if log.auth_failed {
-                    let (code, _) = error.code.wire();
-                    let event = audit::refused_authentication(
-                        AuditSource::Ec2,
-                        true,
-                        request,
-                        &log,
-                        &self.credentials,
-                        code,
-                        &error.message,
-                    )
-                    .await;
-                    audit::record_unchanged(&self.inventory, event).await;
-                }
+                let end = audit::CallEnd {
+                    source: AuditSource::Ec2,
+                    request,
+                    log: &log,
+                    // LookupEvents itself is not recorded; a refused one is.
+                    draft: None,
+                    error: Some((error.code.wire().0, &error.message)),
+                    asked_for_read: true,
+                };
+                audit::record_call_end(&self.inventory, &self.credentials, end).await;
                 error_response(&error, &request_id, log)
             }
         }

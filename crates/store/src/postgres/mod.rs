@@ -70,8 +70,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::StreamExt;
 use keypaird_inventory::{
     AccessKeySummary, Account, AccountSummary, AuditEvent, AuditQuery, AuditResource, Credential,
-    KeyPair, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady, ResourceKind, Scope,
-    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    KeyPair, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope, Store,
+    StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use time::OffsetDateTime;
 
@@ -382,7 +382,7 @@ impl Store for PostgresStore {
     ) -> Result<Account, StoreError> {
         in_transaction!(self, tx => async {
             let created = accounts::create(&tx, &account, &self.master).await?;
-            let resource = account_resource(&created.id, &created.name);
+            let resource = AuditResource::account(&created.id, &created.name);
             record(&tx, audit, vec![resource]).await?;
             Ok::<_, Failure>(created)
         }
@@ -398,7 +398,7 @@ impl Store for PostgresStore {
             let created = accounts::create_first(&tx, &account, &self.master).await?;
             // Nothing is recorded when an account already existed: nothing changed.
             if created {
-                let resource = account_resource(&account.id, &account.name);
+                let resource = AuditResource::account(&account.id, &account.name);
                 record(&tx, audit, vec![resource]).await?;
             }
             Ok::<_, Failure>(created)
@@ -419,7 +419,7 @@ impl Store for PostgresStore {
         in_transaction!(self, tx => async {
             let created =
                 accounts::create_access_key(&tx, account_name, &key, &self.master).await?;
-            let resource = access_key_resource(&created.access_key_id);
+            let resource = AuditResource::access_key(&created.access_key_id);
             record(&tx, audit, vec![resource]).await?;
             Ok::<_, Failure>(created)
         }
@@ -442,7 +442,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             accounts::set_access_key_disabled(&tx, account_name, access_key_id, disabled).await?;
-            record(&tx, audit, vec![access_key_resource(access_key_id)]).await
+            record(&tx, audit, vec![AuditResource::access_key(access_key_id)]).await
         }
         .await)
     }
@@ -455,7 +455,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             accounts::delete_access_key(&tx, account_name, access_key_id).await?;
-            record(&tx, audit, vec![access_key_resource(access_key_id)]).await
+            record(&tx, audit, vec![AuditResource::access_key(access_key_id)]).await
         }
         .await)
     }
@@ -468,7 +468,7 @@ impl Store for PostgresStore {
     ) -> Result<u64, StoreError> {
         in_transaction!(self, tx => async {
             let deleted = accounts::delete_account(&tx, name, force).await?;
-            record(&tx, audit, vec![account_resource("", name)]).await?;
+            record(&tx, audit, vec![AuditResource::account("", name)]).await?;
             Ok::<_, Failure>(deleted)
         }
         .await)
@@ -482,7 +482,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             accounts::set_account_quota(&tx, name, quota).await?;
-            record(&tx, audit, vec![account_resource("", name)]).await
+            record(&tx, audit, vec![AuditResource::account("", name)]).await
         }
         .await)
     }
@@ -528,7 +528,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::insert(&tx, key_pair, quota).await?;
-            record(&tx, audit, vec![key_pair_resource(key_pair)]).await
+            record(&tx, audit, vec![AuditResource::of_key_pair(key_pair)]).await
         }
         .await)
     }
@@ -580,7 +580,7 @@ impl Store for PostgresStore {
     ) -> Result<Option<KeyPair>, StoreError> {
         in_transaction!(self, tx => async {
             let deleted = key_pairs::delete_one(&tx, scope, key_pair).await?;
-            let resources = deleted.iter().map(key_pair_resource).collect();
+            let resources = deleted.iter().map(AuditResource::of_key_pair).collect();
             record(&tx, audit, resources).await?;
             Ok::<_, Failure>(deleted)
         }
@@ -615,7 +615,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::add_tags(&tx, scope, key_pair_ids, tags, limit).await?;
-            record(&tx, audit, key_pair_id_resources(key_pair_ids)).await
+            record(&tx, audit, AuditResource::key_pair_ids(key_pair_ids)).await
         }
         .await)
     }
@@ -629,7 +629,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::remove_tags(&tx, scope, key_pair_ids, removals).await?;
-            record(&tx, audit, key_pair_id_resources(key_pair_ids)).await
+            record(&tx, audit, AuditResource::key_pair_ids(key_pair_ids)).await
         }
         .await)
     }
@@ -643,7 +643,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, tx => async {
             key_pairs::set_resource_group(&tx, scope, key_pair_id, resource_group_id).await?;
-            let resources = key_pair_id_resources(&[key_pair_id.to_owned()]);
+            let resources = AuditResource::key_pair_ids(&[key_pair_id.to_owned()]);
             record(&tx, audit, resources).await
         }
         .await)
@@ -717,22 +717,4 @@ async fn record(
     let mut event = audit.clone();
     event.resources.extend(resources);
     audit::record(tx, &event).await
-}
-
-fn key_pair_resource(key_pair: &KeyPair) -> AuditResource {
-    AuditResource::key_pair(&key_pair.id, &key_pair.name, &key_pair.fingerprint)
-}
-
-fn key_pair_id_resources(ids: &[String]) -> Vec<AuditResource> {
-    ids.iter()
-        .map(|id| AuditResource::key_pair(id, "", ""))
-        .collect()
-}
-
-fn account_resource(id: &str, name: &str) -> AuditResource {
-    AuditResource::named(ResourceKind::Account, id, name)
-}
-
-fn access_key_resource(access_key_id: &str) -> AuditResource {
-    AuditResource::named(ResourceKind::AccessKey, access_key_id, "")
 }

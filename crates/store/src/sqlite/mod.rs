@@ -41,8 +41,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keypaird_inventory::{
     AccessKeySummary, Account, AccountSummary, AuditEvent, AuditQuery, AuditResource, Credential,
-    KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady,
-    ResourceKind, Scope, Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
+    KeyPair, KeyPairPage, KeyPairQuery, KeyPairRef, NewAccessKey, NewAccount, NotReady, Scope,
+    Store, StoreError, Tag, TagQuery, TagRemoval, TagRow,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
@@ -487,7 +487,7 @@ impl Store for SqliteStore {
         let master = self.shared.master.clone();
         self.write_audited(audit, move |tx| {
             let created = accounts::create(tx, &account, &master)?;
-            let resource = account_resource(&created.id, &created.name);
+            let resource = AuditResource::account(&created.id, &created.name);
             Ok((created, vec![resource]))
         })
         .await
@@ -506,7 +506,7 @@ impl Store for SqliteStore {
             if created {
                 event
                     .resources
-                    .push(account_resource(&account.id, &account.name));
+                    .push(AuditResource::account(&account.id, &account.name));
                 audit::record(tx, &event)?;
             }
             Ok(created)
@@ -528,7 +528,7 @@ impl Store for SqliteStore {
         let master = self.shared.master.clone();
         self.write_audited(audit, move |tx| {
             let created = accounts::create_access_key(tx, &account_name, &key, &master)?;
-            let resource = access_key_resource(&created.access_key_id);
+            let resource = AuditResource::access_key(&created.access_key_id);
             Ok((created, vec![resource]))
         })
         .await
@@ -553,7 +553,7 @@ impl Store for SqliteStore {
         let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
         self.write_audited(audit, move |tx| {
             accounts::set_access_key_disabled(tx, &account_name, &access_key_id, disabled)?;
-            Ok(((), vec![access_key_resource(&access_key_id)]))
+            Ok(((), vec![AuditResource::access_key(&access_key_id)]))
         })
         .await
     }
@@ -567,7 +567,7 @@ impl Store for SqliteStore {
         let (account_name, access_key_id) = (account_name.to_owned(), access_key_id.to_owned());
         self.write_audited(audit, move |tx| {
             accounts::delete_access_key(tx, &account_name, &access_key_id)?;
-            Ok(((), vec![access_key_resource(&access_key_id)]))
+            Ok(((), vec![AuditResource::access_key(&access_key_id)]))
         })
         .await
     }
@@ -581,7 +581,7 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.write_audited(audit, move |tx| {
             let deleted = accounts::delete_account(tx, &name, force)?;
-            Ok((deleted, vec![account_resource("", &name)]))
+            Ok((deleted, vec![AuditResource::account("", &name)]))
         })
         .await
     }
@@ -595,7 +595,7 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.write_audited(audit, move |tx| {
             accounts::set_account_quota(tx, &name, quota)?;
-            Ok(((), vec![account_resource("", &name)]))
+            Ok(((), vec![AuditResource::account("", &name)]))
         })
         .await
     }
@@ -649,7 +649,7 @@ impl Store for SqliteStore {
         let key_pair = key_pair.clone();
         self.write_audited(audit, move |tx| {
             key_pairs::insert(tx, &key_pair, quota)?;
-            Ok(((), vec![key_pair_resource(&key_pair)]))
+            Ok(((), vec![AuditResource::of_key_pair(&key_pair)]))
         })
         .await
     }
@@ -722,7 +722,7 @@ impl Store for SqliteStore {
         let key_pair = key_pair.clone();
         self.write_audited(audit, move |tx| {
             let deleted = key_pairs::delete_one(tx, &scope, &key_pair)?;
-            let resources = deleted.iter().map(key_pair_resource).collect();
+            let resources = deleted.iter().map(AuditResource::of_key_pair).collect();
             Ok((deleted, resources))
         })
         .await
@@ -760,7 +760,7 @@ impl Store for SqliteStore {
         let tags = tags.to_vec();
         self.write_audited(audit, move |tx| {
             key_pairs::add_tags(tx, &scope, &key_pair_ids, &tags, limit)?;
-            Ok(((), key_pair_id_resources(&key_pair_ids)))
+            Ok(((), AuditResource::key_pair_ids(&key_pair_ids)))
         })
         .await
     }
@@ -777,7 +777,7 @@ impl Store for SqliteStore {
         let removals = removals.to_vec();
         self.write_audited(audit, move |tx| {
             key_pairs::remove_tags(tx, &scope, &key_pair_ids, &removals)?;
-            Ok(((), key_pair_id_resources(&key_pair_ids)))
+            Ok(((), AuditResource::key_pair_ids(&key_pair_ids)))
         })
         .await
     }
@@ -794,7 +794,7 @@ impl Store for SqliteStore {
         let resource_group_id = resource_group_id.to_owned();
         self.write_audited(audit, move |tx| {
             key_pairs::set_resource_group(tx, &scope, &key_pair_id, &resource_group_id)?;
-            Ok(((), key_pair_id_resources(&[key_pair_id])))
+            Ok(((), AuditResource::key_pair_ids(&[key_pair_id])))
         })
         .await
     }
@@ -852,22 +852,4 @@ impl Store for SqliteStore {
             })
             .await
     }
-}
-
-fn key_pair_resource(key_pair: &KeyPair) -> AuditResource {
-    AuditResource::key_pair(&key_pair.id, &key_pair.name, &key_pair.fingerprint)
-}
-
-fn key_pair_id_resources(ids: &[String]) -> Vec<AuditResource> {
-    ids.iter()
-        .map(|id| AuditResource::key_pair(id, "", ""))
-        .collect()
-}
-
-fn account_resource(id: &str, name: &str) -> AuditResource {
-    AuditResource::named(ResourceKind::Account, id, name)
-}
-
-fn access_key_resource(access_key_id: &str) -> AuditResource {
-    AuditResource::named(ResourceKind::AccessKey, access_key_id, "")
 }
