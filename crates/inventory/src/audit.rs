@@ -120,7 +120,8 @@ impl AuditResource {
 /// by name records the IDs it removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
-    /// Unique; a UUID like CloudTrail's.
+    /// Unique; a UUID like CloudTrail's, of version 7 (time first), so that the store's index
+    /// of event IDs grows at one end as its time indexes do, not at a random page per write.
     pub event_id: String,
     /// Millisecond precision, as the store keeps it.
     pub time: OffsetDateTime,
@@ -147,9 +148,10 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An event with a fresh ID and the current time; the other fields empty.
     pub fn new(source: AuditSource, action: &str) -> Self {
+        let time = crate::service::now_millis();
         AuditEvent {
-            event_id: uuid_v4(),
-            time: crate::service::now_millis(),
+            event_id: uuid_v7(time),
+            time,
             source,
             account_id: String::new(),
             account_name: String::new(),
@@ -278,10 +280,13 @@ impl AuditQuery {
     }
 }
 
-fn uuid_v4() -> String {
+/// RFC 9562's version 7: the milliseconds since the epoch, then 74 random bits.
+fn uuid_v7(time: OffsetDateTime) -> String {
+    let millis = u64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the system random number generator failed");
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    getrandom::fill(&mut bytes[6..]).expect("the system random number generator failed");
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
     format!(
@@ -299,13 +304,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn event_ids_are_version_4_uuids_and_differ() {
-        let a = AuditEvent::new(AuditSource::Ec2, "CreateKeyPair").event_id;
-        let b = AuditEvent::new(AuditSource::Ec2, "CreateKeyPair").event_id;
+    fn event_ids_are_version_7_uuids_in_time_order() {
+        let at = |ms: i128| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap();
+        let a = uuid_v7(at(1_796_180_000_000));
+        let b = uuid_v7(at(1_796_180_000_000));
+        let later = uuid_v7(at(1_796_180_000_001));
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
+        // 1,796,180,000,000 ms is 0x01a234abbd00.
+        assert_eq!(&a[..13], "01a234ab-bd00");
+        assert_eq!(&a[14..15], "7");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+        assert!(a.max(b) < later, "a later millisecond sorts after");
     }
 
     #[test]

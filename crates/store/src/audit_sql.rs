@@ -101,8 +101,8 @@ pub(crate) fn purge_statements(flavor: Flavor) -> &'static [&'static str] {
             "DELETE FROM audit_resources WHERE (event_time, event_id) IN \
              (SELECT event_time, event_id FROM audit_events WHERE event_time < ?1 \
               ORDER BY event_time, event_id LIMIT ?2)",
-            "DELETE FROM audit_events WHERE (scope, event_time, event_id) IN \
-             (SELECT scope, event_time, event_id FROM audit_events WHERE event_time < ?1 \
+            "DELETE FROM audit_events WHERE rowid IN \
+             (SELECT rowid FROM audit_events WHERE event_time < ?1 \
               ORDER BY event_time, event_id LIMIT ?2)",
         ],
         // One statement, so that the events and lookup rows deleted are of the same batch
@@ -119,8 +119,8 @@ pub(crate) fn purge_statements(flavor: Flavor) -> &'static [&'static str] {
 }
 
 /// `audit_events e`, on SQLite with the index that must drive the walk: without statistics
-/// SQLite prefers the clustered primary key (scope, time) to any secondary index, and would
-/// read the whole scope's time range and filter it rather than the attribute's range.
+/// SQLite may prefer the scope's index (scope, time) to the attribute's, and would read the
+/// whole scope's time range and filter it rather than the attribute's range.
 fn events_table(flavor: Flavor, index: &str) -> String {
     match flavor {
         Flavor::Sqlite => format!("audit_events e INDEXED BY {index}"),
@@ -154,7 +154,10 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                 account_id, *source, region,
             )));
             match &query.attribute {
-                None => conditions.push(format!("e.scope = {scope}")),
+                None => {
+                    from = events_table(flavor, "audit_events_by_scope");
+                    conditions.push(format!("e.scope = {scope}"));
+                }
                 Some(AuditAttribute::EventId(id)) => {
                     let id = bind(Param::Text(id.clone()));
                     from = events_table(flavor, "audit_events_by_id");
@@ -191,9 +194,7 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                         Flavor::Postgres => "JOIN",
                     };
                     from = format!(
-                        "audit_resources r {join} audit_events e \
-                         ON e.scope = r.scope AND e.event_time = r.event_time \
-                         AND e.event_id = r.event_id"
+                        "audit_resources r {join} audit_events e ON e.event_id = r.event_id"
                     );
                     walk = "r";
                     conditions.push(format!("r.scope = {scope} AND r.resource_name = {name}"));

@@ -328,7 +328,7 @@ pub(crate) enum AuditIndex {
 impl AuditIndex {
     pub(crate) fn name(self, flavor: Flavor) -> &'static str {
         match (self, flavor) {
-            (AuditIndex::EventsInScope, Flavor::Sqlite) => "PRIMARY KEY",
+            (AuditIndex::EventsInScope, Flavor::Sqlite) => "audit_events_by_scope",
             (AuditIndex::EventsInScope, Flavor::Postgres) => "audit_events_pkey",
             (AuditIndex::ById, _) => "audit_events_by_id",
             (AuditIndex::ByName, _) => "audit_events_by_name",
