@@ -511,6 +511,7 @@ async fn fill(
     match dialect {
         Dialect::Ec2 => inventory.ec2.resize(to, Default::default()),
         Dialect::Ecs => inventory.ecs.resize(to, Default::default()),
+        Dialect::CloudTrail => bail!("the scale fill has no CloudTrail dialect"),
     }
     let mut figure = Figure::default();
     for range in [from..timed_from, timed_from..to] {
@@ -520,6 +521,7 @@ async fn fill(
         let (make, _) = workloads::bounded(range.collect(), move |i| match dialect {
             Dialect::Ec2 => workloads::ec2_create(workloads::name(i), i),
             Dialect::Ecs => workloads::ecs_import(workloads::name(i), i),
+            Dialect::CloudTrail => unreachable!("refused above"),
         });
         let measured = target.load(opts.connections, None).run(make).await?;
         if !measured.figure.is_valid() {
@@ -532,6 +534,7 @@ async fn fill(
             match dialect {
                 Dialect::Ec2 => inventory.ec2[i] = (id, fp),
                 Dialect::Ecs => inventory.ecs[i] = fp,
+                Dialect::CloudTrail => unreachable!("refused above"),
             }
         }
         figure = measured.figure;

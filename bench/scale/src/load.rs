@@ -30,6 +30,17 @@ pub enum Check {
     EcsImported { index: usize },
     /// EC2 DeleteKeyPair: `<return>true</return>`.
     Ec2Deleted,
+    /// CloudTrail LookupEvents (JSON): `Events` a list of exactly `count` events (None: any
+    /// number up to 50), each with an `EventId`, `EventName` and `EventTime`; when given, the
+    /// first event's `EventId` is `event_id` and its `Resources` name `resource`. With `index`,
+    /// the first event's ID and "<events> <NextToken or nothing>" are kept under it (for
+    /// untimed setups).
+    CloudTrailEvents {
+        count: Option<usize>,
+        event_id: Option<String>,
+        resource: Option<String>,
+        index: Option<usize>,
+    },
 }
 
 pub struct Call {
@@ -365,6 +376,57 @@ fn check(call: &Call, reply: &Response) -> Result<Option<Made>, String> {
                 return fail("no <return>true</return>");
             }
         }
+        Check::CloudTrailEvents {
+            count,
+            event_id,
+            resource,
+            index,
+        } => {
+            let json: serde_json::Value = match serde_json::from_str(text) {
+                Ok(json) => json,
+                Err(_) => return fail("not JSON"),
+            };
+            let Some(events) = json["Events"].as_array() else {
+                return fail("no Events list");
+            };
+            match count {
+                Some(count) if events.len() != *count => {
+                    return fail(&format!("{} events, expected {count}", events.len()));
+                }
+                None if events.len() > 50 => {
+                    return fail(&format!("{} events in one page", events.len()));
+                }
+                _ => {}
+            }
+            let shaped = events.iter().all(|e| {
+                e["EventId"].is_string() && e["EventName"].is_string() && !e["EventTime"].is_null()
+            });
+            if !shaped {
+                return fail("an event without EventId, EventName or EventTime");
+            }
+            let first = events.first();
+            if let Some(id) = event_id {
+                if first.and_then(|e| e["EventId"].as_str()) != Some(id.as_str()) {
+                    return fail(&format!("event {id} is not the one answered"));
+                }
+            }
+            if let Some(name) = resource {
+                let named = first
+                    .and_then(|e| e["Resources"].as_array())
+                    .is_some_and(|r| r.iter().any(|r| r["ResourceName"] == name.as_str()));
+                if !named {
+                    return fail(&format!("{name} is not among the event's resources"));
+                }
+            }
+            if let Some(index) = index {
+                let id = first
+                    .and_then(|e| e["EventId"].as_str())
+                    .unwrap_or_default();
+                let token = json["NextToken"].as_str().unwrap_or_default();
+                let page = format!("{} {token}", events.len());
+                return Ok(Some((*index, id.to_owned(), page)));
+            }
+        }
     }
     Ok(None)
 }
@@ -376,7 +438,13 @@ pub fn error_code(reply: &Response) -> String {
     let code = if text.trim_start().starts_with('{') {
         serde_json::from_str::<serde_json::Value>(text)
             .ok()
-            .and_then(|json| json["Code"].as_str().map(str::to_owned))
+            .and_then(|json| {
+                // CloudTrail's JSON protocol names its error `__type`.
+                json["Code"]
+                    .as_str()
+                    .or_else(|| json["__type"].as_str())
+                    .map(str::to_owned)
+            })
     } else {
         xml_value(text, "Code").map(str::to_owned)
     };

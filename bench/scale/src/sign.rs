@@ -28,6 +28,10 @@ pub const EC2_VERSION: &str = "2016-11-15";
 pub const EC2_REGION: &str = "us-east-1";
 pub const ECS_VERSION: &str = "2014-05-26";
 pub const ECS_REGION: &str = "cn-hangzhou";
+/// `X-Amz-Target` of CloudTrail's LookupEvents (API 2013-11-01).
+pub const CLOUDTRAIL_LOOKUP_TARGET: &str =
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+const AMZ_JSON: &str = "application/x-amz-json-1.1";
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
@@ -43,11 +47,14 @@ pub const ACS_TIMESTAMP: &[FormatItem<'static>] =
 
 pub type Params = Vec<(&'static str, String)>;
 
-/// Which API a request speaks; both sign with the same access key.
+/// Which API a request speaks; all sign with the same access key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Ec2,
     Ecs,
+    /// AWS CloudTrail's JSON protocol (`LookupEvents`): the call's one parameter, `Body`, is
+    /// the JSON body; SigV4 for the service `cloudtrail` in us-east-1.
+    CloudTrail,
 }
 
 /// Which of Alibaba's signatures an ECS request carries.
@@ -159,6 +166,7 @@ impl Signer {
         let params = params.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
         match (dialect, self.ecs) {
             (Dialect::Ec2, _) => self.ec2(params, stamp),
+            (Dialect::CloudTrail, _) => self.cloudtrail(params, stamp),
             (Dialect::Ecs, EcsScheme::V1) => self.ecs_v1(params, stamp),
             (Dialect::Ecs, EcsScheme::V3) => self.ecs_v3(params, stamp),
         }
@@ -177,7 +185,7 @@ impl Signer {
         form.append_pair("Version", EC2_VERSION);
         let body = form.finish();
         let signed = self
-            .sigv4(&body, stamp.time.into())
+            .sigv4(&body, stamp.time.into(), "ec2", &[("content-type", FORM)])
             // Signing fails only on a malformed URI or settings, both fixed here.
             .expect("SigV4 signing of a fixed-shape request");
         let mut headers = vec![
@@ -201,12 +209,66 @@ impl Signer {
         }
     }
 
-    /// The headers `aws-sigv4` adds (`x-amz-date`, `authorization`).
-    fn sigv4(&self, body: &str, time: SystemTime) -> anyhow::Result<Vec<(String, String)>> {
+    /// `POST /` with the JSON body (the `Body` parameter) and `X-Amz-Target` of LookupEvents,
+    /// signed for `cloudtrail` (both headers signed, as the SDKs sign them).
+    fn cloudtrail<'a>(
+        &self,
+        mut params: impl Iterator<Item = (&'a str, &'a str)>,
+        stamp: &Stamp,
+    ) -> SignedRequest {
+        let body = params
+            .find(|(name, _)| *name == "Body")
+            .map_or("{}", |(_, body)| body)
+            .to_owned();
+        let signed = self
+            .sigv4(
+                &body,
+                stamp.time.into(),
+                "cloudtrail",
+                &[
+                    ("content-type", AMZ_JSON),
+                    ("x-amz-target", CLOUDTRAIL_LOOKUP_TARGET),
+                ],
+            )
+            .expect("SigV4 signing of a fixed-shape request");
+        let mut headers = vec![
+            ("Host".to_owned(), self.host.clone()),
+            ("Content-Type".to_owned(), AMZ_JSON.to_owned()),
+            (
+                "X-Amz-Target".to_owned(),
+                CLOUDTRAIL_LOOKUP_TARGET.to_owned(),
+            ),
+            ("Content-Length".to_owned(), body.len().to_string()),
+        ];
+        headers.extend(signed);
+        let signature = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, value)| value.rsplit_once("Signature="))
+            .map(|(_, signature)| signature.to_owned())
+            .unwrap_or_default();
+        SignedRequest {
+            method: "POST",
+            target: "/".to_owned(),
+            headers,
+            body,
+            signature,
+        }
+    }
+
+    /// The headers `aws-sigv4` adds (`x-amz-date`, `authorization`) for `service` in us-east-1,
+    /// signing `headers` (and Host, from the URI).
+    fn sigv4(
+        &self,
+        body: &str,
+        time: SystemTime,
+        service: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<(String, String)>> {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(EC2_REGION)
-            .name("ec2")
+            .name(service)
             .time(time)
             .settings(SigningSettings::default())
             .build()
@@ -214,7 +276,6 @@ impl Signer {
             .into();
         let uri = format!("http://{}/", self.host);
         // Host is signed from the URI, the way the SDK's HTTP client sends it.
-        let headers = [("content-type", FORM)];
         let signable = SignableRequest::new(
             "POST",
             uri.as_str(),

@@ -222,6 +222,7 @@ pub fn describe_one(dialect: Dialect, param: &'static str, value: String, name: 
             items: 1,
             name: Some(name),
         },
+        Dialect::CloudTrail => panic!("CloudTrail has no DescribeKeyPairs"),
     };
     Call {
         dialect,

@@ -27,7 +27,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use keypaird_bench_scale::sign::{EcsScheme, Signer};
-use scenarios::{Scenario, Seeds};
+use scenarios::{LookupPlan, LookupShape, Scenario, Seeds};
 
 /// The credentials bench/run.sh gives its one account.
 const DEFAULT_ACCESS_KEY_ID: &str = "benchkey";
@@ -185,6 +185,21 @@ struct RunArgs {
     /// Also report the CPU time of every process of this name (e.g. postgres) per request.
     #[arg(long, value_name = "NAME")]
     db_process: Option<String>,
+    /// `lookup`: which LookupEvents shape.
+    #[arg(long, value_enum, default_value_t = LookupShape::None)]
+    lookup: LookupShape,
+    /// `lookup`: the key pairs imported into the trail are <PREFIX><n> (e.g. a run's
+    /// `<tag>-imp-`), n in 0..--lookup-count.
+    #[arg(long, value_name = "PREFIX")]
+    lookup_names: Option<String>,
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    lookup_count: usize,
+    /// `lookup --lookup window`: StartTime,EndTime in epoch seconds.
+    #[arg(long, value_name = "START,END")]
+    lookup_window: Option<String>,
+    /// `lookup --lookup deep-page`: how many pages in the reused NextToken is.
+    #[arg(long, value_name = "PAGES", default_value_t = 100)]
+    lookup_deep: usize,
     /// Every scenario for 0.5 s with 2 connections (ECS ones with v1 and V3), after seeding
     /// 40 key pairs; for CI. Exit status 1 if any reply was not a valid 2xx.
     #[arg(long)]
@@ -349,12 +364,32 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         }),
         (None, None) => None,
     };
+    let window = match &args.lookup_window {
+        Some(text) => {
+            let (start, end) = text
+                .split_once(',')
+                .context("--lookup-window is START,END")?;
+            Some((start.trim().parse()?, end.trim().parse()?))
+        }
+        None => None,
+    };
+    let lookup = (scenario == Scenario::Lookup).then(|| LookupPlan {
+        shape: args.lookup,
+        names: args
+            .lookup_names
+            .clone()
+            .map(|prefix| (prefix, args.lookup_count)),
+        window,
+        deep: args.lookup_deep,
+        access_key_id: args.target.access_key_id.clone(),
+    });
     let plan = scenarios::Plan {
         connections: args.connections,
         seconds: args.seconds,
         requests: args.requests,
         tag,
         seeds,
+        lookup,
     };
     let outcome = scenarios::measure(&target, scenario, &plan, &cpu).await?;
     println!("{}", outcome.summary());
@@ -383,6 +418,7 @@ async fn smoke(args: &RunArgs, tag: &str, cpu: &cpu::Meters) -> anyhow::Result<b
         requests: None,
         tag: format!("{tag}s{n}"),
         seeds: Some(seeds.clone()),
+        lookup: None,
     };
     let mut outcomes = Vec::new();
     let mut runs: Vec<(Scenario, EcsSignature)> = Vec::new();

@@ -51,6 +51,65 @@ pub enum Scenario {
     /// 70% describe-by-name, 10% describe-filter, 10% create-ed25519, 10% delete.
     #[value(name = "mixed")]
     Mixed,
+    /// CloudTrail LookupEvents (JSON protocol, SigV4 for `cloudtrail`), of the shape --lookup
+    /// names. keypaird only (moto has no LookupEvents); not part of --smoke.
+    #[value(name = "lookup")]
+    Lookup,
+}
+
+/// What a `lookup` request asks for. Every full page is 50 events (MaxResults 50).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LookupShape {
+    /// No attribute, no time range: the first page of 50.
+    #[value(name = "none")]
+    None,
+    /// EventName=ImportKeyPair: a page of 50.
+    #[value(name = "event-name")]
+    EventName,
+    /// ResourceName=<a random one of --lookup-names' key pairs>: its one event.
+    #[value(name = "resource-name")]
+    ResourceName,
+    /// EventId=<a random event's ID>: that event. The IDs are collected first, untimed, by
+    /// ResourceName lookups of up to 2,000 random key pairs of --lookup-names.
+    #[value(name = "event-id")]
+    EventId,
+    /// AccessKeyId=<the access key signing>: a page of 50.
+    #[value(name = "access-key-id")]
+    AccessKeyId,
+    /// StartTime/EndTime = --lookup-window: a page of 50.
+    #[value(name = "window")]
+    Window,
+    /// The page after --lookup-deep pages (the NextToken of page N, walked first, untimed; on
+    /// a smaller trail the last page with events), the same token every request; as many
+    /// events as it showed then.
+    #[value(name = "deep-page")]
+    DeepPage,
+}
+
+impl LookupShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            LookupShape::None => "none",
+            LookupShape::EventName => "event-name",
+            LookupShape::ResourceName => "resource-name",
+            LookupShape::EventId => "event-id",
+            LookupShape::AccessKeyId => "access-key-id",
+            LookupShape::Window => "window",
+            LookupShape::DeepPage => "deep-page",
+        }
+    }
+}
+
+/// The `lookup` scenario's settings.
+#[derive(Clone, Debug)]
+pub struct LookupPlan {
+    pub shape: LookupShape,
+    /// Key pairs `<prefix><n>`, n in 0..count, each imported once (one event each).
+    pub names: Option<(String, usize)>,
+    /// StartTime, EndTime in epoch seconds.
+    pub window: Option<(i64, i64)>,
+    pub deep: usize,
+    pub access_key_id: String,
 }
 
 /// The blend of `mixed`: out of every 10 requests (taken in this order, one counter across the
@@ -87,6 +146,7 @@ impl Scenario {
             Scenario::EcsDescribe => "ecs-describe",
             Scenario::EcsImport => "ecs-import",
             Scenario::Mixed => "mixed",
+            Scenario::Lookup => "lookup",
         }
     }
 
@@ -95,6 +155,7 @@ impl Scenario {
     }
 
     fn needs_seeds(self) -> bool {
+        // (lookup reads the events of --lookup-names, not seeds)
         matches!(
             self,
             Scenario::DescribeByName
@@ -113,11 +174,17 @@ impl Scenario {
             Scenario::Delete => Some("del"),
             Scenario::EcsImport => Some("eimp"),
             Scenario::Mixed => Some("mix"),
-            Scenario::DescribeByName | Scenario::DescribeFilter | Scenario::EcsDescribe => None,
+            Scenario::DescribeByName
+            | Scenario::DescribeFilter
+            | Scenario::EcsDescribe
+            | Scenario::Lookup => None,
         }
     }
 
     pub fn refuse_peer(self, peer: Peer) -> anyhow::Result<()> {
+        if self == Scenario::Lookup && peer == Peer::Moto {
+            bail!("moto's server does not implement CloudTrail LookupEvents; run lookup against keypaird");
+        }
         if self.is_ecs() && peer == Peer::Moto {
             bail!(
                 "{} is an Alibaba Cloud ECS scenario and moto's server has no ECS API; \
@@ -168,6 +235,8 @@ pub struct Plan {
     pub requests: Option<u64>,
     pub tag: String,
     pub seeds: Option<Seeds>,
+    /// For `lookup`.
+    pub lookup: Option<LookupPlan>,
 }
 
 impl Plan {
@@ -316,6 +385,12 @@ pub async fn measure(
             setup = Some(serde_json::json!({ "pool_created": pool }));
             make
         }
+        Scenario::Lookup => {
+            let lookup = plan.lookup.clone().context("lookup needs --lookup SHAPE")?;
+            let (make, about) = lookup_calls(target, plan, &lookup).await?;
+            setup = Some(about);
+            make
+        }
     };
     let make = limited(make, plan.requests);
     let before = meters.read();
@@ -415,6 +490,175 @@ async fn mixed(
     Ok((make, pool))
 }
 
+/// A LookupEvents body: at most one attribute, an optional time range and token, 50 a page.
+fn lookup_body(
+    attribute: Option<(&str, &str)>,
+    window: Option<(i64, i64)>,
+    token: Option<&str>,
+) -> String {
+    let mut body = serde_json::json!({ "MaxResults": 50 });
+    if let Some((key, value)) = attribute {
+        body["LookupAttributes"] =
+            serde_json::json!([{ "AttributeKey": key, "AttributeValue": value }]);
+    }
+    if let Some((start, end)) = window {
+        body["StartTime"] = start.into();
+        body["EndTime"] = end.into();
+    }
+    if let Some(token) = token {
+        body["NextToken"] = token.into();
+    }
+    body.to_string()
+}
+
+fn lookup_call(body: String, check: Check) -> Call {
+    Call {
+        dialect: Dialect::CloudTrail,
+        params: vec![("Action", "LookupEvents".into()), ("Body", body)],
+        check,
+    }
+}
+
+fn events(count: Option<usize>, index: Option<usize>) -> Check {
+    Check::CloudTrailEvents {
+        count,
+        event_id: None,
+        resource: None,
+        index,
+    }
+}
+
+/// One untimed LookupEvents: (events, first event's ID, NextToken or "").
+async fn lookup_once(target: &Target, body: String) -> anyhow::Result<(usize, String, String)> {
+    let (make, _) = bounded(vec![0], move |i| {
+        lookup_call(body.clone(), events(None, Some(i)))
+    });
+    let run = load(target, 1, None).run(make).await?;
+    if !run.figure.is_valid() {
+        bail!("lookup setup failed: {}", run.figure.why_invalid());
+    }
+    let (_, id, page) = run.made.into_iter().next().context("no reply")?;
+    let (n, token) = page.split_once(' ').context("page")?;
+    Ok((n.parse()?, id, token.to_owned()))
+}
+
+/// The `lookup` scenario's calls (after its untimed setup) and what the setup found.
+async fn lookup_calls(
+    target: &Target,
+    plan: &Plan,
+    lookup: &LookupPlan,
+) -> anyhow::Result<(MakeCall, serde_json::Value)> {
+    let names = || {
+        lookup
+            .names
+            .clone()
+            .filter(|(_, count)| *count > 0)
+            .context("this lookup shape needs --lookup-names PREFIX --lookup-count N")
+    };
+    let full = Some(50);
+    let mut about = serde_json::json!({ "lookup": lookup.shape.name() });
+    let make: MakeCall = match lookup.shape {
+        LookupShape::None => {
+            let body = lookup_body(None, None, None);
+            Arc::new(move |_| Some(lookup_call(body.clone(), events(full, None))))
+        }
+        LookupShape::EventName => {
+            let body = lookup_body(Some(("EventName", "ImportKeyPair")), None, None);
+            Arc::new(move |_| Some(lookup_call(body.clone(), events(full, None))))
+        }
+        LookupShape::AccessKeyId => {
+            let body = lookup_body(Some(("AccessKeyId", &lookup.access_key_id)), None, None);
+            Arc::new(move |_| Some(lookup_call(body.clone(), events(full, None))))
+        }
+        LookupShape::Window => {
+            let window = lookup
+                .window
+                .context("window needs --lookup-window START,END (epoch seconds)")?;
+            about["window"] = serde_json::json!([window.0, window.1]);
+            let body = lookup_body(None, Some(window), None);
+            Arc::new(move |_| Some(lookup_call(body.clone(), events(full, None))))
+        }
+        LookupShape::ResourceName => {
+            let (prefix, count) = names()?;
+            Arc::new(move |rng| {
+                let name = format!("{prefix}{}", rng.below(count));
+                let body = lookup_body(Some(("ResourceName", &name)), None, None);
+                Some(lookup_call(
+                    body,
+                    Check::CloudTrailEvents {
+                        count: Some(1),
+                        event_id: None,
+                        resource: Some(name),
+                        index: None,
+                    },
+                ))
+            })
+        }
+        LookupShape::EventId => {
+            let (prefix, count) = names()?;
+            let sample = count.min(2000);
+            let mut rng = keypaird_bench_scale::load::Rng::new(0x5eed_0f_e7e7);
+            let picks: Vec<usize> = (0..sample).map(|_| rng.below(count)).collect();
+            let (make, _) = bounded(picks, move |i| {
+                let name = format!("{prefix}{i}");
+                let body = lookup_body(Some(("ResourceName", &name)), None, None);
+                lookup_call(
+                    body,
+                    Check::CloudTrailEvents {
+                        count: Some(1),
+                        event_id: None,
+                        resource: Some(name),
+                        index: Some(i),
+                    },
+                )
+            });
+            let run = load(target, plan.connections, None).run(make).await?;
+            if !run.figure.is_valid() {
+                bail!("collecting event IDs failed: {}", run.figure.why_invalid());
+            }
+            let ids: Vec<String> = run.made.into_iter().map(|(_, id, _)| id).collect();
+            about["event_ids_sampled"] = ids.len().into();
+            let ids = Arc::new(ids);
+            Arc::new(move |rng| {
+                let id = ids[rng.below(ids.len())].clone();
+                let body = lookup_body(Some(("EventId", &id)), None, None);
+                Some(lookup_call(
+                    body,
+                    Check::CloudTrailEvents {
+                        count: Some(1),
+                        event_id: Some(id),
+                        resource: None,
+                        index: None,
+                    },
+                ))
+            })
+        }
+        LookupShape::DeepPage => {
+            let mut token: Option<String> = None;
+            let mut reuse: Option<(String, usize)> = None;
+            let mut pages = 0;
+            for page in 1..=lookup.deep.max(1) + 1 {
+                let (n, _, next) =
+                    lookup_once(target, lookup_body(None, None, token.as_deref())).await?;
+                pages = page;
+                if let (Some(used), true) = (&token, n > 0) {
+                    reuse = Some((used.clone(), n));
+                }
+                if next.is_empty() {
+                    break;
+                }
+                token = Some(next);
+            }
+            let (token, n) = reuse.context("the trail has a single page: no token to reuse")?;
+            about["deep_page"] = pages.into();
+            about["deep_page_events"] = n.into();
+            let body = lookup_body(None, None, Some(&token));
+            Arc::new(move |_| Some(lookup_call(body.clone(), events(Some(n), None))))
+        }
+    };
+    Ok((make, about))
+}
+
 /// Calls named by one counter across the connections: 0, 1, 2, …
 fn numbered(make: impl Fn(usize) -> Call + Send + Sync + 'static) -> MakeCall {
     let next = AtomicUsize::new(0);
@@ -499,6 +743,10 @@ mod tests {
             let parsed = Scenario::from_str(scenario.name(), false).unwrap();
             assert_eq!(parsed, scenario);
         }
+        assert_eq!(
+            Scenario::from_str("lookup", false).unwrap(),
+            Scenario::Lookup
+        );
         let blend: u32 = MIXED_BLEND.iter().map(|(_, share)| share).sum();
         assert_eq!(blend, 100);
     }
