@@ -597,7 +597,7 @@ async fn lookup_calls(
         LookupShape::EventId => {
             let (prefix, count) = names()?;
             let sample = count.min(2000);
-            let mut rng = keypaird_bench_scale::load::Rng::new(0x5eed_0f_e7e7);
+            let mut rng = keypaird_bench_scale::load::Rng::new(0x005e_ed0f_e7e7);
             let picks: Vec<usize> = (0..sample).map(|_| rng.below(count)).collect();
             let (make, _) = bounded(picks, move |i| {
                 let name = format!("{prefix}{i}");
