@@ -88,6 +88,7 @@ fn check_sigv4(request: &Request<'_>) {
         query: request.query,
         headers: &request.headers,
         body: request.body,
+        service: sigv4::SERVICE,
     };
     let Ok(auth) = sigv4::parse(&signed) else {
         return;
