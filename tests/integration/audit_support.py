@@ -310,18 +310,7 @@ class TrailTea:
         return b
 
     def all(self, key=None, value=None, max_pages: int = 100, **fields) -> tuple:
-        events, sizes, token = [], [], None
-        for _ in range(max_pages):
-            f = dict(fields)
-            if token:
-                f["next_token"] = token
-            b = self.lookup(key, value, **f)
-            events += b.get("Events") or []
-            sizes.append(len(b.get("Events") or []))
-            token = b.get("NextToken")
-            if not token:
-                return events, sizes
-        raise AssertionError("ActionTrail paging does not end")
+        return _all_pages(self.lookup, "next_token", key, value, max_pages, fields)
 
     def error(self, code: str, key=None, value=None, **fields):
         from alibabacloud_tea_openapi.exceptions import ClientException
@@ -372,18 +361,7 @@ class TrailCore:
         return b
 
     def all(self, key=None, value=None, max_pages: int = 100, **setters) -> tuple:
-        events, sizes, token = [], [], None
-        for _ in range(max_pages):
-            s = dict(setters)
-            if token:
-                s["NextToken"] = token
-            b = self.lookup(key, value, **s)
-            events += b.get("Events") or []
-            sizes.append(len(b.get("Events") or []))
-            token = b.get("NextToken")
-            if not token:
-                return events, sizes
-        raise AssertionError("ActionTrail paging does not end")
+        return _all_pages(self.lookup, "NextToken", key, value, max_pages, setters)
 
     def error(self, code: str, key=None, value=None, **setters) -> dict:
         from aliyunsdkcore.acs_exception.exceptions import ServerException
@@ -409,3 +387,20 @@ def ecs_events(srv, n: int, prefix: str = "ecs-ev", creds=None, region: str = "c
 
 def at_resources(ev: dict) -> set:
     return set(filter(None, (ev.get("resourceName") or "").split(";")))
+
+
+def _all_pages(lookup, token_name: str, key, value, max_pages: int, arguments: dict) -> tuple:
+    """Every ActionTrail page of one lookup, following NextToken (passed as `token_name`, the
+    client's own spelling): the events in order, and each page's size."""
+    events, sizes, token = [], [], None
+    for _ in range(max_pages):
+        page_arguments = dict(arguments)
+        if token:
+            page_arguments[token_name] = token
+        body = lookup(key, value, **page_arguments)
+        events += body.get("Events") or []
+        sizes.append(len(body.get("Events") or []))
+        token = body.get("NextToken")
+        if not token:
+            return events, sizes
+    raise AssertionError("ActionTrail paging does not end")

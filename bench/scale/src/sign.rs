@@ -184,29 +184,7 @@ impl Signer {
         }
         form.append_pair("Version", EC2_VERSION);
         let body = form.finish();
-        let signed = self
-            .sigv4(&body, stamp.time.into(), "ec2", &[("content-type", FORM)])
-            // Signing fails only on a malformed URI or settings, both fixed here.
-            .expect("SigV4 signing of a fixed-shape request");
-        let mut headers = vec![
-            ("Host".to_owned(), self.host.clone()),
-            ("Content-Type".to_owned(), FORM.to_owned()),
-            ("Content-Length".to_owned(), body.len().to_string()),
-        ];
-        headers.extend(signed);
-        let signature = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, value)| value.rsplit_once("Signature="))
-            .map(|(_, signature)| signature.to_owned())
-            .unwrap_or_default();
-        SignedRequest {
-            method: "POST",
-            target: "/".to_owned(),
-            headers,
-            body,
-            signature,
-        }
+        self.signed_post(body, stamp, "ec2", &[("Content-Type", FORM)])
     }
 
     /// `POST /` with the JSON body (the `Body` parameter) and `X-Amz-Target` of LookupEvents,
@@ -220,28 +198,44 @@ impl Signer {
             .find(|(name, _)| *name == "Body")
             .map_or("{}", |(_, body)| body)
             .to_owned();
+        self.signed_post(
+            body,
+            stamp,
+            "cloudtrail",
+            &[
+                ("Content-Type", AMZ_JSON),
+                ("X-Amz-Target", CLOUDTRAIL_LOOKUP_TARGET),
+            ],
+        )
+    }
+
+    /// `POST /` of `body` with `headers` (all signed, as the SDKs sign them), signed with SigV4
+    /// for `service`: Host, `headers`, Content-Length, then the signature's headers.
+    fn signed_post(
+        &self,
+        body: String,
+        stamp: &Stamp,
+        service: &str,
+        headers: &[(&str, &str)],
+    ) -> SignedRequest {
+        let lower: Vec<(String, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), *value))
+            .collect();
+        let to_sign: Vec<(&str, &str)> = lower.iter().map(|(n, v)| (n.as_str(), *v)).collect();
         let signed = self
-            .sigv4(
-                &body,
-                stamp.time.into(),
-                "cloudtrail",
-                &[
-                    ("content-type", AMZ_JSON),
-                    ("x-amz-target", CLOUDTRAIL_LOOKUP_TARGET),
-                ],
-            )
+            .sigv4(&body, stamp.time.into(), service, &to_sign)
+            // Signing fails only on a malformed URI or settings, both fixed here.
             .expect("SigV4 signing of a fixed-shape request");
-        let mut headers = vec![
-            ("Host".to_owned(), self.host.clone()),
-            ("Content-Type".to_owned(), AMZ_JSON.to_owned()),
-            (
-                "X-Amz-Target".to_owned(),
-                CLOUDTRAIL_LOOKUP_TARGET.to_owned(),
-            ),
-            ("Content-Length".to_owned(), body.len().to_string()),
-        ];
-        headers.extend(signed);
-        let signature = headers
+        let mut all = vec![("Host".to_owned(), self.host.clone())];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        all.push(("Content-Length".to_owned(), body.len().to_string()));
+        all.extend(signed);
+        let signature = all
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
             .and_then(|(_, value)| value.rsplit_once("Signature="))
@@ -250,7 +244,7 @@ impl Signer {
         SignedRequest {
             method: "POST",
             target: "/".to_owned(),
-            headers,
+            headers: all,
             body,
             signature,
         }

@@ -38,6 +38,15 @@ pub enum ParameterNames {
     AsSent,
 }
 
+/// What a call that is not recorded (a read without `--audit-reads`, an unknown action) hands
+/// its actions: they call no change with it, and a read pays nothing to make it (no ID, no
+/// clock, no allocation per request).
+pub fn unrecorded() -> &'static AuditEvent {
+    static UNRECORDED: std::sync::LazyLock<AuditEvent> =
+        std::sync::LazyLock::new(|| AuditEvent::new(AuditSource::Ec2, ""));
+    &UNRECORDED
+}
+
 /// Whether the audit trail records reads too (`--audit-reads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AuditSettings {

@@ -192,8 +192,7 @@ impl AliyunDialect {
             };
             *draft = Some(call.event(&params, ParameterNames::AsSent));
         }
-        let no_event = AuditEvent::new(AuditSource::Ecs, "");
-        let audit = draft.as_ref().unwrap_or(&no_event);
+        let audit = draft.as_ref().unwrap_or_else(|| audit::unrecorded());
         // After authentication (a bad signature is still a signature error), before anything
         // is spent or changed.
         if caller.read_only && !READ_ONLY_ACTIONS.contains(&action) {

@@ -173,8 +173,7 @@ impl AwsDialect {
             };
             *draft = Some(call.event(&params, ParameterNames::LowerCamel));
         }
-        let no_event = AuditEvent::new(AuditSource::Ec2, "");
-        let audit = draft.as_ref().unwrap_or(&no_event);
+        let audit = draft.as_ref().unwrap_or_else(|| audit::unrecorded());
         // Before the action reads its parameters, so a DryRun of a change answers this too,
         // as EC2 does for a caller without the permission.
         if caller.read_only && !is_read(action) && ACTIONS.contains(&action) {
