@@ -299,6 +299,30 @@ fn uuid_v7(time: OffsetDateTime) -> String {
     )
 }
 
+/// The millisecond a version 7 event ID was made at, which is its event's time: an `EventId`
+/// lookup reads that one millisecond of the scope's time index instead of an index of its own
+/// (`None` for text that is not a version 7 UUID, which no event has).
+pub fn event_id_millis(event_id: &str) -> Option<i64> {
+    let bytes = event_id.as_bytes();
+    let hyphens_in_place = [8, 13, 18, 23].iter().all(|&i| bytes.get(i) == Some(&b'-'));
+    if bytes.len() != 36 || !hyphens_in_place || bytes[14] != b'7' {
+        return None;
+    }
+    let millis_hex = format!("{}{}", &event_id[..8], &event_id[9..13]);
+    if !millis_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    i64::from_str_radix(&millis_hex, 16).ok()
+}
+
+/// A version 7 event ID of `time` whose random part is `n`: for fixtures that need IDs they
+/// can predict, which an `EventId` lookup still finds (see [`event_id_millis`]).
+#[doc(hidden)]
+pub fn fixture_event_id(time: OffsetDateTime, n: u64) -> String {
+    let real = uuid_v7(time);
+    format!("{}-7000-8000-{:012x}", &real[..13], n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +339,21 @@ mod tests {
         assert_eq!(&a[..13], "01a234ab-bd00");
         assert_eq!(&a[14..15], "7");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+        assert_eq!(event_id_millis(&a), Some(1_796_180_000_000));
         assert!(a.max(b) < later, "a later millisecond sorts after");
+        assert_eq!(event_id_millis(&later), Some(1_796_180_000_001));
+        let fixture = fixture_event_id(at(1_796_180_000_001), 0x2a);
+        assert_eq!(fixture, "01a234ab-bd01-7000-8000-00000000002a");
+        assert_eq!(event_id_millis(&fixture), Some(1_796_180_000_001));
+        for not_v7 in [
+            "00000000-0000-4000-8000-000000000001",
+            "no-such-event",
+            "01a234ab-bd0g-7000-8000-00000000002a",
+            "01a234abbd01-7000-8000-00000000002a-",
+            "",
+        ] {
+            assert_eq!(event_id_millis(not_v7), None, "{not_v7}");
+        }
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //! **Indexes.** Every index of `audit_events` leads with the event's scope key (account, dialect
 //! and region, as `audit::scope_key` writes it), then the attribute it serves, then
 //! `(event_time, event_id)`: a LookupEvents page is one range of one index, walked in the
-//! page's order, however many events the table holds. `ResourceName` lookups drive from
-//! `audit_resources` (one row per name or ID an event touched) and join each row to its event
-//! by primary key. The command line's views walk `(account_id, event_time)` or `(event_time)`;
-//! retention deletes the oldest rows in bounded batches over the time indexes.
+//! page's order, however many events the table holds. Only what a scope's walk cannot answer
+//! cheaply has an index (event name, access key, read events), since each index an event
+//! touches costs every write a page (SQLite's migration 8 says which went and why): an
+//! `EventId` is one millisecond of the scope's index, and `ReadOnly=false` and `ResourceType`
+//! are the scope's walk, filtered. `ResourceName` lookups drive from `audit_resources` (one
+//! row per name or ID an event touched) and join each row to its event by the scope's key.
+//! The command line's views walk `(account_id, event_time)` or `(event_time)`; retention
+//! deletes the oldest events in bounded batches over the time index, and their lookup rows by
+//! key.
 
 use keypaird_inventory::{
     AuditAttribute, AuditEvent, AuditQuery, AuditResource, AuditScope, ResourceKind,
@@ -90,28 +95,47 @@ pub(crate) fn event_row(event: &AuditEvent) -> Result<EventRow, keypaird_invento
 
 /// The statements deleting at most `limit` (`?2`/`$2`) of the oldest events older than the
 /// bound (`?1`/`$1`), with every lookup row of each: run in order in one transaction, the last
-/// one's count is the number of events deleted. The batch is a range of the time index, each
-/// event's lookup rows a range of `audit_resources_by_time`, each event then found by its key.
-/// (The lookup rows go by their event, not by their own time index: an event naming many
-/// resources would otherwise leave some behind once the events run out.)
+/// one's count is the number of events deleted. The batch is a range of the time index; each
+/// event's lookup rows are found by their primary key, from the names and IDs its `resources`
+/// column holds (the values [`AuditEvent::resource_lookup_names`] wrote), so they need no time
+/// index of their own, and an event naming many resources leaves none behind.
 pub(crate) fn purge_statements(flavor: Flavor) -> &'static [&'static str] {
     match flavor {
         // SQLite has one writer: the batch cannot change between the two statements.
         Flavor::Sqlite => &[
-            "DELETE FROM audit_resources WHERE (event_time, event_id) IN \
-             (SELECT event_time, event_id FROM audit_events WHERE event_time < ?1 \
-              ORDER BY event_time, event_id LIMIT ?2)",
+            "DELETE FROM audit_resources \
+             WHERE (scope, resource_name, event_time, event_id) IN \
+             (SELECT batch.scope, lookup_name.value, batch.event_time, batch.event_id \
+              FROM (SELECT scope, event_time, event_id, resources \
+                    FROM audit_events INDEXED BY audit_events_by_time WHERE event_time < ?1 \
+                    ORDER BY event_time, event_id LIMIT ?2) AS batch, \
+                   json_each(batch.resources) AS resource, \
+                   json_each(json_array(resource.value ->> '$.name', \
+                                        resource.value ->> '$.id')) AS lookup_name \
+              WHERE lookup_name.value <> '')",
             "DELETE FROM audit_events WHERE rowid IN \
-             (SELECT rowid FROM audit_events WHERE event_time < ?1 \
-              ORDER BY event_time, event_id LIMIT ?2)",
+             (SELECT rowid FROM audit_events INDEXED BY audit_events_by_time \
+              WHERE event_time < ?1 ORDER BY event_time, event_id LIMIT ?2)",
         ],
         // One statement, so that the events and lookup rows deleted are of the same batch
-        // whatever other nodes do meanwhile.
+        // whatever other nodes do meanwhile. Each lookup row is looked up by its key, one
+        // name at a time (LATERAL; its LIMIT, one row of a key anyway, keeps the planner from
+        // flattening it into a join): without statistics the planner guesses a hundred rows
+        // per JSON array and would rather hash the whole table than probe its key.
         Flavor::Postgres => &["WITH batch AS MATERIALIZED \
-             (SELECT scope, event_time, event_id FROM audit_events \
+             (SELECT scope, event_time, event_id, resources FROM audit_events \
               WHERE event_time < $1::int8 ORDER BY event_time, event_id LIMIT $2::int8), \
-             lookups AS (DELETE FROM audit_resources r \
-              WHERE (r.event_time, r.event_id) IN (SELECT event_time, event_id FROM batch)) \
+             names AS MATERIALIZED \
+             (SELECT b.scope, n.name, b.event_time, b.event_id \
+              FROM batch b, jsonb_array_elements(b.resources::jsonb) AS r(item), \
+                   LATERAL (VALUES (r.item ->> 'name'), (r.item ->> 'id')) AS n(name) \
+              WHERE n.name <> ''), \
+             lookups AS (DELETE FROM audit_resources WHERE ctid = ANY (ARRAY( \
+              SELECT hit.ctid FROM names n CROSS JOIN LATERAL \
+               (SELECT r.ctid FROM audit_resources r \
+                WHERE r.scope = n.scope AND r.resource_name = n.name \
+                  AND r.event_time = n.event_time AND r.event_id = n.event_id \
+                LIMIT 1) AS hit))) \
              DELETE FROM audit_events e \
              WHERE (e.scope, e.event_time, e.event_id) IN \
               (SELECT scope, event_time, event_id FROM batch)"],
@@ -160,10 +184,15 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                     conditions.push(format!("e.scope = {scope}"));
                 }
                 Some(AuditAttribute::EventId(id)) => {
+                    // The ID's own millisecond is the event's time: one point of the scope's
+                    // index. Text that is not a version 7 UUID names no event.
+                    let millis = keypaird_inventory::audit::event_id_millis(id)?;
+                    let millis = bind(Param::Int(millis));
                     let id = bind(Param::Text(id.clone()));
-                    from = events_table(flavor, "audit_events_by_id");
-                    conditions.push(format!("e.event_id = {id}"));
-                    conditions.push(format!("e.scope = {scope}"));
+                    from = events_table(flavor, "audit_events_by_scope");
+                    conditions.push(format!(
+                        "e.scope = {scope} AND e.event_time = {millis} AND e.event_id = {id}"
+                    ));
                 }
                 Some(AuditAttribute::EventName(name)) => {
                     let name = bind(Param::Text(name.clone()));
@@ -175,16 +204,21 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                     from = events_table(flavor, "audit_events_by_access_key");
                     conditions.push(format!("e.scope = {scope} AND e.access_key_id = {key}"));
                 }
-                Some(AuditAttribute::ReadOnly(read_only)) => {
-                    from = events_table(flavor, "audit_events_by_read_only");
-                    conditions.push(format!(
-                        "e.scope = {scope} AND e.read_only = {}",
-                        i16::from(*read_only)
-                    ));
+                // Read events have a partial index (the literal 1 lets it serve the query);
+                // writes, most of a trail unless `--audit-reads` is on, are the scope's walk.
+                Some(AuditAttribute::ReadOnly(true)) => {
+                    from = events_table(flavor, "audit_events_reads");
+                    conditions.push(format!("e.scope = {scope} AND e.read_only = 1"));
                 }
+                Some(AuditAttribute::ReadOnly(false)) => {
+                    from = events_table(flavor, "audit_events_by_scope");
+                    conditions.push(format!("e.scope = {scope} AND e.read_only = 0"));
+                }
+                // A scope holds its dialect's one resource kind (and refused authentications,
+                // of none): the scope's walk, filtered.
                 Some(AuditAttribute::ResourceKind(kind)) => {
                     let kind = bind(Param::Text(kind.as_str().to_owned()));
-                    from = events_table(flavor, "audit_events_by_resource_kind");
+                    from = events_table(flavor, "audit_events_by_scope");
                     conditions.push(format!("e.scope = {scope} AND e.resource_kind = {kind}"));
                 }
                 Some(AuditAttribute::ResourceName(name)) => {
@@ -195,7 +229,8 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
                         Flavor::Postgres => "JOIN",
                     };
                     from = format!(
-                        "audit_resources r {join} audit_events e ON e.event_id = r.event_id"
+                        "audit_resources r {join} audit_events e ON e.scope = r.scope \
+                         AND e.event_time = r.event_time AND e.event_id = r.event_id"
                     );
                     walk = "r";
                     conditions.push(format!("r.scope = {scope} AND r.resource_name = {name}"));

@@ -18,7 +18,7 @@ use super::{
 const REGION: &str = "us-east-1";
 
 /// An event of `account_id` in `source`/`region` at `base_millis() + offset`, with every field
-/// set to something that tells events apart; its ID ends in `n`.
+/// set to something that tells events apart; its ID is of its time and ends in `n` (in hex).
 fn event(
     n: u64,
     account_id: &str,
@@ -27,9 +27,10 @@ fn event(
     action: &str,
     offset: i64,
 ) -> AuditEvent {
+    let time = at_millis(base_millis() + offset);
     AuditEvent {
-        event_id: format!("00000000-0000-4000-8000-{n:012}"),
-        time: at_millis(base_millis() + offset),
+        event_id: keypaird_inventory::audit::fixture_event_id(time, n),
+        time,
         source,
         account_id: account_id.to_owned(),
         account_name: format!("account-{account_id}"),
@@ -352,12 +353,12 @@ fn lookup_fixture() -> Vec<AuditEvent> {
     e4.resources = vec![AuditResource::named(ResourceKind::AccessKey, "AKNEW", "")];
     let noise = |n: u64, account: &str, source: AuditSource, region: &str| {
         let mut e = e1.clone();
-        e.event_id = format!("00000000-0000-4000-8000-{n:012}");
+        e.time = at_millis(base_millis() + n as i64 + 10);
+        e.event_id = keypaird_inventory::audit::fixture_event_id(e.time, n);
         e.request_id = format!("request-{n}");
         e.account_id = account.to_owned();
         e.source = source;
         e.region = region.to_owned();
-        e.time = at_millis(base_millis() + n as i64 + 10);
         e
     };
     vec![
