@@ -451,6 +451,12 @@ fn configure(conn: &Connection) -> Outcome<()> {
         .into());
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Each write of a group commit runs in its own savepoint, and SQLite keeps a savepoint's
+    // undo pages in a statement journal: a temporary file by default, written through system
+    // calls (measured: more bytes per write than the WAL itself). In memory it costs none, and
+    // it never needs to outlive the transaction. Temporary tables and sorts go there too; no
+    // statement here sorts more than a page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     let foreign_keys: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
     if !foreign_keys {
