@@ -23,10 +23,10 @@ LOAD_CAP_SECONDS = 30.0
 
 
 def load_then_kill(srv) -> tuple:
-    """Creates (each followed, every other time, by a delete by name) from THREADS threads, then kill -9.
-    Returns (acknowledged creates {name: keyPairId}, acknowledged deletes
-    {names}). The kill comes once the load has run LOAD_SECONDS and MIN_CREATES creates are
-    acknowledged (or after LOAD_CAP_SECONDS)."""
+    """Creates (each followed, every other time, by a delete by name) from THREADS threads, then
+    kill -9 once the load has run LOAD_SECONDS and MIN_CREATES creates are acknowledged (or
+    after LOAD_CAP_SECONDS). Returns (acknowledged creates {name: keyPairId}, acknowledged
+    deletes {names})."""
     lock = threading.Lock()
     creates: dict = {}
     deletes: set = set()

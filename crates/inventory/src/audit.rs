@@ -308,11 +308,14 @@ pub fn event_id_millis(event_id: &str) -> Option<i64> {
     if bytes.len() != 36 || !hyphens_in_place || bytes[14] != b'7' {
         return None;
     }
-    let millis_hex = format!("{}{}", &event_id[..8], &event_id[9..13]);
-    if !millis_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    i64::from_str_radix(&millis_hex, 16).ok()
+    // The hyphens are ASCII, so these slices fall on character boundaries.
+    let hex = |digits: &str| {
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| i64::from_str_radix(digits, 16).ok())?
+    };
+    Some(hex(&event_id[..8])? << 16 | hex(&event_id[9..13])?)
 }
 
 /// A version 7 event ID of `time` whose random part is `n`: for fixtures that need IDs they

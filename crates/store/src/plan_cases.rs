@@ -329,18 +329,11 @@ pub(crate) enum AuditIndex {
 impl AuditIndex {
     /// The indexes that serve the case, any one of them.
     pub(crate) fn names(self, flavor: Flavor) -> Vec<&'static str> {
-        match (self, flavor) {
-            (AuditIndex::EventAtItsTime, Flavor::Sqlite) => vec!["audit_events_by_scope"],
+        let name = match (self, flavor) {
+            (AuditIndex::EventAtItsTime, Flavor::Sqlite) => "audit_events_by_scope",
             (AuditIndex::EventAtItsTime, Flavor::Postgres) => {
-                vec!["audit_events_pkey", "audit_events_by_time"]
+                return vec!["audit_events_pkey", "audit_events_by_time"];
             }
-            _ => vec![self.name(flavor)],
-        }
-    }
-
-    fn name(self, flavor: Flavor) -> &'static str {
-        match (self, flavor) {
-            (AuditIndex::EventAtItsTime, _) => unreachable!("named by `names`"),
             (AuditIndex::EventsInScope, Flavor::Sqlite) => "audit_events_by_scope",
             (AuditIndex::EventsInScope, Flavor::Postgres) => "audit_events_pkey",
             (AuditIndex::ByName, _) => "audit_events_by_name",
@@ -350,7 +343,8 @@ impl AuditIndex {
             (AuditIndex::ByTime, _) => "audit_events_by_time",
             (AuditIndex::ResourcesByName, Flavor::Sqlite) => "PRIMARY KEY",
             (AuditIndex::ResourcesByName, Flavor::Postgres) => "audit_resources_pkey",
-        }
+        };
+        vec![name]
     }
 }
 
