@@ -302,7 +302,7 @@ if [ "$part" != writes ]; then
   # The trail holds what was acknowledged: one ImportKeyPair event per import.
   for s in big small; do
     n=$(sqlite3 "file:$work/$s/k.db?mode=ro" \
-      "SELECT count(*) FROM audit_events WHERE account_name = 'bench' AND event_name = 'ImportKeyPair' AND error_code IS NULL")
+      "SELECT (SELECT count(*) FROM audit_events WHERE account_name = 'bench' AND event_name = 'ImportKeyPair' AND error_code IS NULL) + (SELECT count(*) FROM audit_recent WHERE account_name = 'bench' AND event_name = 'ImportKeyPair' AND error_code IS NULL)")
     want=$(field "$results/fill_$s.json" 'v.get("ok", -1)')
     echo "[$want, $n]" > "$results/filltrail_$s.json"
     log "$s: $n ImportKeyPair events for $want acknowledged imports"

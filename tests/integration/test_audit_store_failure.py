@@ -23,7 +23,8 @@ class SqliteRefusal:
 
     def on(self):
         with sqlite3.connect(self.path, timeout=30) as c:
-            c.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+            # A change's event enters audit_recent; the writer moves it to audit_events later.
+            c.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_recent "
                       "BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END")
 
     def off(self):

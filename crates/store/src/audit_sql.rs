@@ -22,10 +22,34 @@ use keypaird_inventory::{
 
 use crate::sql::{Flavor, Param, Statement};
 
-/// The columns [`AuditQuery`] statements select, in order, for the table aliased `e`.
-pub(crate) const AUDIT_COLUMNS: &str = "e.event_id, e.event_time, e.source, e.account_id, \
-     e.account_name, e.region, e.access_key_id, e.source_ip, e.user_agent, e.event_name, \
-     e.read_only, e.request_id, e.request_parameters, e.resources, e.error_code, e.error_message";
+/// The columns [`AuditQuery`] statements select, in order (each as `alias.column`).
+const AUDIT_COLUMNS: [&str; 16] = [
+    "event_id",
+    "event_time",
+    "source",
+    "account_id",
+    "account_name",
+    "region",
+    "access_key_id",
+    "source_ip",
+    "user_agent",
+    "event_name",
+    "read_only",
+    "request_id",
+    "request_parameters",
+    "resources",
+    "error_code",
+    "error_message",
+];
+
+/// [`AUDIT_COLUMNS`] of the table aliased `alias`, as a select list.
+pub(crate) fn audit_columns(alias: &str) -> String {
+    AUDIT_COLUMNS
+        .iter()
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn placeholder(flavor: Flavor, n: usize, param: &Param) -> String {
     match flavor {
@@ -43,8 +67,8 @@ pub(crate) const INSERT_EVENT_COLUMNS: &str = "scope, event_time, event_id, acco
      account_name, source, region, event_name, read_only, access_key_id, resource_kind, \
      source_ip, user_agent, request_id, request_parameters, resources, error_code, error_message";
 
-/// The statement inserting one event row (18 values, see [`event_row`]).
-pub(crate) fn insert_event_sql(flavor: Flavor) -> String {
+/// The statement inserting one event row into `table` (18 values, see [`event_row`]).
+pub(crate) fn insert_event_sql(flavor: Flavor, table: &str) -> String {
     let placeholders: Vec<String> = (1..=18)
         .map(|n| match flavor {
             Flavor::Sqlite => format!("?{n}"),
@@ -52,16 +76,10 @@ pub(crate) fn insert_event_sql(flavor: Flavor) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO audit_events ({INSERT_EVENT_COLUMNS}) VALUES ({})",
+        "INSERT INTO {table} ({INSERT_EVENT_COLUMNS}) VALUES ({})",
         placeholders.join(", ")
     )
 }
-
-/// SQLite's statement inserting one lookup row of `audit_resources` (scope, name, time, ID);
-/// statements there are calls into the library, so one per row costs nothing extra.
-pub(crate) const SQLITE_INSERT_RESOURCE: &str =
-    "INSERT OR IGNORE INTO audit_resources (scope, resource_name, event_time, event_id) \
-     VALUES (?1, ?2, ?3, ?4)";
 
 /// PostgreSQL's one statement for an event and all its lookup rows (the names as `$19`, a
 /// text array): one round trip inside the change's transaction, whatever the event touched.
@@ -70,7 +88,7 @@ pub(crate) fn postgres_insert_event_and_resources() -> String {
         "WITH event AS ({}) \
          INSERT INTO audit_resources (scope, resource_name, event_time, event_id) \
          SELECT $1, name, $2, $3 FROM unnest($19::text[]) AS name ON CONFLICT DO NOTHING",
-        insert_event_sql(Flavor::Postgres)
+        insert_event_sql(Flavor::Postgres, "audit_events")
     )
 }
 
@@ -152,24 +170,140 @@ fn events_table(flavor: Flavor, index: &str) -> String {
     }
 }
 
-/// The one statement that answers `query`, or `None` when nothing can match.
+/// What a query's walk reads, its values already bound (as placeholders).
+enum Walk {
+    /// One `Api` scope, narrowed by at most one attribute.
+    Scope {
+        scope: String,
+        by: Narrowing,
+    },
+    Account(String),
+    All,
+}
+
+enum Narrowing {
+    Nothing,
+    EventAt { millis: String, id: String },
+    Column { column: &'static str, value: String },
+    Reads,
+    Writes,
+    ResourceName(String),
+}
+
+impl Walk {
+    /// The indexed arm: the table (or join) it drives from, the alias its time and ID are
+    /// read through, and its conditions.
+    fn indexed(&self, flavor: Flavor) -> (String, &'static str, String) {
+        let (index, condition) = match self {
+            Walk::Scope { scope, by } => {
+                let (index, narrowing) = match by {
+                    Narrowing::Nothing => ("audit_events_by_scope", String::new()),
+                    // The ID's own millisecond is the event's time: one point of the scope's
+                    // index.
+                    Narrowing::EventAt { millis, id } => (
+                        "audit_events_by_scope",
+                        format!(" AND e.event_time = {millis} AND e.event_id = {id}"),
+                    ),
+                    Narrowing::Column { column, value } => (
+                        match *column {
+                            "event_name" => "audit_events_by_name",
+                            "access_key_id" => "audit_events_by_access_key",
+                            // A scope holds its dialect's one resource kind (and refused
+                            // authentications, of none): the scope's walk, filtered.
+                            _ => "audit_events_by_scope",
+                        },
+                        format!(" AND e.{column} = {value}"),
+                    ),
+                    // Read events have a partial index (the literal 1 lets it serve the
+                    // query); writes, most of a trail unless `--audit-reads` is on, are the
+                    // scope's walk.
+                    Narrowing::Reads => ("audit_events_reads", " AND e.read_only = 1".into()),
+                    Narrowing::Writes => ("audit_events_by_scope", " AND e.read_only = 0".into()),
+                    Narrowing::ResourceName(name) => {
+                        // SQLite's CROSS JOIN keeps the lookup rows the outer loop.
+                        let join = match flavor {
+                            Flavor::Sqlite => "CROSS JOIN",
+                            Flavor::Postgres => "JOIN",
+                        };
+                        return (
+                            format!(
+                                "audit_resources r {join} audit_events e ON e.scope = r.scope \
+                                 AND e.event_time = r.event_time AND e.event_id = r.event_id"
+                            ),
+                            "r",
+                            format!("r.scope = {scope} AND r.resource_name = {name}"),
+                        );
+                    }
+                };
+                (index, format!("e.scope = {scope}{narrowing}"))
+            }
+            Walk::Account(account) => (
+                "audit_events_by_account",
+                format!("e.account_id = {account}"),
+            ),
+            Walk::All => ("audit_events_by_time", "true".to_owned()),
+        };
+        (events_table(flavor, index), "e", condition)
+    }
+
+    /// The conditions of the walk over `audit_recent` (aliased `n`), read whole: a few hundred
+    /// rows at most, whatever the trail holds.
+    fn recent(&self) -> String {
+        match self {
+            Walk::Scope { scope, by } => {
+                let narrowing = match by {
+                    Narrowing::Nothing => String::new(),
+                    Narrowing::EventAt { millis, id } => {
+                        format!(" AND n.event_time = {millis} AND n.event_id = {id}")
+                    }
+                    Narrowing::Column { column, value } => format!(" AND n.{column} = {value}"),
+                    Narrowing::Reads => " AND n.read_only = 1".into(),
+                    Narrowing::Writes => " AND n.read_only = 0".into(),
+                    Narrowing::ResourceName(name) => format!(
+                        " AND EXISTS (SELECT 1 FROM json_each(n.resources) AS item \
+                         WHERE item.value ->> '$.name' = {name} \
+                         OR item.value ->> '$.id' = {name})"
+                    ),
+                };
+                format!("n.scope = {scope}{narrowing}")
+            }
+            Walk::Account(account) => format!("n.account_id = {account}"),
+            Walk::All => "true".to_owned(),
+        }
+    }
+}
+
+/// The one statement that answers `query` from `audit_events`, or `None` when nothing can
+/// match.
 ///
 /// A cursor narrows the walk's time range itself (to end at the cursor's time) rather than
 /// being a filter on it, so that a page deep in a long trail is still one short range of the
 /// index, not a walk from `until` down to the cursor.
 pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statement> {
+    compile(flavor, query, Table::Events)
+}
+
+/// SQLite's statement of the same page from `audit_recent`, the few hundred events the writer
+/// has not yet moved into `audit_events` (see `sqlite/audit.rs`), with the same parameters:
+/// the store runs both in one read transaction and merges the two pages.
+pub(crate) fn select_recent_events(query: &AuditQuery) -> Option<Statement> {
+    compile(Flavor::Sqlite, query, Table::Recent)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Events,
+    Recent,
+}
+
+fn compile(flavor: Flavor, query: &AuditQuery, table: Table) -> Option<Statement> {
     let mut params: Vec<Param> = Vec::new();
     let mut bind = |param: Param| -> String {
         params.push(param);
         let n = params.len();
         placeholder(flavor, n, &params[n - 1])
     };
-    let mut conditions: Vec<String> = Vec::new();
-    // The table the walk drives from (every arm below names it), and its alias for the time
-    // and ID columns.
-    let from: String;
-    let mut walk = "e";
-    match &query.scope {
+    let walk = match &query.scope {
         AuditScope::Api {
             account_id,
             source,
@@ -178,72 +312,34 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
             let scope = bind(Param::Text(keypaird_inventory::audit::scope_key(
                 account_id, *source, region,
             )));
-            match &query.attribute {
-                None => {
-                    from = events_table(flavor, "audit_events_by_scope");
-                    conditions.push(format!("e.scope = {scope}"));
-                }
+            let mut column = |column: &'static str, value: &str| Narrowing::Column {
+                column,
+                value: bind(Param::Text(value.to_owned())),
+            };
+            let by = match &query.attribute {
+                None => Narrowing::Nothing,
                 Some(AuditAttribute::EventId(id)) => {
-                    // The ID's own millisecond is the event's time: one point of the scope's
-                    // index. Text that is not a version 7 UUID names no event.
+                    // Text that is not a version 7 UUID names no event.
                     let millis = keypaird_inventory::audit::event_id_millis(id)?;
-                    let millis = bind(Param::Int(millis));
-                    let id = bind(Param::Text(id.clone()));
-                    from = events_table(flavor, "audit_events_by_scope");
-                    conditions.push(format!(
-                        "e.scope = {scope} AND e.event_time = {millis} AND e.event_id = {id}"
-                    ));
+                    Narrowing::EventAt {
+                        millis: bind(Param::Int(millis)),
+                        id: bind(Param::Text(id.clone())),
+                    }
                 }
-                Some(AuditAttribute::EventName(name)) => {
-                    let name = bind(Param::Text(name.clone()));
-                    from = events_table(flavor, "audit_events_by_name");
-                    conditions.push(format!("e.scope = {scope} AND e.event_name = {name}"));
-                }
-                Some(AuditAttribute::AccessKeyId(key)) => {
-                    let key = bind(Param::Text(key.clone()));
-                    from = events_table(flavor, "audit_events_by_access_key");
-                    conditions.push(format!("e.scope = {scope} AND e.access_key_id = {key}"));
-                }
-                // Read events have a partial index (the literal 1 lets it serve the query);
-                // writes, most of a trail unless `--audit-reads` is on, are the scope's walk.
-                Some(AuditAttribute::ReadOnly(true)) => {
-                    from = events_table(flavor, "audit_events_reads");
-                    conditions.push(format!("e.scope = {scope} AND e.read_only = 1"));
-                }
-                Some(AuditAttribute::ReadOnly(false)) => {
-                    from = events_table(flavor, "audit_events_by_scope");
-                    conditions.push(format!("e.scope = {scope} AND e.read_only = 0"));
-                }
-                // A scope holds its dialect's one resource kind (and refused authentications,
-                // of none): the scope's walk, filtered.
-                Some(AuditAttribute::ResourceKind(kind)) => {
-                    let kind = bind(Param::Text(kind.as_str().to_owned()));
-                    from = events_table(flavor, "audit_events_by_scope");
-                    conditions.push(format!("e.scope = {scope} AND e.resource_kind = {kind}"));
-                }
+                Some(AuditAttribute::EventName(name)) => column("event_name", name),
+                Some(AuditAttribute::AccessKeyId(key)) => column("access_key_id", key),
+                Some(AuditAttribute::ResourceKind(kind)) => column("resource_kind", kind.as_str()),
+                Some(AuditAttribute::ReadOnly(true)) => Narrowing::Reads,
+                Some(AuditAttribute::ReadOnly(false)) => Narrowing::Writes,
                 Some(AuditAttribute::ResourceName(name)) => {
-                    let name = bind(Param::Text(name.clone()));
-                    // SQLite's CROSS JOIN keeps the lookup rows the outer loop.
-                    let join = match flavor {
-                        Flavor::Sqlite => "CROSS JOIN",
-                        Flavor::Postgres => "JOIN",
-                    };
-                    from = format!(
-                        "audit_resources r {join} audit_events e ON e.scope = r.scope \
-                         AND e.event_time = r.event_time AND e.event_id = r.event_id"
-                    );
-                    walk = "r";
-                    conditions.push(format!("r.scope = {scope} AND r.resource_name = {name}"));
+                    Narrowing::ResourceName(bind(Param::Text(name.clone())))
                 }
-            }
+            };
+            Walk::Scope { scope, by }
         }
-        AuditScope::Account(account_id) => {
-            let account = bind(Param::Text(account_id.clone()));
-            from = events_table(flavor, "audit_events_by_account");
-            conditions.push(format!("e.account_id = {account}"));
-        }
-        AuditScope::All => from = events_table(flavor, "audit_events_by_time"),
-    }
+        AuditScope::Account(account_id) => Walk::Account(bind(Param::Text(account_id.clone()))),
+        AuditScope::All => Walk::All,
+    };
     let mut since = crate::millis::to_millis(query.since).ok()?;
     let mut until = crate::millis::to_millis(query.until).ok()?;
     let cursor = match &query.after {
@@ -261,57 +357,73 @@ pub(crate) fn select_events(flavor: Flavor, query: &AuditQuery) -> Option<Statem
     };
     let since = bind(Param::Int(since));
     let until = bind(Param::Int(until));
-    conditions.push(format!(
-        "{walk}.event_time >= {since} AND {walk}.event_time <= {until}"
-    ));
     let (order, past) = if query.oldest_first {
         ("ASC", ">")
     } else {
         ("DESC", "<")
     };
-    // What the walk's index range cannot narrow is checked on each row it reads: the cursor
-    // within its millisecond, and the command line's action.
-    let mut residual: Vec<String> = Vec::new();
-    if let Some((time, id)) = cursor {
-        // Within the range above, which ends at the cursor's time, this is
-        // (event_time, event_id) past (time, id).
-        let time = bind(Param::Int(time));
-        let id = bind(Param::Text(id));
-        residual.push(format!(
-            "({walk}.event_time {past} {time} OR {walk}.event_id {past} {id})"
-        ));
-    }
-    if let Some(action) = &query.action {
-        let action = bind(Param::Text(action.clone()));
-        residual.push(format!("e.event_name = {action}"));
-    }
-    if !residual.is_empty() {
-        let residual = residual.join(" AND ");
-        conditions.push(match flavor {
-            Flavor::Sqlite => residual,
-            // PostgreSQL's generic plan guesses each of these keeps one row in 200, and then
-            // finds sorting the few rows it expects cheaper than walking the index in order
-            // until the page is full (and sorts the whole range: every event, for `keypaird
-            // audit --action`). A CASE is a condition it cannot estimate, so it assumes half
-            // the rows pass, and the ordered walk wins.
-            Flavor::Postgres => format!("CASE WHEN {residual} THEN true ELSE false END"),
-        });
-    }
-    // An event ID is unique, so its one row needs no order; asking for one would let
-    // PostgreSQL's generic plan walk the scope's primary key in time order instead.
-    let order_by = match &query.attribute {
-        Some(AuditAttribute::EventId(_)) if matches!(query.scope, AuditScope::Api { .. }) => {
-            String::new()
-        }
-        _ => format!(" ORDER BY {walk}.event_time {order}, {walk}.event_id {order}"),
-    };
+    let cursor = cursor.map(|(time, id)| (bind(Param::Int(time)), bind(Param::Text(id))));
+    let action = query
+        .action
+        .as_ref()
+        .map(|action| bind(Param::Text(action.clone())));
     // A bound LIMIT: one statement per shape in the statement caches, and PostgreSQL's generic
     // plan walks the ordered index rather than sorting the range (it reckons a literal LIMIT
     // above its low estimate of the range's rows as reading all of them).
     let limit = bind(Param::Int(i64::from(query.limit)));
+    // An event ID is unique, so its one row needs no order; asking for one would let
+    // PostgreSQL's generic plan walk the scope's primary key in time order instead.
+    let unordered = matches!(
+        (&query.attribute, &query.scope),
+        (Some(AuditAttribute::EventId(_)), AuditScope::Api { .. })
+    );
+    // The time range, then what the walk's index range cannot narrow, checked on each row it
+    // reads: the cursor within its millisecond, and the command line's action.
+    let rest = |walk: &str, event: &str| -> (String, String) {
+        let mut conditions =
+            format!(" AND {walk}.event_time >= {since} AND {walk}.event_time <= {until}");
+        let mut residual: Vec<String> = Vec::new();
+        if let Some((time, id)) = &cursor {
+            // Within the range above, which ends at the cursor's time, this is
+            // (event_time, event_id) past (time, id).
+            residual.push(format!(
+                "({walk}.event_time {past} {time} OR {walk}.event_id {past} {id})"
+            ));
+        }
+        if let Some(action) = &action {
+            residual.push(format!("{event}.event_name = {action}"));
+        }
+        if !residual.is_empty() {
+            let residual = residual.join(" AND ");
+            conditions.push_str(" AND ");
+            conditions.push_str(&match flavor {
+                Flavor::Sqlite => residual,
+                // PostgreSQL's generic plan guesses each of these keeps one row in 200, and
+                // then finds sorting the few rows it expects cheaper than walking the index in
+                // order until the page is full (and sorts the whole range: every event, for
+                // `keypaird audit --action`). A CASE is a condition it cannot estimate, so it
+                // assumes half the rows pass, and the ordered walk wins.
+                Flavor::Postgres => format!("CASE WHEN {residual} THEN true ELSE false END"),
+            });
+        }
+        let order_by = if unordered {
+            String::new()
+        } else {
+            format!(" ORDER BY {walk}.event_time {order}, {walk}.event_id {order}")
+        };
+        (conditions, order_by)
+    };
+    let (from, walk_alias, event_alias, condition) = match table {
+        Table::Events => {
+            let (from, walk_alias, condition) = walk.indexed(flavor);
+            (from, walk_alias, "e", condition)
+        }
+        Table::Recent => ("audit_recent n".to_owned(), "n", "n", walk.recent()),
+    };
+    let (conditions, order_by) = rest(walk_alias, event_alias);
     let sql = format!(
-        "SELECT {AUDIT_COLUMNS} FROM {from} WHERE {}{order_by} LIMIT {limit}",
-        conditions.join(" AND "),
+        "SELECT {} FROM {from} WHERE {condition}{conditions}{order_by} LIMIT {limit}",
+        audit_columns(event_alias)
     );
     Some(Statement { sql, params })
 }

@@ -281,6 +281,34 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_events_reads ON audit_events (scope, event_time, event_id)
         WHERE read_only = 1;
     "#,
+    // 9: a change appends its event to `audit_recent`, a table without indexes, and the writer
+    //    moves the recent events into `audit_events` (and their lookup rows into
+    //    `audit_resources`) in batches, where hundreds of events share each index page
+    //    (`audit.rs` says why). Same columns as `audit_events`.
+    r#"
+    CREATE TABLE audit_recent (
+        scope               TEXT NOT NULL,
+        event_time          INTEGER NOT NULL,
+        event_id            TEXT NOT NULL,
+        account_id          TEXT NOT NULL,
+        account_name        TEXT NOT NULL,
+        source              TEXT NOT NULL,
+        region              TEXT NOT NULL,
+        event_name          TEXT NOT NULL,
+        read_only           INTEGER NOT NULL CHECK (read_only IN (0, 1)),
+        access_key_id       TEXT NOT NULL,
+        resource_kind       TEXT NOT NULL,
+        source_ip           TEXT NOT NULL,
+        user_agent          TEXT NOT NULL,
+        request_id          TEXT NOT NULL,
+        request_parameters  TEXT NOT NULL,
+        resources           TEXT NOT NULL,
+        error_code          TEXT,
+        error_message       TEXT
+    ) STRICT;
+
+    CREATE UNIQUE INDEX audit_recent_by_scope ON audit_recent (scope, event_time, event_id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -128,6 +128,17 @@ impl SqliteStore {
         key_file: &MasterKeyFile,
         observer: Option<GroupCommitObserver>,
     ) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_moving_events_at(path, key_file, observer, audit::MOVE_AT)
+    }
+
+    /// [`SqliteStore::open_observed`], with the writer moving recent audit events once
+    /// `move_at` wait (tests move them after every group commit, to read the moved ones).
+    fn open_moving_events_at(
+        path: &Path,
+        key_file: &MasterKeyFile,
+        observer: Option<GroupCommitObserver>,
+        move_at: i64,
+    ) -> Result<SqliteStore, StoreError> {
         let (mut writer_conn, applied) = open_and_migrate(path)?;
         set_cache_size(&writer_conn, WRITER_CACHE_KIB)?;
         if !applied.is_empty() {
@@ -137,7 +148,14 @@ impl SqliteStore {
         let (writes, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(writer_conn, queue, observer))
+            .spawn(move || {
+                writer::run(
+                    writer_conn,
+                    queue,
+                    observer,
+                    audit::between_batches(move_at),
+                )
+            })
             .map_err(|err| io_unavailable("cannot start the store's writer thread", err))?;
         // One reader now (the file must be readable, and the first read should find one); the
         // others are opened by the first reads that find none idle, off the start-up path.

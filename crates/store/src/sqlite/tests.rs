@@ -37,6 +37,23 @@ mod conformance {
     crate::store_conformance_tests!(fresh_store);
 }
 
+/// The same suite with the writer moving every audit event out of `audit_recent` after each
+/// group commit, so that lookups read the moved events (the suite above reads recent ones).
+mod conformance_with_events_moved {
+    use super::*;
+
+    async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keypaird.db");
+        let store =
+            SqliteStore::open_moving_events_at(&path, &MasterKeyFile::beside(&path), None, 1)
+                .expect("open");
+        (Arc::new(store), dir)
+    }
+
+    crate::store_conformance_tests!(fresh_store);
+}
+
 fn scope() -> Scope {
     Scope {
         account_id: "111111111111".into(),
@@ -281,20 +298,29 @@ async fn unreadable_audit_rows_are_errors_not_panics() {
         OffsetDateTime::UNIX_EPOCH + Duration::from_secs(100 * 365 * 86_400),
         10,
     );
-    for damage in [
-        "UPDATE audit_events SET source = 'smoke-signals'",
-        "UPDATE audit_events SET resources = 'not json'",
-        r#"UPDATE audit_events SET resources = '[{"kind": "volume"}]'"#,
-    ] {
-        conn.execute("DELETE FROM audit_events", []).expect("empty");
-        store
-            .record_audit_events(&crate::conformance::audit_events_naming_many(1, 1))
-            .await
-            .expect("record");
-        conn.execute(damage, []).expect(damage);
-        match store.find_audit_events(&all).await {
-            Err(StoreError::Internal(_)) => {}
-            other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
+    // A damaged row is reported whether the writer has moved it out of the recent events yet
+    // or not.
+    for table in ["audit_recent", "audit_events"] {
+        for damage in [
+            "SET source = 'smoke-signals'",
+            "SET resources = 'not json'",
+            r#"SET resources = '[{"kind": "volume"}]'"#,
+        ] {
+            conn.execute_batch("DELETE FROM audit_events; DELETE FROM audit_recent")
+                .expect("empty");
+            store
+                .record_audit_events(&crate::conformance::audit_events_naming_many(1, 1))
+                .await
+                .expect("record");
+            if table == "audit_events" {
+                super::audit::move_recent(&conn).expect("move");
+            }
+            let damage = format!("UPDATE {table} {damage}");
+            assert_eq!(conn.execute(&damage, []).expect(&damage), 1, "{damage}");
+            match store.find_audit_events(&all).await {
+                Err(StoreError::Internal(_)) => {}
+                other => panic!("{damage}: expected a corrupt-store error, got {other:?}"),
+            }
         }
     }
 }
@@ -575,6 +601,92 @@ fn every_audit_query_is_served_by_its_index() {
             );
         }
         eprintln!("{}:\n{shown}\n", case.what);
+    }
+}
+
+/// Pages run across the moved events and the recent ones as one trail: every event once, in
+/// order, by every lookup path; and a move leaves `audit_recent` empty, its events and lookup
+/// rows in `audit_events` and `audit_resources`, and an event ID still recorded only once.
+#[tokio::test]
+async fn lookups_read_moved_and_recent_events_as_one_trail() {
+    use keypaird_inventory::{AuditAttribute, AuditCursor, AuditQuery, AuditScope, AuditSource};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keypaird.db");
+    let store = open(&path).expect("open");
+    let conn = Connection::open(&path).expect("raw connection");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).expect(sql) };
+    let events = crate::conformance::audit_events_naming_many(10, 2);
+    // Events 1, 3, 5, 7 and 9 are moved; the others wait, so the two tables interleave.
+    let (odd, even): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| {
+        e.request_id
+            .trim_start_matches("request-")
+            .parse::<u64>()
+            .expect("fixture request ID")
+            % 2
+            == 1
+    });
+    store.record_audit_events(&odd).await.expect("record");
+    super::audit::move_recent(&conn).expect("move");
+    assert_eq!(count("SELECT count(*) FROM audit_recent"), 0);
+    assert_eq!(count("SELECT count(*) FROM audit_events"), 5);
+    assert_eq!(count("SELECT count(*) FROM audit_resources"), 5 * 2 * 2);
+    store.record_audit_events(&even).await.expect("record");
+    assert_eq!(count("SELECT count(*) FROM audit_recent"), 5);
+    // An ID already moved is refused, as one still waiting is.
+    assert!(store.record_audit_events(&odd[..1]).await.is_err());
+    assert!(store.record_audit_events(&even[..1]).await.is_err());
+
+    let api = AuditScope::Api {
+        account_id: events[0].account_id.clone(),
+        source: AuditSource::Ec2,
+        region: events[0].region.clone(),
+    };
+    let since = OffsetDateTime::UNIX_EPOCH;
+    let until = since + Duration::from_secs(100 * 365 * 86_400);
+    for oldest_first in [false, true] {
+        let mut expected: Vec<String> = events.iter().map(|e| e.request_id.clone()).collect();
+        if !oldest_first {
+            expected.reverse();
+        }
+        for scope in [api.clone(), AuditScope::All] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let query = AuditQuery {
+                    after: after.clone(),
+                    oldest_first,
+                    ..AuditQuery::new(scope.clone(), since, until, 3)
+                };
+                let page = store.find_audit_events(&query).await.expect("page");
+                assert!(page.len() <= 3);
+                seen.extend(page.iter().map(|e| e.request_id.clone()));
+                match page.last() {
+                    Some(last) if page.len() == 3 => {
+                        after = Some(AuditCursor {
+                            time: last.time,
+                            event_id: last.event_id.clone(),
+                        })
+                    }
+                    _ => break,
+                }
+            }
+            assert_eq!(seen, expected, "{scope:?}, oldest first: {oldest_first}");
+        }
+    }
+    for event in [&events[2], &events[3]] {
+        for attribute in [
+            AuditAttribute::ResourceName(event.resources[1].name.clone()),
+            AuditAttribute::ResourceName(event.resources[0].id.clone()),
+            AuditAttribute::EventId(event.event_id.clone()),
+        ] {
+            let query = AuditQuery {
+                attribute: Some(attribute.clone()),
+                ..AuditQuery::new(api.clone(), since, until, 50)
+            };
+            let found = store.find_audit_events(&query).await.expect("lookup");
+            assert_eq!(found, vec![event.clone()], "{attribute:?}");
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! makes their write durable, so an acknowledgement still means "on disk".
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
 
 use keypaird_inventory::StoreError;
 use rusqlite::Connection;
@@ -108,13 +109,41 @@ where
 
 pub(super) type JobSender = Sender<Box<dyn WriteJob>>;
 
+/// What the writer does on its own between group commits (the audit trail's move of recent
+/// events): told whether the queue was idle for [`BetweenBatches::idle_after`], or a batch was
+/// just committed and answered.
+pub(super) struct BetweenBatches {
+    pub(super) idle_after: Duration,
+    pub(super) run: PauseWork,
+}
+
+pub(super) type PauseWork = Box<dyn Fn(&Connection, Pause) + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pause {
+    AfterBatch,
+    Idle,
+}
+
 /// The writer thread's loop; returns when every sender is gone (the store was dropped).
 pub(super) fn run(
     conn: Connection,
     jobs: Receiver<Box<dyn WriteJob>>,
     observer: Option<GroupCommitObserver>,
+    between: BetweenBatches,
 ) {
-    while let Ok(first) = jobs.recv() {
+    loop {
+        let first = match jobs.recv_timeout(between.idle_after) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                (between.run)(&conn, Pause::Idle);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                (between.run)(&conn, Pause::Idle);
+                return;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -129,6 +158,7 @@ pub(super) fn run(
         for job in batch {
             job.finish(commit.as_ref().copied());
         }
+        (between.run)(&conn, Pause::AfterBatch);
     }
 }
 
