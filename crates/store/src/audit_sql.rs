@@ -1,7 +1,8 @@
 //! The audit trail's SQL, for both backends (each writes the same tables and indexes in its own
 //! migration: SQLite's migration 7, PostgreSQL's 6): the one
-//! statement each [`AuditQuery`] compiles to, the insert and the purge, and the encoding of an
-//! event's resources in its `resources` column.
+//! statement each [`AuditQuery`] compiles to (on SQLite, with its twin over the recent events
+//! of `audit_recent`), the insert and the purge, and the encoding of an event's resources in
+//! its `resources` column.
 //!
 //! **Indexes.** Every index of `audit_events` leads with the event's scope key (account, dialect
 //! and region, as `audit::scope_key` writes it), then the attribute it serves, then
@@ -260,8 +261,9 @@ impl Walk {
                     Narrowing::Reads => " AND n.read_only = 1".into(),
                     Narrowing::Writes => " AND n.read_only = 0".into(),
                     Narrowing::ResourceName(name) => format!(
-                        " AND EXISTS (SELECT 1 FROM json_each(n.resources) AS item \
-                         WHERE item.value ->> '$.name' = {name} \
+                        // As the lookup rows, which hold no empty name or ID.
+                        " AND {name} <> '' AND EXISTS (SELECT 1 FROM json_each(n.resources) \
+                         AS item WHERE item.value ->> '$.name' = {name} \
                          OR item.value ->> '$.id' = {name})"
                     ),
                 };

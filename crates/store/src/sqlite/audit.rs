@@ -1,14 +1,14 @@
 //! Audit trail statements. `record` runs inside the transaction (savepoint) of the change it
 //! records, so the event is committed exactly when the change is.
 //!
-//! **Recent events.** A change appends its event to `audit_recent`, a rowid table without
-//! indexes: one row at the end of one B-tree. Entering `audit_events`'s indexes and the lookup
+//! **Recent events.** A change appends its event to `audit_recent`, a rowid table with one
+//! small unique index: a row at the end of two B-trees. Entering `audit_events`'s indexes and the lookup
 //! rows of `audit_resources` there and then cost each write a page of every index and two pages
 //! at random places of `audit_resources` (name and ID order), in every group commit, measured
 //! at over half again a write's CPU. The writer thread instead moves the recent events into
 //! `audit_events` in batches ([`move_recent`]), in a transaction of their own, where a batch
-//! of hundreds of events shares each index page. Queries read both tables in one statement
-//! (`audit_sql::select_events`), so an event is found from the moment its change commits.
+//! of hundreds of events shares each index page. Queries read both tables in one read transaction
+//! ([`find`]), so an event is found from the moment its change commits.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -110,9 +110,9 @@ pub(super) fn recent_events(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The writer's work between group commits: moving the recent events once `move_at` of them
-/// wait ([`MOVE_AT`] but in tests), or any after [`MOVE_AFTER_IDLE`] without writes. A move that fails (a full disk, a
-/// lock held by another process) is logged and tried again at the next pause; the events
-/// stay found meanwhile.
+/// wait ([`MOVE_AT`] but in tests), or any after [`MOVE_AFTER_IDLE`] without writes. A move
+/// that fails (a full disk, a lock held by another process) is logged and tried again at the
+/// next pause; the events stay found meanwhile.
 pub(super) fn between_batches(move_at: i64) -> super::writer::BetweenBatches {
     super::writer::BetweenBatches {
         idle_after: MOVE_AFTER_IDLE,
