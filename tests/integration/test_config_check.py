@@ -28,6 +28,7 @@ ppk_version = 2
 rsa_pool_size = 32
 last_used_flush_interval = "15s"
 audit_reads = false
+console = true
 audit_retention = "90d"
 # tls_cert, tls_key: not set, plain HTTP
 max_body_bytes = 262144
@@ -81,6 +82,7 @@ def test_flags_win_over_environment_over_file_and_the_password_is_redacted(tmp_p
         'rsa_pool_size = 8\n'
         'last_used_flush_interval = "15s"\n'
         'audit_reads = true\n'
+        'console = true\n'
         'audit_retention = "12h"\n'
         '# tls_cert, tls_key: not set, plain HTTP\n'
         'max_body_bytes = 262144\n'

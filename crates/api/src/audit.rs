@@ -84,14 +84,18 @@ impl CallDraft<'_> {
 /// Where the call came from: the peer's address and the client's user agent.
 pub fn fill_origin(event: &mut AuditEvent, request: &ApiRequest) {
     event.source_ip = request.source_ip.clone();
-    event.user_agent = request
-        .headers
+    event.user_agent = user_agent(&request.headers);
+}
+
+/// The client's user agent as an event keeps it: at most [`USER_AGENT_MAX_CHARS`] characters.
+pub fn user_agent(headers: &http::HeaderMap) -> String {
+    headers
         .get(http::header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default()
         .chars()
         .take(USER_AGENT_MAX_CHARS)
-        .collect();
+        .collect()
 }
 
 /// The event of a refused authentication: who it claimed to be (the access key ID, as logged)

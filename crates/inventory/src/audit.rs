@@ -18,6 +18,8 @@ pub enum AuditSource {
     Ec2,
     Ecs,
     CommandLine,
+    /// The web console's own events (sign-ins); its key pair changes are the dialect's.
+    Console,
 }
 
 impl AuditSource {
@@ -26,6 +28,7 @@ impl AuditSource {
             AuditSource::Ec2 => "ec2",
             AuditSource::Ecs => "ecs",
             AuditSource::CommandLine => "cli",
+            AuditSource::Console => "console",
         }
     }
 
@@ -34,6 +37,7 @@ impl AuditSource {
             "ec2" => Some(AuditSource::Ec2),
             "ecs" => Some(AuditSource::Ecs),
             "cli" => Some(AuditSource::CommandLine),
+            "console" => Some(AuditSource::Console),
             _ => None,
         }
     }
@@ -197,12 +201,12 @@ impl AuditEvent {
 
 /// The text both backends index events under: the events one LookupEvents call can show are
 /// one contiguous range of every index. EC2 events are kept per region (CloudTrail's event
-/// history is regional); ECS and command-line events per account, every region together
+/// history is regional); ECS, command-line and console events per account, every region together
 /// (ActionTrail's LookupEvents names no region here).
 pub fn scope_key(account_id: &str, source: AuditSource, region: &str) -> String {
     match source {
         AuditSource::Ec2 => format!("{account_id}/ec2/{region}"),
-        AuditSource::Ecs | AuditSource::CommandLine => {
+        AuditSource::Ecs | AuditSource::CommandLine | AuditSource::Console => {
             format!("{account_id}/{}/", source.as_str())
         }
     }

@@ -192,6 +192,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYPAIRD_AUDIT_READS")]
     pub audit_reads: bool,
 
+    /// Serve no web console under /console/ (its paths then answer as API requests do).
+    /// [default: the console is served]
+    #[arg(long, env = "KEYPAIRD_NO_CONSOLE")]
+    pub no_console: bool,
+
     /// How long audit events are kept, such as "90d", "12h" or "30s"; older ones are deleted
     /// by the background upkeep. [default: 90d, CloudTrail's event history]
     #[arg(long, env = "KEYPAIRD_AUDIT_RETENTION", value_name = "DURATION",

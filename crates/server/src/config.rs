@@ -40,6 +40,7 @@ struct FileConfig {
     #[serde(default, deserialize_with = "duration")]
     last_used_flush_interval: Option<Duration>,
     audit_reads: Option<bool>,
+    console: Option<bool>,
     #[serde(default, deserialize_with = "duration")]
     audit_retention: Option<Duration>,
     max_body_bytes: Option<usize>,
@@ -76,6 +77,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     pub last_used_flush_interval: Duration,
     pub audit_reads: bool,
+    /// The web console under `/console/`.
+    pub console: bool,
     pub audit_retention: Duration,
     pub limits: Limits,
 }
@@ -147,6 +150,7 @@ impl ServeConfig {
             tls,
             last_used_flush_interval,
             audit_reads: args.audit_reads || file.audit_reads.unwrap_or(false),
+            console: !args.no_console && file.console.unwrap_or(true),
             audit_retention,
             limits,
         })
@@ -192,6 +196,7 @@ impl ServeConfig {
                 duration(self.last_used_flush_interval)
             ),
             format!("audit_reads = {}", self.audit_reads),
+            format!("console = {}", self.console),
             format!("audit_retention = {}", duration(self.audit_retention)),
         ];
         match &self.tls {

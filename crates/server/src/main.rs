@@ -263,7 +263,30 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         router::MetricsOn::ApiPort
     };
-    let app = router::router(state.clone(), config.allow_reset, metrics_on);
+    let console = if config.console {
+        // Sessions are sealed under a key derived from the master key, so every node of a
+        // cluster (which share the key file) accepts every node's sessions.
+        let master_key = key_file
+            .unlock(None)
+            .context("cannot read the master key for the console's sessions")?;
+        let console = keypaird_console::Console {
+            inventory: state.inventory.clone(),
+            credentials: state.aws.credentials.clone(),
+            sessions: keypaird_console::Sessions::new(
+                master_key
+                    .derive(keypaird_console::SESSION_KEY_LABEL)
+                    .as_ref(),
+            ),
+            sign_ins: Default::default(),
+            secure_cookies: tls.is_some(),
+            any_credentials: config.any_credentials,
+            ppk_version: config.ppk_version,
+        };
+        Some(keypaird_console::router(Arc::new(console)))
+    } else {
+        None
+    };
+    let app = router::router(state.clone(), config.allow_reset, metrics_on, console);
     let metrics_endpoint = match metrics_listener {
         Some(listener) => {
             let address = listener
@@ -394,6 +417,9 @@ fn print_banner(
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "keypaird listening on {endpoint}");
     let _ = writeln!(out, "metrics: {metrics_endpoint}");
+    if config.console {
+        let _ = writeln!(out, "console: {endpoint}/console/");
+    }
     let _ = writeln!(out, "store: {}", store_url::redact(&config.store));
     let _ = writeln!(out, "master key: {}", master_key_file.display());
     if let Some(account) = new_default {

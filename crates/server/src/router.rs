@@ -46,7 +46,13 @@ pub enum MetricsOn {
     OwnAddress,
 }
 
-pub fn router(state: Arc<AppState>, allow_reset: bool, metrics_on: MetricsOn) -> Router {
+/// `console`: the web console's routes under `/console/`, when it is served.
+pub fn router(
+    state: Arc<AppState>,
+    allow_reset: bool,
+    metrics_on: MetricsOn,
+    console: Option<Router>,
+) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -60,7 +66,16 @@ pub fn router(state: Arc<AppState>, allow_reset: bool, metrics_on: MetricsOn) ->
     } else {
         router.route("/moto-api/reset", any(|| async { StatusCode::NOT_FOUND }))
     };
-    router.fallback(dialect_request).with_state(state)
+    let router = router.fallback(dialect_request).with_state(state);
+    match console {
+        // Nesting hands the console `/console` and every path under it but `/console/`,
+        // which the banner and the README print.
+        Some(console) => router.nest("/console", console).route(
+            "/console/",
+            get(|| async { axum::response::Redirect::permanent("/console") }),
+        ),
+        None => router,
+    }
 }
 
 /// `/metrics` alone, for `metrics_listen`.

@@ -129,6 +129,16 @@ impl MasterKey {
         self.id
     }
 
+    /// A key for another purpose, named by `label`: HMAC-SHA256 of the label under this key,
+    /// which reveals nothing of it. Every node with the same key file derives the same key (the
+    /// web console's sessions are accepted on any node of a cluster).
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.bytes.as_ref());
+        let mut derived = Zeroizing::new([0u8; 32]);
+        derived.copy_from_slice(aws_lc_rs::hmac::sign(&key, label).as_ref());
+        derived
+    }
+
     /// The raw key, for writing the key file.
     pub(crate) fn bytes(&self) -> &[u8; MASTER_KEY_LEN] {
         &self.bytes
@@ -258,6 +268,20 @@ mod tests {
         assert_eq!(
             master.unseal("AKIDONE", &sealed).expect("opens").expose(),
             SECRET
+        );
+    }
+
+    #[test]
+    fn derived_keys_are_hmac_sha256_of_the_label() {
+        // Python: hmac.new(bytes([7] * 32), label, hashlib.sha256).hexdigest()
+        let label = b"keypaird console sessions v1";
+        assert_eq!(
+            hex::encode(key(7).derive(label).as_ref()),
+            "cc378852bc75373beec6b431e198a8edafca03b0a1f59de7e64a1e249f7c0b12"
+        );
+        assert_eq!(
+            hex::encode(key(8).derive(label).as_ref()),
+            "f703137d0acc6ea603423a13d238fe4178f6d68dd5174d8e9fe8f58e2cc44294"
         );
     }
 

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use keypaird_inventory::pattern::Wildcard;
 use keypaird_inventory::{
-    AnyOf, AuditEvent, ImportedKeyPair, Inventory, InventoryError, KeyPair, KeyPairFilter,
-    KeyPairOrder, KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter, TagMatch, TagQuery,
-    TagRemoval, TagRow,
+    AnyOf, AuditEvent, CreatedKeyPair, ImportedKeyPair, Inventory, InventoryError, KeyPair,
+    KeyPairFilter, KeyPairOrder, KeyPairQuery, KeyPairRef, NewKeyPair, Scope, Tag, TagFilter,
+    TagMatch, TagQuery, TagRemoval, TagRow,
 };
 use keypaird_keys::{KeyAlgorithm, PpkVersion, PublicKey};
 use zeroize::Zeroizing;
@@ -34,6 +34,22 @@ const TAG_SPEC_SHAPES: [&str; 3] = [
     "TagSpecification.N.Tag.N.Key",
     "TagSpecification.N.Tag.N.Value",
 ];
+
+/// A created key's private half as EC2 hands it out: PuTTY's format when asked (`KeyFormat=ppk`),
+/// else PKCS#1 PEM for RSA and OpenSSH's own format for ed25519, as EC2 does.
+pub fn private_key_material(
+    created: &CreatedKeyPair,
+    ppk: bool,
+    ppk_version: PpkVersion,
+) -> Result<Zeroizing<String>, AwsError> {
+    let key = &created.private_key;
+    match (ppk, key.algorithm()) {
+        (true, _) => key.ppk(ppk_version, &created.key_pair.name),
+        (false, KeyAlgorithm::Rsa) => key.pkcs1_pem(),
+        (false, _) => key.openssh_private_pem(&created.key_pair.name),
+    }
+    .map_err(|err| AwsError::from(InventoryError::Internal(err.to_string())))
+}
 
 pub async fn create_key_pair(
     ctx: &ActionContext<'_>,
@@ -81,13 +97,7 @@ pub async fn create_key_pair(
         .inventory
         .create_key_pair(&ctx.scope, ctx.quota, request, ctx.audit)
         .await?;
-    let key = &created.private_key;
-    let material: Zeroizing<String> = match (ppk, key.algorithm()) {
-        (true, _) => key.ppk(ctx.ppk_version, &created.key_pair.name),
-        (false, KeyAlgorithm::Rsa) => key.pkcs1_pem(),
-        (false, _) => key.openssh_private_pem(&created.key_pair.name),
-    }
-    .map_err(|err| AwsError::from(InventoryError::Internal(err.to_string())))?;
+    let material = private_key_material(&created, ppk, ctx.ppk_version)?;
     let kp = &created.key_pair;
     let mut xml = XmlWriter::response("CreateKeyPair", ctx.request_id);
     xml.leaf("keyPairId", &kp.id)
