@@ -76,6 +76,12 @@ class Console:
     def rows(self) -> list[str]:
         return self.page.locator("a.key-name").all_inner_texts()
 
+    def press(self, button: str):
+        """Clicks the button named `button` and returns the response of the page it leads to."""
+        with self.page.expect_navigation() as nav:
+            self.page.get_by_role("button", name=button).click()
+        return nav.value
+
     def cookie(self) -> dict:
         (cookie,) = [c for c in self.context.cookies() if c["name"] == "keypaird_console"]
         return cookie
@@ -115,7 +121,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     page.get_by_label("Access key ID").fill(akid)
     page.get_by_label("Secret access key").fill("not-the-secret")
     with page.expect_navigation() as nav:
-        page.get_by_role("button", name="Sign in").click()
+        page.keyboard.press("Enter")  # the keyboard alone signs in
     assert nav.value.status == 401
     assert page.locator("#sign-in-error").inner_text() == "Failed authentication"
     console.shot("sign-in-failed")
@@ -163,8 +169,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     page.get_by_label("Name").fill("console-imported")
     page.locator("#public-key-text").fill(public_line(keys["rsa2048"]) + "\n")
     console.shot("import")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Import").click()
+    console.press("Import")
     imported = described(ec2, KeyNames=["console-imported"], IncludePublicKey=True)["console-imported"]
     assert page.url == srv.url + f"/console/ec2/key-pairs/{imported['KeyPairId']}?region=us-east-1"
     assert page.locator("#detail-id").inner_text() == imported["KeyPairId"]
@@ -172,14 +177,18 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     assert page.locator("#public-key").inner_text() == public_line(keys["rsa2048"])
     assert imported["PublicKey"] == public_line(keys["rsa2048"])
     console.shot("detail")
+    # The copy button puts the public key on the clipboard.
+    console.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=srv.url)
+    page.get_by_role("button", name="Copy public key").click()
+    page.wait_for_function("document.getElementById('copy-status').textContent === 'Copied.'")
+    assert page.evaluate("navigator.clipboard.readText()") == public_line(keys["rsa2048"])
 
     # A key that is not a key: EC2's InvalidKey.Format.
     console.go("/console/ec2/import")
     page.get_by_label("Name").fill("console-bad")
     page.locator("#public-key-text").fill("ssh-rsa not-base64")
-    with page.expect_navigation() as nav:
-        page.get_by_role("button", name="Import").click()
-    assert nav.value.status == 400
+    nav = console.press("Import")
+    assert nav.status == 400
     assert page.locator(".error .code").inner_text() == "InvalidKey.Format"
     assert "console-bad" not in described(ec2)
 
@@ -194,8 +203,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     # Search by name and page through all of them, newest first, then back.
     console.go("/console/ec2/key-pairs")
     page.get_by_label("Name", exact=True).fill("bulk-*")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Search").click()
+    console.press("Search")
     seen_pages = [console.rows()]
     console.shot("key-pairs-search")
     console.shot("key-pairs-window", full_page=False)  # the README's picture
@@ -216,8 +224,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
 
     # Oldest first, and a tag search across pages.
     page.get_by_label("Sort").select_option("oldest")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Search").click()
+    console.press("Search")
     assert console.rows()[:3] == ["bulk-000", "bulk-001", "bulk-002"]
     console.go("/console/ec2/key-pairs?tag=env%3Dprod&name=bulk-*")
     tagged = console.rows()
@@ -231,12 +238,10 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     console.go(f"/console/ec2/key-pairs/{imported['KeyPairId']}?region=us-east-1")
     page.get_by_label("Tag key").fill("owner")
     page.get_by_label("Value", exact=True).fill("platform")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Add tag").click()
+    console.press("Add tag")
     assert {t["Key"]: t["Value"] for t in described(ec2)["console-imported"]["Tags"]} == {"owner": "platform"}
     console.shot("detail-tagged")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Remove tag owner").click()
+    console.press("Remove tag owner")
     assert described(ec2)["console-imported"].get("Tags", []) == []
     assert page.locator("#no-tags").inner_text() == "No tags."
 
@@ -276,15 +281,32 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
     assert sorted(r["ResourceName"] for e in deletes for r in e["Resources"]
                   if r["ResourceName"].startswith("bulk")) == ["bulk-118", "bulk-119"]
 
-    # The activity page shows them too, filtered by action.
+    # The activity page shows them too, filtered by action, by resource, and by time.
     console.go("/console/activity?source=ec2&action=DeleteKeyPair")
     assert page.locator("#events td.event-name").all_inner_texts() == ["DeleteKeyPair"] * 2
     console.shot("activity")
+    console.go("/console/activity")
+    page.get_by_label("Resource").fill("console-ed")
+    console.press("Filter")
+    assert page.locator("#events td.event-name").all_inner_texts() == ["CreateKeyPair"] * 2
+    assert page.locator("#events td.event-error").all_inner_texts() == ["InvalidKeyPair.Duplicate", ""]
+    page.get_by_label("From").fill("2000-01-01T00:00:00Z")
+    page.get_by_label("To").fill("2000-01-02T00:00:00Z")
+    console.press("Filter")
+    assert page.locator("#no-events").inner_text() == "No events match."
+    page.get_by_label("From").fill("2099-01-01T00:00:00Z")
+    page.get_by_label("To").fill("")
+    nav = console.press("Filter")
+    assert nav.status == 400
+    assert page.locator(".error").inner_text() == "The start of the time range is after its end."
+    page.get_by_label("From").fill("not a time")
+    nav = console.press("Filter")
+    assert nav.status == 400
+    assert page.locator(".error").inner_text() == "Times are ISO 8601, such as 2026-12-03T10:00:00Z."
 
     # Sign out: the cookie is gone, and the old cookie no longer works anywhere.
     old_cookie = console.cookie()["value"]
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign out").click()
+    console.press("Sign out")
     assert page.url.endswith("/console/sign-in")
     assert [c for c in console.context.cookies() if c["name"] == "keypaird_console"] == []
     replay = requests.get(srv.url + "/console/ec2/key-pairs", allow_redirects=False,
@@ -467,12 +489,12 @@ def test_ecs_create_import_and_resource_group(console, srv, keys, tmp_path):
 
     console.go("/console/ecs/import?region=cn-shanghai")
     page.get_by_label("Name").fill("ecs-imported")
-    page.locator("#public-key-text").fill(public_line(keys["rsa2048"]))
-    with page.expect_navigation():
-        page.get_by_role("button", name="Import").click()
+    # Uploaded: the page's script reads the file into the text box.
+    page.locator("#public-key-file").set_input_files(str(keys["rsa2048"]) + ".pub")
+    page.wait_for_function("document.getElementById('public-key-text').value.startsWith('ssh-rsa ')")
+    console.press("Import")
     page.get_by_label("Resource group ID").fill("rg-aek2console")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Move").click()
+    console.press("Move")
     assert page.locator("#detail-resource-group").inner_text() == "rg-aek2console"
     console.shot("ecs-detail")
 

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keypaird_inventory::{
@@ -58,7 +59,7 @@ fn parse_cursor(text: &str) -> Option<AuditCursor> {
     forms::parse_cursor(text).map(|(time, event_id)| AuditCursor { time, event_id })
 }
 
-pub async fn page(State(console): State<Arc<Console>>, request: Request) -> Response {
+pub async fn page(State(console): State<Arc<Console>>, request: Parts) -> Response {
     let seen = Seen::of(&request);
     let caller = match console.signed_in(&seen.headers).await {
         Ok(caller) => caller,

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keypaird_inventory::pattern::Wildcard;
@@ -84,6 +87,67 @@ impl Place {
     }
 }
 
+/// A signed-in request for one of a cloud's pages: the cloud and region it names, and who asks.
+pub(crate) struct PageRequest {
+    place: Place,
+    caller: Caller,
+    seen: Seen,
+}
+
+impl FromRequestParts<Arc<Console>> for PageRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        let seen = Seen::of(parts);
+        let caller = console.signed_in(&seen.headers).await?;
+        let place = Place::read(&cloud_segment(parts, console).await?, seen.get("region"))?;
+        Ok(PageRequest {
+            place,
+            caller,
+            seen,
+        })
+    }
+}
+
+/// A change posted from a cloud's pages: a signed-in caller whose key may write, with the
+/// session's CSRF token, and the form (whose `region` names the place).
+pub(crate) struct ChangeRequest {
+    place: Place,
+    caller: Caller,
+    seen: Seen,
+    form: Vec<(String, String)>,
+}
+
+impl FromRequest<Arc<Console>> for ChangeRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, console: &Arc<Console>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let seen = Seen::of(&parts);
+        let segment = cloud_segment(&mut parts, console).await?;
+        let form = read_form(body).await?;
+        let caller = authorize_change(console, &seen.headers, &form).await?;
+        let place = Place::read(&segment, forms::first(&form, "region"))?;
+        Ok(ChangeRequest {
+            place,
+            caller,
+            seen,
+            form,
+        })
+    }
+}
+
+/// The `{cloud}` of the route.
+async fn cloud_segment(parts: &mut Parts, console: &Arc<Console>) -> Result<String, Response> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, console)
+        .await
+        .map_err(|_| views::not_found())?;
+    params.get("cloud").cloned().ok_or_else(views::not_found)
+}
+
 fn encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -152,18 +216,12 @@ impl ListRequest {
 
 pub async fn list(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    PageRequest {
+        place,
+        caller,
+        seen,
+    }: PageRequest,
 ) -> Response {
-    let seen = Seen::of(&request);
-    let caller = match console.signed_in(&seen.headers).await {
-        Ok(caller) => caller,
-        Err(sign_in) => return sign_in,
-    };
-    let place = match Place::read(&segment, seen.get("region")) {
-        Ok(place) => place,
-        Err(refused) => return refused,
-    };
     let wanted = ListRequest::read(&seen);
     let notice = seen
         .get("deleted")
@@ -372,18 +430,9 @@ fn tag_list(key_pair: &KeyPair) -> Markup {
 /// with their edits, and (ECS) its resource group.
 pub async fn detail(
     State(console): State<Arc<Console>>,
-    Path((segment, id)): Path<(String, String)>,
-    request: Request,
+    Path((_, id)): Path<(String, String)>,
+    PageRequest { place, caller, .. }: PageRequest,
 ) -> Response {
-    let seen = Seen::of(&request);
-    let caller = match console.signed_in(&seen.headers).await {
-        Ok(caller) => caller,
-        Err(sign_in) => return sign_in,
-    };
-    let place = match Place::read(&segment, seen.get("region")) {
-        Ok(place) => place,
-        Err(refused) => return refused,
-    };
     detail_page(&console, &caller, &place, &id, None, StatusCode::OK).await
 }
 
@@ -565,57 +614,18 @@ async fn record_failure(console: &Console, mut event: AuditEvent, error: &CloudE
     }
 }
 
-/// The form's place and its guard: a signed-in, writing caller with the session's CSRF token.
-async fn change_request(
-    console: &Console,
-    segment: &str,
-    request: Request,
-) -> Result<(Place, Caller, Seen, Vec<(String, String)>), Response> {
-    let seen = Seen::of(&request);
-    let form = read_form(request.into_body()).await?;
-    let caller = authorize_change(console, &seen.headers, &form).await?;
-    let place = Place::read(segment, forms::first(&form, "region"))?;
-    Ok((place, caller, seen, form))
+pub async fn create_form(PageRequest { place, caller, .. }: PageRequest) -> Response {
+    new_key_pair_page(&place, &caller, NewForm::Create, &[], None)
 }
 
-pub async fn create_form(
-    State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
-) -> Response {
-    new_key_pair_form(&console, &segment, request, NewForm::Create).await
-}
-
-pub async fn import_form(
-    State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
-) -> Response {
-    new_key_pair_form(&console, &segment, request, NewForm::Import).await
+pub async fn import_form(PageRequest { place, caller, .. }: PageRequest) -> Response {
+    new_key_pair_page(&place, &caller, NewForm::Import, &[], None)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum NewForm {
     Create,
     Import,
-}
-
-async fn new_key_pair_form(
-    console: &Console,
-    segment: &str,
-    request: Request,
-    which: NewForm,
-) -> Response {
-    let seen = Seen::of(&request);
-    let caller = match console.signed_in(&seen.headers).await {
-        Ok(caller) => caller,
-        Err(sign_in) => return sign_in,
-    };
-    let place = match Place::read(segment, seen.get("region")) {
-        Ok(place) => place,
-        Err(refused) => return refused,
-    };
-    new_key_pair_page(&place, &caller, which, &[], None)
 }
 
 /// The create or import form, refilled with what was sent when it is shown again with an error.
@@ -692,13 +702,13 @@ fn new_key_pair_page(
 
 pub async fn create(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    ChangeRequest {
+        place,
+        caller,
+        seen,
+        form,
+    }: ChangeRequest,
 ) -> Response {
-    let (place, caller, seen, form) = match change_request(&console, &segment, request).await {
-        Ok(parts) => parts,
-        Err(refused) => return refused,
-    };
     let cloud = place.cloud;
     let name = forms::filled(&form, "name").unwrap_or_default().to_owned();
     let key_type = forms::first(&form, "key_type").unwrap_or("rsa");
@@ -796,13 +806,13 @@ fn download(name: &str, extension: &str, material: &[u8]) -> Response {
 
 pub async fn import(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    ChangeRequest {
+        place,
+        caller,
+        seen,
+        form,
+    }: ChangeRequest,
 ) -> Response {
-    let (place, caller, seen, form) = match change_request(&console, &segment, request).await {
-        Ok(parts) => parts,
-        Err(refused) => return refused,
-    };
     let cloud = place.cloud;
     let name = forms::filled(&form, "name").unwrap_or_default().to_owned();
     // Browsers send a textarea's line breaks as CRLF; the key is kept as the lines typed.
@@ -860,18 +870,12 @@ pub async fn import(
 /// The confirmation page of a delete: the key pairs chosen, named, and one button.
 pub async fn delete_confirm(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    PageRequest {
+        place,
+        caller,
+        seen,
+    }: PageRequest,
 ) -> Response {
-    let seen = Seen::of(&request);
-    let caller = match console.signed_in(&seen.headers).await {
-        Ok(caller) => caller,
-        Err(sign_in) => return sign_in,
-    };
-    let place = match Place::read(&segment, seen.get("region")) {
-        Ok(place) => place,
-        Err(refused) => return refused,
-    };
     let ids = forms::all(&seen.query, "id");
     if ids.is_empty() || ids.len() > MAX_DELETE {
         return views::message_page(
@@ -914,13 +918,13 @@ pub async fn delete_confirm(
 
 pub async fn delete(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    ChangeRequest {
+        place,
+        caller,
+        seen,
+        form,
+    }: ChangeRequest,
 ) -> Response {
-    let (place, caller, seen, form) = match change_request(&console, &segment, request).await {
-        Ok(parts) => parts,
-        Err(refused) => return refused,
-    };
     let cloud = place.cloud;
     let ids = forms::all(&form, "id");
     if ids.is_empty() || ids.len() > MAX_DELETE {
@@ -984,13 +988,13 @@ pub async fn delete(
 /// Adds a tag to a key pair or removes one (`op` = `add` or `remove`).
 pub async fn edit_tags(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    ChangeRequest {
+        place,
+        caller,
+        seen,
+        form,
+    }: ChangeRequest,
 ) -> Response {
-    let (place, caller, seen, form) = match change_request(&console, &segment, request).await {
-        Ok(parts) => parts,
-        Err(refused) => return refused,
-    };
     let cloud = place.cloud;
     let id = forms::filled(&form, "id").unwrap_or_default().to_owned();
     let key = forms::first(&form, "key")
@@ -1062,13 +1066,13 @@ pub async fn edit_tags(
 /// Moves an ECS key pair into a resource group.
 pub async fn move_to_group(
     State(console): State<Arc<Console>>,
-    Path(segment): Path<String>,
-    request: Request,
+    ChangeRequest {
+        place,
+        caller,
+        seen,
+        form,
+    }: ChangeRequest,
 ) -> Response {
-    let (place, caller, seen, form) = match change_request(&console, &segment, request).await {
-        Ok(parts) => parts,
-        Err(refused) => return refused,
-    };
     if place.cloud != Cloud::Ecs {
         return views::not_found();
     }

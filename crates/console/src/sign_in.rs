@@ -62,7 +62,8 @@ fn sign_in_page(status: StatusCode, error: Option<&str>, access_key_id: &str) ->
 }
 
 pub async fn submit(State(console): State<Arc<Console>>, request: Request) -> Response {
-    let seen = Seen::of(&request);
+    let (parts, body) = request.into_parts();
+    let seen = Seen::of(&parts);
     // Login CSRF: a sign-in posted from another site is refused before anything is checked.
     if fetched_cross_site(&seen.headers) {
         return views::message_page(
@@ -86,7 +87,7 @@ pub async fn submit(State(console): State<Arc<Console>>, request: Request) -> Re
         }
         return response;
     }
-    let form = match read_form(request.into_body()).await {
+    let form = match read_form(body).await {
         Ok(form) => form,
         Err(refused) => return refused,
     };

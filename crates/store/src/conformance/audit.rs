@@ -782,7 +782,12 @@ pub async fn audit_record_audit_events_inserts_every_event(store: Arc<dyn Store>
         AuditResource::key_pair("key-1", "one", ""),
         AuditResource::key_pair("key-2", "two", ""),
     ];
-    let fixture = vec![failed.clone(), cli.clone(), read.clone()];
+    // A console sign-in: its own source, one scope per account like the command line's.
+    let mut sign_in = event(4, ACCOUNT_A, AuditSource::Console, "", "ConsoleLogin", 3);
+    sign_in.resources = vec![AuditResource::access_key("AKIDCONSOLE")];
+    sign_in.error_code = Some("Failed authentication".into());
+    sign_in.error_message = Some("Failed authentication".into());
+    let fixture = vec![failed.clone(), cli.clone(), read.clone(), sign_in.clone()];
     store.record_audit_events(&fixture).await.expect("record");
     let mut all = everything(&*store).await;
     all.sort_by(|a, b| a.event_id.cmp(&b.event_id));
@@ -801,9 +806,15 @@ pub async fn audit_record_audit_events_inserts_every_event(store: Arc<dyn Store>
         .await,
         vec![read]
     );
+    let console_scope = AuditScope::Api {
+        account_id: ACCOUNT_A.into(),
+        source: AuditSource::Console,
+        region: "us-east-1".into(),
+    };
+    assert_eq!(found(&*store, &query(console_scope)).await, vec![sign_in]);
     // An event ID is recorded once: recording it again fails and adds nothing.
     assert!(store.record_audit_events(&[cli]).await.is_err());
-    assert_eq!(everything(&*store).await.len(), 3);
+    assert_eq!(everything(&*store).await.len(), 4);
 }
 
 pub async fn audit_purge_deletes_only_older_events_in_bounded_batches(store: Arc<dyn Store>) {
