@@ -200,7 +200,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
         ec2.import_key_pair(KeyName=f"bulk-{i:03d}", PublicKeyMaterial=line.encode(),
                             TagSpecifications=tags)
 
-    # Search by name and page through all of them, newest first, then back.
+    # Search by name and page through all of them, by name (the default order), then back.
     console.go("/console/ec2/key-pairs")
     page.get_by_label("Name", exact=True).fill("bulk-*")
     console.press("Search")
@@ -213,7 +213,7 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
         seen_pages.append(console.rows())
     assert [len(p) for p in seen_pages] == [50, 50, 20]
     names = [n for p in seen_pages for n in p]
-    assert names == [f"bulk-{i:03d}" for i in reversed(range(120))]
+    assert names == [f"bulk-{i:03d}" for i in range(120)]
     console.shot("key-pairs-last-page")
     with page.expect_navigation():
         page.locator("#previous-page").click()
@@ -222,10 +222,20 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
         page.locator("#first-page").click()
     assert console.rows() == seen_pages[0]
 
-    # Oldest first, and a tag search across pages.
-    page.get_by_label("Sort").select_option("oldest")
-    console.press("Search")
-    assert console.rows()[:3] == ["bulk-000", "bulk-001", "bulk-002"]
+    # The other orders, and a tag search across pages.
+    for sort, first in (("name-desc", ["bulk-119", "bulk-118", "bulk-117"]),
+                        ("newest", ["bulk-119", "bulk-118", "bulk-117"]),
+                        ("oldest", ["bulk-000", "bulk-001", "bulk-002"])):
+        page.get_by_label("Sort").select_option(sort)
+        console.press("Search")
+        assert console.rows()[:3] == first, sort
+    with page.expect_navigation():
+        page.locator("#next-page").click()
+    assert console.rows()[:2] == ["bulk-050", "bulk-051"]
+    console.go("/console/ec2/key-pairs?name=bulk-*&sort=name-desc")
+    with page.expect_navigation():
+        page.locator("#next-page").click()
+    assert console.rows()[:2] == ["bulk-069", "bulk-068"]
     console.go("/console/ec2/key-pairs?tag=env%3Dprod&name=bulk-*")
     tagged = console.rows()
     with page.expect_navigation():
@@ -247,12 +257,12 @@ def test_sign_in_create_import_search_page_tag_delete_sign_out(console, srv, ec2
 
     # Delete two at once, with a confirmation page.
     console.go("/console/ec2/key-pairs?name=bulk-11*")
-    assert console.rows() == [f"bulk-{i}" for i in range(119, 109, -1)]
+    assert console.rows() == [f"bulk-{i}" for i in range(110, 120)]
     page.get_by_label("Select bulk-119").check()
     page.get_by_label("Select bulk-118").check()
     with page.expect_navigation():
         page.locator("#delete-selected").click()
-    assert page.locator("#to-delete li strong").all_inner_texts() == ["bulk-119", "bulk-118"]
+    assert sorted(page.locator("#to-delete li strong").all_inner_texts()) == ["bulk-118", "bulk-119"]
     console.shot("delete-confirm")
     with page.expect_navigation():
         page.locator("#confirm-delete").click()
@@ -505,4 +515,4 @@ def test_ecs_create_import_and_resource_group(console, srv, keys, tmp_path):
     assert by_name["ecs-console"]["KeyPairFingerPrint"] == fingerprint.removeprefix("MD5:")
     console.go("/console/ecs/key-pairs?region=cn-shanghai")
     console.shot("ecs-key-pairs")
-    assert console.rows() == ["ecs-imported", "ecs-console"]
+    assert console.rows() == ["ecs-console", "ecs-imported"]

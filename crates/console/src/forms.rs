@@ -45,17 +45,20 @@ pub fn tag_lines(text: &str) -> Vec<Tag> {
         .collect()
 }
 
-/// A page cursor in a link: a row's time in milliseconds and its ID (a key pair's creation and
-/// ID, an event's time and event ID), the keyset the store pages by.
-pub fn cursor_text(time: OffsetDateTime, id: &str) -> String {
+/// A page cursor in a link: a row's time in milliseconds and the rest of its key (an event's
+/// ID; a key pair's ID and name), the keyset the store pages by.
+pub fn cursor_text(time: OffsetDateTime, rest: &str) -> String {
     let millis = time.unix_timestamp_nanos() / 1_000_000;
-    format!("{millis}.{id}")
+    format!("{millis}.{rest}")
 }
+
+/// The longest rest of a cursor: a key pair's ID and its name (255 characters at most).
+const MAX_CURSOR_REST: usize = 1100;
 
 pub fn parse_cursor(text: &str) -> Option<(OffsetDateTime, String)> {
     let (millis, id) = text.split_once('.')?;
     let millis: i128 = millis.parse().ok()?;
-    if id.is_empty() || id.len() > 64 {
+    if id.is_empty() || id.len() > MAX_CURSOR_REST {
         return None;
     }
     let time = OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()?;

@@ -152,25 +152,65 @@ fn encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// A list page's cursor in a link: the key pair's creation time, ID and name (each order
+/// resumes after the parts it sorts by).
+fn cursor_text(key_pair: &KeyPair) -> String {
+    forms::cursor_text(
+        key_pair.created_at,
+        &format!("{}.{}", key_pair.id, key_pair.name),
+    )
+}
+
+fn parse_cursor(text: &str) -> Option<KeyPairCursor> {
+    let (created_at, rest) = forms::parse_cursor(text)?;
+    // IDs hold no dot; the name is the rest, whatever it holds.
+    let (id, name) = rest.split_once('.')?;
+    Some(KeyPairCursor {
+        created_at,
+        id: id.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
 /// What the list shows: a name pattern, a tag, an order and a page.
 struct ListRequest {
     name: Option<String>,
     tag: Option<String>,
-    oldest_first: bool,
+    order: KeyPairOrder,
     after: Option<String>,
     before: Option<String>,
 }
 
+/// The orders a list can be sorted in: `sort=` value, label, order. By name is the default, as
+/// in both clouds' consoles; every one is an index's order, so no page is a sort of the scope.
+const SORTS: [(&str, &str, KeyPairOrder); 4] = [
+    ("name", "Name, A to Z", KeyPairOrder::NameAscending),
+    ("name-desc", "Name, Z to A", KeyPairOrder::NameDescending),
+    ("newest", "Newest first", KeyPairOrder::NewestFirst),
+    ("oldest", "Oldest first", KeyPairOrder::OldestFirst),
+];
+
 impl ListRequest {
     fn read(seen: &Seen) -> ListRequest {
         let filled = |name: &str| forms::filled(&seen.query, name).map(str::to_owned);
+        let order = SORTS
+            .iter()
+            .find(|(value, _, _)| seen.get("sort") == Some(value))
+            .map_or(KeyPairOrder::NameAscending, |(_, _, order)| *order);
         ListRequest {
             name: filled("name"),
             tag: filled("tag"),
-            oldest_first: seen.get("sort") == Some("oldest"),
+            order,
             after: filled("after"),
             before: filled("before"),
         }
+    }
+
+    fn sort_value(&self) -> &'static str {
+        SORTS
+            .iter()
+            .find(|(_, _, order)| *order == self.order)
+            .map_or("name", |(value, _, _)| value)
     }
 
     fn filters(&self, cloud: Cloud) -> Vec<KeyPairFilter> {
@@ -203,12 +243,9 @@ impl ListRequest {
                 href.push_str(&format!("&{name}={}", encode(value)));
             }
         }
-        if self.oldest_first {
-            href.push_str("&sort=oldest");
-        }
+        href.push_str(&format!("&sort={}", self.sort_value()));
         if let Some((direction, key_pair)) = page {
-            let cursor = forms::cursor_text(key_pair.created_at, &key_pair.id);
-            href.push_str(&format!("&{direction}={}", encode(&cursor)));
+            href.push_str(&format!("&{direction}={}", encode(&cursor_text(key_pair))));
         }
         href
     }
@@ -252,21 +289,16 @@ async fn list_page(
         (None, after) => (after.as_ref(), false),
     };
     let cursor = match cursor_text {
-        Some(text) => match forms::parse_cursor(text) {
-            Some((created_at, id)) => Some(KeyPairCursor { created_at, id }),
+        Some(text) => match parse_cursor(text) {
+            Some(cursor) => Some(cursor),
             None => return Ok(None),
         },
         None => None,
     };
-    let forward_order = if wanted.oldest_first {
-        KeyPairOrder::OldestFirst
+    let order = if backwards {
+        wanted.order.reversed()
     } else {
-        KeyPairOrder::NewestFirst
-    };
-    let order = match (backwards, forward_order) {
-        (false, order) => order,
-        (true, KeyPairOrder::OldestFirst) => KeyPairOrder::NewestFirst,
-        (true, KeyPairOrder::NewestFirst) => KeyPairOrder::OldestFirst,
+        wanted.order
     };
     let mut query = KeyPairQuery::all(place.scope(caller))
         .paged(Page::After {
@@ -329,8 +361,9 @@ fn render(
             input id="search-tag" name="tag" value=(wanted.tag.as_deref().unwrap_or("")) placeholder="env=prod  or  env";
             label for="sort" { "Sort" }
             select id="sort" name="sort" {
-                option value="newest" selected[!wanted.oldest_first] { "Newest first" }
-                option value="oldest" selected[wanted.oldest_first] { "Oldest first" }
+                @for (value, label, order) in SORTS {
+                    option value=(value) selected[order == wanted.order] { (label) }
+                }
             }
             button type="submit" { "Search" }
         }

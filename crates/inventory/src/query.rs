@@ -88,11 +88,25 @@ pub enum KeyPairFilter {
     KeyType(KeyType),
 }
 
-/// Where a keyset page starts: after this key pair, in the query's order.
+/// Where a keyset page starts: after this key pair, in the query's order (the time orders
+/// resume after its creation time and ID, the name orders after its name, which is unique in
+/// a scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPairCursor {
     pub created_at: OffsetDateTime,
     pub id: String,
+    pub name: String,
+}
+
+impl KeyPairCursor {
+    /// The cursor that resumes after `key_pair`.
+    pub fn after(key_pair: &crate::model::KeyPair) -> Self {
+        KeyPairCursor {
+            created_at: key_pair.created_at,
+            id: key_pair.id.clone(),
+            name: key_pair.name.clone(),
+        }
+    }
 }
 
 /// Which way key pairs come. EC2 and ECS document no order; see docs/decisions.md.
@@ -104,6 +118,29 @@ pub enum KeyPairOrder {
     /// Creation order, ties by ID ascending: EC2's DescribeKeyPairs, as moto lists them and
     /// suites written against moto expect.
     OldestFirst,
+    /// By name, in byte order (both stores compare names as bytes): the web console's lists,
+    /// read in the order of the scope's unique name index.
+    NameAscending,
+    NameDescending,
+}
+
+impl KeyPairOrder {
+    pub fn by_name(self) -> bool {
+        matches!(
+            self,
+            KeyPairOrder::NameAscending | KeyPairOrder::NameDescending
+        )
+    }
+
+    /// The same order, the other way round.
+    pub fn reversed(self) -> Self {
+        match self {
+            KeyPairOrder::NewestFirst => KeyPairOrder::OldestFirst,
+            KeyPairOrder::OldestFirst => KeyPairOrder::NewestFirst,
+            KeyPairOrder::NameAscending => KeyPairOrder::NameDescending,
+            KeyPairOrder::NameDescending => KeyPairOrder::NameAscending,
+        }
+    }
 }
 
 /// How much of the ordered result to return.

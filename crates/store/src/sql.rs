@@ -305,11 +305,13 @@ impl Driver<'_> {
     /// without statistics SQLite guesses that a scope holds a handful of rows, and would rather
     /// walk the scope in the clustered primary key than look up an index and then the row.
     /// (Exact names and name ranges are the primary key itself.)
-    fn sqlite_key_pair_index(&self) -> Option<&'static str> {
+    /// A walk of the scope in name order is the primary key itself.
+    fn sqlite_key_pair_index(&self, order: KeyPairOrder) -> Option<&'static str> {
         match self {
             Driver::Exact(ExactColumn::Id) | Driver::Tag(_) => Some("key_pairs_by_id"),
             Driver::Exact(ExactColumn::Fingerprint) => Some("key_pairs_by_fingerprint"),
             Driver::ResourceGroup => Some("key_pairs_by_resource_group"),
+            Driver::Scope if order.by_name() => None,
             Driver::Scope => Some("key_pairs_newest_first"),
             Driver::Exact(ExactColumn::Name) | Driver::NamePrefix(_) => None,
         }
@@ -353,11 +355,29 @@ fn matches_nothing(filter: &KeyPairFilter) -> bool {
     }
 }
 
-/// Whether the index that drives these filters yields rows in time order (newest first, or
-/// oldest first walked backwards): the scope's own, or the resource group's, which continues
-/// in time order after the group.
-fn yields_time_order(filters: &[KeyPairFilter]) -> bool {
-    matches!(driver(filters), Driver::Scope | Driver::ResourceGroup)
+/// Whether the index that drives these filters yields rows in `order` (walked backwards for
+/// the reverse): for the time orders the scope's newest-first index, or the resource group's,
+/// which continues in time order after the group; for the name orders the scope's unique name
+/// index, whole or as a prefix's range.
+fn yields_order(filters: &[KeyPairFilter], order: KeyPairOrder) -> bool {
+    let driver = driver(filters);
+    if order.by_name() {
+        matches!(driver, Driver::Scope | Driver::NamePrefix(_))
+    } else {
+        matches!(driver, Driver::Scope | Driver::ResourceGroup)
+    }
+}
+
+/// The terms of an `ORDER BY` in `order`; `unindexed` writes them as expressions no index
+/// serves (SQLite's unary `+`), for matches that must be sorted.
+fn order_terms(order: KeyPairOrder, unindexed: bool) -> String {
+    let plus = if unindexed { "+" } else { "" };
+    match order {
+        KeyPairOrder::NewestFirst => format!("{plus}k.created_at_ms DESC, {plus}k.id DESC"),
+        KeyPairOrder::OldestFirst => format!("{plus}k.created_at_ms ASC, {plus}k.id ASC"),
+        KeyPairOrder::NameAscending => format!("{plus}k.name ASC"),
+        KeyPairOrder::NameDescending => format!("{plus}k.name DESC"),
+    }
 }
 
 /// `FROM … WHERE …` of a key pair query, with `k` the key pair row (and whatever
@@ -367,7 +387,7 @@ fn key_pair_source(b: &mut Builder, query: &KeyPairQuery, extra_from: &str) -> O
         return None;
     }
     let driver = driver(&query.filters);
-    let key_pairs = match (b.flavor, driver.sqlite_key_pair_index()) {
+    let key_pairs = match (b.flavor, driver.sqlite_key_pair_index(query.order)) {
         (Flavor::Sqlite, Some(index)) => format!("key_pairs k INDEXED BY {index}"),
         _ => "key_pairs k".to_owned(),
     };
@@ -446,36 +466,43 @@ pub(crate) fn select_key_pairs(
     extra_from: &str,
 ) -> Option<Statement> {
     let mut b = Builder::new(flavor, &query.scope);
-    let in_order = yields_time_order(&query.filters);
+    let in_order = yields_order(&query.filters, query.order);
     let mut source = key_pair_source(&mut b, query, "")?;
     if let Page::After {
         after: Some(cursor),
         ..
     } = &query.page
     {
-        let at = b.bind(Param::Int(
-            crate::millis::to_millis(cursor.created_at).ok()?,
-        ));
-        let id = b.text(&cursor.id);
         let beyond = match query.order {
-            KeyPairOrder::NewestFirst => "<",
-            KeyPairOrder::OldestFirst => ">",
+            KeyPairOrder::NewestFirst | KeyPairOrder::NameDescending => "<",
+            KeyPairOrder::OldestFirst | KeyPairOrder::NameAscending => ">",
         };
-        source.push_str(&format!(
-            " AND (k.created_at_ms, k.id) {beyond} ({at}, {id})"
-        ));
+        if query.order.by_name() {
+            let name = b.text(&cursor.name);
+            source.push_str(&format!(" AND k.name {beyond} {name}"));
+        } else {
+            let at = b.bind(Param::Int(
+                crate::millis::to_millis(cursor.created_at).ok()?,
+            ));
+            let id = b.text(&cursor.id);
+            source.push_str(&format!(
+                " AND (k.created_at_ms, k.id) {beyond} ({at}, {id})"
+            ));
+        }
     }
-    // Oldest first is the newest-first index walked backwards: no sort either way.
-    let direction = match query.order {
-        KeyPairOrder::NewestFirst => "DESC",
-        KeyPairOrder::OldestFirst => "ASC",
-    };
-    let in_query_order = format!("k.created_at_ms {direction}, k.id {direction}");
-    // SQLite, a page by number in index order: the page's keys are read from the index alone
+    // Each reverse order is its index walked backwards: no sort either way.
+    let in_query_order = order_terms(query.order, false);
+    // SQLite, a page by number in time order: the page's keys are read from the index alone
     // (it holds the scope, time, ID and name), so OFFSET skips index entries, and only the
     // page's rows are then read from the table.
-    let sqlite_keys_first =
-        flavor == Flavor::Sqlite && in_order && matches!(query.page, Page::Offset { .. });
+    let sqlite_keys_first = flavor == Flavor::Sqlite
+        && in_order
+        && !query.order.by_name()
+        && matches!(query.page, Page::Offset { .. });
+    let direction = match query.order {
+        KeyPairOrder::NewestFirst | KeyPairOrder::NameDescending => "DESC",
+        KeyPairOrder::OldestFirst | KeyPairOrder::NameAscending => "ASC",
+    };
     let (with, mut page) = match (flavor, in_order) {
         (Flavor::Sqlite, true) if sqlite_keys_first => (
             String::new(),
@@ -488,8 +515,8 @@ pub(crate) fn select_key_pairs(
         (Flavor::Sqlite, false) => (
             String::new(),
             format!(
-                "SELECT {columns} {source} \
-                 ORDER BY +k.created_at_ms {direction}, +k.id {direction}"
+                "SELECT {columns} {source} ORDER BY {}",
+                order_terms(query.order, true)
             ),
         ),
         (Flavor::Postgres, true) => (String::new(), format!("SELECT k.* {source}")),

@@ -375,10 +375,7 @@ pub async fn query_pages_at_their_boundaries(store: Arc<dyn Store>) {
             .iter()
             .find(|kp| kp.id == key_id(n))
             .expect("fixture key pair");
-        KeyPairCursor {
-            created_at: kp.created_at,
-            id: kp.id.clone(),
-        }
+        KeyPairCursor::after(kp)
     };
     let after = |after, limit| KeyPairQuery::all(s.clone()).paged(Page::After { after, limit });
     assert_eq!(page_of(st, after(None, 5)).await, vec![12, 11, 10, 9, 8]);
@@ -420,6 +417,43 @@ pub async fn query_pages_at_their_boundaries(store: Arc<dyn Store>) {
         .ordered(KeyPairOrder::OldestFirst)
         .with(KeyPairFilter::ResourceGroup("rg-a".into()));
     assert_eq!(page_of(st, in_group).await, vec![2, 3]);
+
+    // By name, in byte order both ways ("100%_done" < "100xydone" < "Web-3" < "[x]y" < "a*b" <
+    // "a?b" < "a\\b" < "db-1" < "web-" < "web-1" < "web-2" < "wébé"), resuming after a name.
+    let by_name = |order, cursor, limit| after(cursor, limit).ordered(order);
+    let ascending = KeyPairOrder::NameAscending;
+    let descending = KeyPairOrder::NameDescending;
+    assert_eq!(
+        page_of(st, by_name(ascending, None, 5)).await,
+        vec![4, 5, 10, 9, 6]
+    );
+    assert_eq!(
+        page_of(st, by_name(ascending, Some(cursor(6)), 5)).await,
+        vec![7, 8, 3, 12, 1]
+    );
+    assert_eq!(
+        page_of(st, by_name(ascending, Some(cursor(1)), 5)).await,
+        vec![2, 11]
+    );
+    assert_eq!(
+        page_of(st, by_name(descending, None, 3)).await,
+        vec![11, 2, 1]
+    );
+    assert_eq!(
+        page_of(st, by_name(descending, Some(cursor(12)), 3)).await,
+        vec![3, 8, 7]
+    );
+    let web = KeyPairFilter::Name(AnyOf::patterns([Wildcard::new("web-*")]));
+    assert_eq!(
+        page_of(st, by_name(ascending, None, 2).with(web.clone())).await,
+        vec![12, 1]
+    );
+    assert_eq!(
+        page_of(st, by_name(ascending, Some(cursor(1)), 2).with(web)).await,
+        vec![2]
+    );
+    let tagged = by_name(ascending, None, 3).with(KeyPairFilter::Tag(tag("env", None)));
+    assert_eq!(page_of(st, tagged).await, vec![10, 3, 1]);
     let mut every_oldest: Vec<u64> = ALL.to_vec();
     every_oldest.reverse();
     assert_eq!(
