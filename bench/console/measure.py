@@ -49,7 +49,8 @@ def main():
     deep_link = a.url + link.split("after=")[0] + "after=" + requests.utils.quote(f"{millis}.{kp_id}.{middle}")
     shapes = {
         "the first page, by name": (base, 50),
-        "a page in the middle, by name (keyset)": (deep_link, 50),
+        # After the middle name: 50 rows, or the 49 after seed-0050 at 100.
+        "a page in the middle, by name (keyset)": (deep_link, min(50, a.count - a.count // 2 - 1)),
         "the first page, newest first": (base + "&sort=newest", 50),
         "the first page, oldest first": (base + "&sort=oldest", 50),
         # 100 names match (seed-4999xx at 1,000,000; seed-00xx at 100): a page of 50.

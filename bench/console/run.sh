@@ -30,6 +30,7 @@ start() {  # $1: label, $2: key pairs; sets url_$1
   local dir=$work/$1
   mkdir -p "$dir"
   "$bin" accounts create bench --access-key-id benchkey --secret-access-key benchsecret \
+    --key-pair-quota "$2" \
     --store "sqlite://$dir/k.db" >/dev/null
   "$bin" serve --store "sqlite://$dir/k.db" --listen 127.0.0.1:0 --rsa-pool-size 0 \
     >"$dir/log" 2>&1 &

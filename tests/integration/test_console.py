@@ -484,8 +484,13 @@ def test_ecs_create_import_and_resource_group(console, srv, keys, tmp_path):
     from aliyun_support import items
     console.sign_in(*TESTER[1:])
     page = console.page
-    console.go("/console/ecs/key-pairs?region=cn-shanghai")
+    console.go("/console/ecs/key-pairs")
     assert page.locator("h1").inner_text() == "ECS SSH key pairs"
+    assert page.get_by_label("Region").input_value() == "cn-hangzhou"
+    page.get_by_label("Region").fill("cn-shanghai")
+    console.press("Switch region")
+    assert page.url == srv.url + "/console/ecs/key-pairs?region=cn-shanghai"
+    assert page.locator("#no-key-pairs").inner_text() == "No key pairs match in cn-shanghai."
     page.locator("#create-link").click()
     page.get_by_label("Name").fill("ecs-console")
     with page.expect_download() as download:
@@ -516,3 +521,26 @@ def test_ecs_create_import_and_resource_group(console, srv, keys, tmp_path):
     console.go("/console/ecs/key-pairs?region=cn-shanghai")
     console.shot("ecs-key-pairs")
     assert console.rows() == ["ecs-console", "ecs-imported"]
+
+
+def test_the_session_cookie_is_secure_when_the_port_speaks_tls(account, store, tmp_path):
+    from test_tls import CertificateAuthority
+    ca = CertificateAuthority(tmp_path)
+    cert, key, _ = ca.issue("console")
+    srv = support.start_server(store_url=sqlite_url(store), store_path=store,
+                               workdir=tmp_path / "run", creds=TESTER, ca_bundle=str(ca.bundle),
+                               extra=["--tls-cert", cert, "--tls-key", key])
+    try:
+        assert srv.url.startswith("https://")
+        r = requests.post(srv.url + "/console/sign-in",
+                          data={"access_key_id": TESTER[1], "secret_access_key": TESTER[2]},
+                          allow_redirects=False, verify=str(ca.bundle), timeout=10)
+        assert (r.status_code, r.headers["location"]) == (303, "/console/ec2/key-pairs")
+        assert re.fullmatch(r"keypaird_console=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=/console; "
+                            r"HttpOnly; SameSite=Strict; Max-Age=28800; Secure",
+                            r.headers["set-cookie"]), r.headers["set-cookie"]
+        page = requests.get(srv.url + "/console/ec2/key-pairs", verify=str(ca.bundle),
+                            cookies={"keypaird_console": r.cookies["keypaird_console"]}, timeout=10)
+        assert page.status_code == 200 and "<h1>EC2 key pairs</h1>" in page.text
+    finally:
+        srv.stop()

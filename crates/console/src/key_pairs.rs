@@ -274,8 +274,8 @@ pub async fn list(
 /// turns the page round.
 struct ListPage {
     key_pairs: Vec<KeyPair>,
-    has_newer_page: bool,
-    has_older_page: bool,
+    has_previous_page: bool,
+    has_next_page: bool,
 }
 
 async fn list_page(
@@ -325,8 +325,8 @@ async fn list_page(
     };
     Ok(Some(ListPage {
         key_pairs,
-        has_newer_page: has_earlier,
-        has_older_page: has_later,
+        has_previous_page: has_earlier,
+        has_next_page: has_later,
     }))
 }
 
@@ -372,13 +372,13 @@ fn render(
             Some(page) => {
                 (table(place, caller, &page.key_pairs))
                 nav class="pages" aria-label="Pages" {
-                    @if page.has_newer_page {
+                    @if page.has_previous_page {
                         a id="first-page" href=(wanted.href(place, None)) { "First page" }
                         @if let Some(first) = page.key_pairs.first() {
                             a id="previous-page" rel="prev" href=(wanted.href(place, Some(("before", first)))) { "Previous page" }
                         }
                     }
-                    @if page.has_older_page {
+                    @if page.has_next_page {
                         @if let Some(last) = page.key_pairs.last() {
                             a id="next-page" rel="next" href=(wanted.href(place, Some(("after", last)))) { "Next page" }
                         }
