@@ -394,6 +394,13 @@ def test_changes_need_the_sessions_csrf_token_and_cookies_carry_their_flags(brow
                               allow_redirects=False, timeout=10)
             assert r.status_code == 403, token
             assert "CSRF check failed" in r.text
+        # Another site cannot sign the user out either: sign-out needs the token too.
+        r = requests.post(srv.url + "/console/sign-out", data={"csrf": second.csrf()},
+                          cookies=cookies, allow_redirects=False, timeout=10)
+        assert r.status_code == 403 and "CSRF check failed" in r.text
+        still = requests.get(srv.url + "/console/ec2/key-pairs", cookies=cookies,
+                             allow_redirects=False, timeout=10)
+        assert still.status_code == 200
         # Without a session at all, a change is 401.
         r = requests.post(srv.url + "/console/ec2/create", data={"name": "x", "csrf": first.csrf()},
                           allow_redirects=False, timeout=10)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keypaird_inventory::{
     AuditAttribute, AuditCursor, AuditEvent, AuditQuery, AuditScope, AuditSource,
 };
@@ -211,11 +211,7 @@ pub async fn page(State(console): State<Arc<Console>>, request: Parts) -> Respon
             }
         }
     };
-    (
-        status,
-        views::html_response(views::page("Activity", Some(&caller), Tab::Activity, body)),
-    )
-        .into_response()
+    views::page_response(status, "Activity", Some(&caller), Tab::Activity, body)
 }
 
 #[cfg(test)]

@@ -388,16 +388,13 @@ fn render(
         }
     };
     let status = error.as_ref().map(|e| e.status).unwrap_or(StatusCode::OK);
-    (
+    views::page_response(
         status,
-        views::html_response(views::page(
-            cloud.title(),
-            Some(caller),
-            Tab::KeyPairs(cloud),
-            body,
-        )),
+        cloud.title(),
+        Some(caller),
+        Tab::KeyPairs(cloud),
+        body,
     )
-        .into_response()
 }
 
 fn table(place: &Place, caller: &Caller, key_pairs: &[KeyPair]) -> Markup {
@@ -577,16 +574,13 @@ async fn detail_page(
             }
         }
     };
-    (
+    views::page_response(
         status,
-        views::html_response(views::page(
-            &key_pair.name,
-            Some(caller),
-            Tab::KeyPairs(place.cloud),
-            body,
-        )),
+        &key_pair.name,
+        Some(caller),
+        Tab::KeyPairs(place.cloud),
+        body,
     )
-        .into_response()
 }
 
 fn error_page(place: &Place, caller: &Caller, title: &str, error: CloudError) -> Response {
@@ -595,16 +589,13 @@ fn error_page(place: &Place, caller: &Caller, title: &str, error: CloudError) ->
         (views::error_box(&error))
         p { a href=(place.list_href()) { "Back to the key pairs" } }
     };
-    (
+    views::page_response(
         status,
-        views::html_response(views::page(
-            title,
-            Some(caller),
-            Tab::KeyPairs(place.cloud),
-            body,
-        )),
+        title,
+        Some(caller),
+        Tab::KeyPairs(place.cloud),
+        body,
     )
-        .into_response()
 }
 
 /// The event of a console change, as the cloud's API records it: the dialect's source and
@@ -708,7 +699,7 @@ fn new_key_pair_page(
                     p { "ECS creates RSA 2048-bit key pairs; the private key comes as PKCS#8 PEM." }
                 }
                 @if which == NewForm::Import {
-                    label for="public-key-text" { "Public key (OpenSSH line" @if cloud == Cloud::Ec2 { ", RFC 4716 or DER" } ")" }
+                    label for="public-key-text" { "Public key (OpenSSH line" @if cloud == Cloud::Ec2 { " or RFC 4716" } ")" }
                     textarea id="public-key-text" name="public_key" rows="6" required spellcheck="false" { (value("public_key")) }
                     label for="public-key-file" { "…or read it from a file" }
                     input type="file" id="public-key-file" accept=".pub,.txt,text/plain" data-read-into="public-key-text";
@@ -726,11 +717,7 @@ fn new_key_pair_page(
         }
     };
     let status = error.as_ref().map(|e| e.status).unwrap_or(StatusCode::OK);
-    (
-        status,
-        views::html_response(views::page(title, Some(caller), Tab::KeyPairs(cloud), body)),
-    )
-        .into_response()
+    views::page_response(status, title, Some(caller), Tab::KeyPairs(cloud), body)
 }
 
 pub async fn create(
@@ -941,12 +928,13 @@ pub async fn delete_confirm(
             }
         }
     };
-    views::html_response(views::page(
+    views::page_response(
+        StatusCode::OK,
         "Delete key pairs",
         Some(&caller),
         Tab::KeyPairs(place.cloud),
         body,
-    ))
+    )
 }
 
 pub async fn delete(

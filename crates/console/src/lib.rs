@@ -242,14 +242,7 @@ pub(crate) async fn authorize_change(
             "Your session has ended. Sign in again to make changes.",
         ));
     };
-    let token = forms::first(form, "csrf").unwrap_or_default();
-    if !console.sessions.csrf_matches(&caller.claims, token) {
-        return Err(views::message_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form did not carry this session's token (CSRF check failed). Reload the page and try again.",
-        ));
-    }
+    check_csrf(console, &caller, form)?;
     if caller.read_only {
         return Err(views::message_page(
             StatusCode::FORBIDDEN,
@@ -258,4 +251,22 @@ pub(crate) async fn authorize_change(
         ));
     }
     Ok(caller)
+}
+
+/// Whether `form` carries the caller's session's CSRF token; the refusal page when it does not.
+pub(crate) fn check_csrf(
+    console: &Console,
+    caller: &Caller,
+    form: &[(String, String)],
+) -> Result<(), Response> {
+    let token = forms::first(form, "csrf").unwrap_or_default();
+    if console.sessions.csrf_matches(&caller.claims, token) {
+        Ok(())
+    } else {
+        Err(views::message_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form did not carry this session's token (CSRF check failed). Reload the page and try again.",
+        ))
+    }
 }

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::session::{COOKIE_NAME, SESSION_LIFETIME};
 use crate::views::{self, Tab};
-use crate::{forms, read_form, Console, Seen};
+use crate::{check_csrf, forms, read_form, Console, Seen};
 
 /// The message of every refused sign-in: it does not say whether the key exists.
 const FAILED: &str = "Failed authentication";
@@ -54,11 +54,7 @@ fn sign_in_page(status: StatusCode, error: Option<&str>, access_key_id: &str) ->
             button type="submit" class="primary" { "Sign in" }
         }
     };
-    (
-        status,
-        views::html_response(views::page("Sign in", None, Tab::None, body)),
-    )
-        .into_response()
+    views::page_response(status, "Sign in", None, Tab::None, body)
 }
 
 pub async fn submit(State(console): State<Arc<Console>>, request: Request) -> Response {
@@ -208,13 +204,8 @@ pub async fn sign_out(State(console): State<Arc<Console>>, request: Request) -> 
     let Some(caller) = console.caller(&headers).await else {
         return Redirect::to("/console/sign-in").into_response();
     };
-    let token = forms::first(&form, "csrf").unwrap_or_default();
-    if !console.sessions.csrf_matches(&caller.claims, token) {
-        return views::message_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form did not carry this session's token (CSRF check failed).",
-        );
+    if let Err(refused) = check_csrf(&console, &caller, &form) {
+        return refused;
     }
     console
         .sessions

@@ -100,7 +100,18 @@ pub fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
         p { (text) }
         p { a href="/console/" { "Back to the console" } }
     };
-    (status, html_response(page(title, None, Tab::None, body))).into_response()
+    page_response(status, title, None, Tab::None, body)
+}
+
+/// A whole page as the reply, at `status`.
+pub fn page_response(
+    status: StatusCode,
+    title: &str,
+    caller: Option<&Caller>,
+    tab: Tab,
+    body: Markup,
+) -> Response {
+    (status, html_response(page(title, caller, tab, body))).into_response()
 }
 
 pub fn not_found() -> Response {
